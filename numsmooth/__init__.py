@@ -1,0 +1,25 @@
+"""numsmooth: smoothing-based optimization on NumPy arrays.
+
+Gradient sampling and Gaussian homotopy (:class:`GradientSampling`, :func:`smoothed`) and
+Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), with
+Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
+"""
+
+from .modules import LR, Adam, Backtracking, Module, Momentum
+from .objective import Objective, OracleError, batched
+from .optimizer import OptimizeResult, Optimizer, minimize
+from .termination import (
+    TerminateAfterNEvaluations,
+    TerminateAfterNSeconds,
+    TerminateAfterNSteps,
+    TerminateAll,
+    TerminateAny,
+    TerminateByGradientNorm,
+    TerminateByUpdateNorm,
+    TerminateNever,
+    TerminateOnLossReached,
+    TerminateOnNoImprovement,
+    TerminationCriterion,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""Parameter layout: one array or a list of arrays, kept as one flat float64 buffer."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._validation import check_float_array
+
+
+class ParamLayout:
+    """Shapes and offsets of the user's parameters inside one flat vector.
+
+    Parameters
+    ----------
+    shapes : sequence of tuple of int
+        Shape of each parameter, in order.
+    single : bool
+        True when the user gave one array (the oracle then receives one array, not a list).
+
+    Notes
+    -----
+    Optimizers work in float64 whatever the dtype of ``x0``; this keeps one compiled
+    specialisation per kernel and the summation order independent of the input dtype.
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]], single: bool):
+        self.shapes = [tuple(int(s) for s in shape) for shape in shapes]
+        self.single = bool(single)
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]).astype(np.int64)
+        self.size = int(self.offsets[-1])
+
+    @classmethod
+    def from_params(cls, params: Any, name: str = "x0") -> tuple["ParamLayout", np.ndarray]:
+        """Build a layout from one array or a list of arrays; return it with a flat float64 copy."""
+        # A list of ndarrays is a list of parameters; anything else (an array, a list of numbers)
+        # is one parameter.
+        if isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(p, np.ndarray) for p in params):
+            arrays = [check_float_array(f"{name}[{i}]", p) for i, p in enumerate(params)]
+            single = False
+        else:
+            arrays = [check_float_array(name, params)]
+            single = True
+        for i, a in enumerate(arrays):
+            if a.size == 0:
+                label = name if single else f"{name}[{i}]"
+                raise ValueError(f"{label} must have at least one element; got shape {a.shape}")
+            if not np.all(np.isfinite(a)):
+                label = name if single else f"{name}[{i}]"
+                raise ValueError(f"{label} must be finite; got non-finite values in {a!r}")
+        layout = cls([a.shape for a in arrays], single)
+        flat = np.empty(layout.size, dtype=np.float64)
+        for a, lo, hi in zip(arrays, layout.offsets[:-1], layout.offsets[1:]):
+            flat[lo:hi] = a.ravel()
+        return layout, flat
+
+    def unflatten(self, flat: np.ndarray) -> Any:
+        """Views of ``flat`` in the user's shapes (one array, or a list of arrays)."""
+        views = [flat[lo:hi].reshape(shape) for shape, lo, hi in zip(self.shapes, self.offsets[:-1], self.offsets[1:])]
+        return views[0] if self.single else views
+
+    def flatten(self, value: Any, name: str = "gradient") -> np.ndarray:
+        """A flat float64 vector from an object shaped like the parameters.
+
+        Raises ``ValueError``/``TypeError`` naming ``name`` when the structure or a shape differs.
+        """
+        if self.single:
+            arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+            if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+                raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype}")
+            if arr.shape != self.shapes[0] and not (arr.size == self.size and arr.ndim == 1):
+                raise ValueError(f"{name} must have shape {self.shapes[0]}; got shape {arr.shape}")
+            return np.asarray(arr, dtype=np.float64).ravel()
+        if not isinstance(value, (list, tuple)) or len(value) != len(self.shapes):
+            raise ValueError(
+                f"{name} must be a list of {len(self.shapes)} arrays shaped like the parameters; got "
+                f"{type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else "")
+            )
+        out = np.empty(self.size, dtype=np.float64)
+        for i, (v, shape, lo, hi) in enumerate(zip(value, self.shapes, self.offsets[:-1], self.offsets[1:])):
+            arr = np.asarray(v)
+            if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+                raise TypeError(f"{name}[{i}] must be a real float array; got dtype {arr.dtype}")
+            if arr.shape != shape:
+                raise ValueError(f"{name}[{i}] must have shape {shape}; got shape {arr.shape}")
+            out[lo:hi] = arr.ravel()
+        return out

@@ -1,0 +1,350 @@
+"""Oracles (per-point, batched, jitted, executor-backed) and the per-step :class:`Objective`.
+
+An *oracle* returns the value and the gradient of the user's objective; numsmooth never
+differentiates anything itself. :func:`make_oracle` wraps whatever the user passed in an
+:class:`Oracle` that evaluates many points at once, counts evaluations, checks every result and
+names the sample in its errors.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+from ._kernels import oracles as _ok
+from ._layout import ParamLayout
+from ._validation import check_int
+
+__all__ = ["batched", "Oracle", "OracleError", "Objective", "make_oracle"]
+
+
+class OracleError(RuntimeError):
+    """The oracle raised, or returned something that is not a value-and-gradient pair."""
+
+
+class batched:
+    """Mark ``fun(X) -> (F, G)`` as a batched oracle: one call evaluates all points of a step.
+
+    ``X`` has shape ``(m, d)`` with one (flattened) point per row; ``F`` must have shape ``(m,)``
+    and ``G`` shape ``(m, d)``.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> @ns.batched
+    ... def sphere(X):
+    ...     return (X * X).sum(axis=1), 2 * X
+    >>> obj = ns.smoothed(sphere, sigma=0.1, n=8, seed=0)
+    >>> f, g = obj(np.ones(3))
+    >>> g.shape
+    (3,)
+    """
+
+    def __init__(self, fun: Callable[[np.ndarray], tuple[Any, Any]]):
+        if not callable(fun):
+            raise TypeError(f"batched() needs a callable; got {fun!r}")
+        self.fun = fun
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__name__ = getattr(fun, "__name__", "batched")
+
+    def __call__(self, X: np.ndarray) -> tuple[Any, Any]:
+        return self.fun(X)
+
+    def __repr__(self) -> str:
+        return f"batched({self.fun!r})"
+
+
+def _oracle_kind(fun: Any) -> str:
+    if isinstance(fun, batched):
+        return "batched"
+    if isinstance(fun, Dispatcher):
+        return "jitted"
+    if callable(fun):
+        return "point"
+    raise TypeError(f"fun must be callable (a function returning (f, g)); got {fun!r}")
+
+
+def _as_value(f: Any, where: str) -> float:
+    """The oracle's value as a Python float; non-finite values are data, not errors."""
+    if isinstance(f, float):
+        return f
+    if isinstance(f, (numbers.Complex, np.ndarray, np.generic)) and not isinstance(f, numbers.Real):
+        if np.ndim(f) != 0:
+            raise OracleError(f"oracle returned a value of shape {np.shape(f)} {where}; it must be a scalar")
+        if np.iscomplexobj(f):
+            raise OracleError(f"oracle returned a complex value {f!r} {where}; it must be real")
+    try:
+        return float(f)
+    except (TypeError, ValueError):
+        raise OracleError(f"oracle returned a value {f!r} of type {type(f).__name__} {where}; it must be a real scalar") from None
+
+
+def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray, F: np.ndarray,
+                            G: np.ndarray, first_index: int) -> None:
+    """Evaluate a per-point or batched oracle at the rows of ``X`` (module level so it pickles)."""
+    m = X.shape[0]
+    if kind == "batched":
+        where = f"for samples {first_index}..{first_index + m - 1}"
+        try:
+            res = fun(X.copy())
+        except Exception as exc:
+            raise OracleError(f"batched oracle raised {type(exc).__name__}: {exc} {where}") from exc
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            raise OracleError(f"batched oracle must return a pair (F, G) {where}; got {type(res).__name__}")
+        Fv, Gv = np.asarray(res[0]), np.asarray(res[1])
+        if Fv.shape != (m,) or Fv.dtype.kind not in "fiu":
+            raise OracleError(f"batched oracle returned F of shape {Fv.shape} and dtype {Fv.dtype} {where}; expected shape ({m},) of floats")
+        if Gv.shape != (m, layout.size) or Gv.dtype.kind not in "fiu":
+            raise OracleError(f"batched oracle returned G of shape {Gv.shape} and dtype {Gv.dtype} {where}; expected shape ({m}, {layout.size}) of floats")
+        F[:] = Fv
+        G[:] = Gv
+        return
+    if kind == "jitted":
+        _ok.eval_rows(fun, X, F, G)
+        return
+    single_shape = layout.shapes[0] if layout.single else None
+    flat_single = layout.single and single_shape == (layout.size,)
+    for i in range(m):
+        row = X[i]
+        arg = row if flat_single else layout.unflatten(row)
+        try:
+            res = fun(arg)
+        except Exception as exc:
+            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} at sample {first_index + i}") from exc
+        if type(res) is not tuple or len(res) != 2:
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise OracleError(
+                    f"oracle must return a pair (f, g); at sample {first_index + i} it returned {type(res).__name__}"
+                )
+        f, g = res
+        F[i] = _as_value(f, f"at sample {first_index + i}")
+        if flat_single and type(g) is np.ndarray and g.shape == single_shape and g.dtype.kind == "f":
+            G[i] = g
+        else:
+            try:
+                G[i] = layout.flatten(g, name=f"gradient at sample {first_index + i}")
+            except (TypeError, ValueError) as exc:
+                raise OracleError(str(exc)) from None
+
+
+def _evaluate_chunk(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray, first_index: int):
+    """Worker-side evaluation of one chunk; returns ``(F, G)``."""
+    F = np.empty(X.shape[0])
+    G = np.empty_like(X)
+    _evaluate_points_python(fun, kind, layout, X, F, G, first_index)
+    return F, G
+
+
+class Oracle:
+    """The user's value-and-gradient function, wrapped for many-point evaluation.
+
+    Parameters
+    ----------
+    fun : callable
+        Per-point ``fun(x) -> (f, g)``, :class:`batched` ``fun(X) -> (F, G)``, or a Numba
+        ``@njit`` function ``fun(x, g_out) -> f`` (detected automatically; it receives flat
+        float64 vectors).
+    layout : ParamLayout
+        Shapes of the parameters (per-point oracles receive them in these shapes).
+    executor : concurrent.futures.Executor, optional
+        Evaluate points on this executor in chunks of ``chunksize`` rows.
+    chunksize : int, optional
+        Rows per task; default splits the points into about four tasks per worker slot.
+
+    Notes
+    -----
+    ``num_evaluations`` counts every point evaluated, including those that raised.
+    """
+
+    def __init__(self, fun: Any, layout: ParamLayout, executor: Executor | None = None,
+                 chunksize: int | None = None):
+        self.kind = _oracle_kind(fun)
+        self.fun = fun
+        self.layout = layout
+        if executor is not None and not isinstance(executor, Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor; got {executor!r}")
+        self.executor = executor
+        self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
+        self.num_evaluations = 0
+
+    # -- many points ------------------------------------------------------------------------
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int = 0) -> None:
+        """Evaluate at every row of ``X`` (C-contiguous ``(m, d)`` float64) into ``F`` and ``G``."""
+        m = X.shape[0]
+        if m == 0:
+            return
+        self.num_evaluations += m
+        if self.executor is not None:
+            self._evaluate_on_executor(X, F, G, first_index)
+        else:
+            _evaluate_points_python(self.fun, self.kind, self.layout, X, F, G, first_index)
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int) -> None:
+        """Evaluate at ``x + sigma * U[i]`` into rows ``offset + i`` of ``F`` and ``G``."""
+        m = U.shape[0]
+        if m == 0:
+            return
+        if self.kind == "jitted" and self.executor is None:
+            self.num_evaluations += m
+            _ok.eval_perturbed(self.fun, x, float(sigma), U, F, G, offset)
+            return
+        X = x + sigma * U
+        self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=offset)
+
+    def _evaluate_on_executor(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int) -> None:
+        m = X.shape[0]
+        size = self.chunksize
+        if size is None:
+            workers = getattr(self.executor, "_max_workers", None) or 2
+            size = max(1, math.ceil(m / (4 * workers)))
+        starts = list(range(0, m, size))
+        futures = [
+            self.executor.submit(_evaluate_chunk, self.fun, self.kind, self.layout,
+                                 np.ascontiguousarray(X[s:s + size]), first_index + s)
+            for s in starts
+        ]
+        try:
+            for s, fut in zip(starts, futures):
+                try:
+                    Fc, Gc = fut.result()
+                except OracleError:
+                    raise
+                except Exception as exc:
+                    raise OracleError(
+                        f"worker failed with {type(exc).__name__}: {exc} for samples "
+                        f"{first_index + s}..{first_index + min(s + size, m) - 1}"
+                    ) from exc
+                F[s:s + size] = Fc
+                G[s:s + size] = Gc
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    # -- one point -------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and flat gradient at one flat point ``x`` (not modified)."""
+        F = np.empty(1)
+        G = np.empty((1, self.layout.size))
+        self.evaluate_points(x.reshape(1, -1).copy(), F, G)
+        return float(F[0]), G[0]
+
+    def value(self, x: np.ndarray) -> float:
+        """Value at ``x`` (oracles always compute the gradient too; it is discarded)."""
+        return self.evaluate(x)[0]
+
+
+def make_oracle(fun: Any, layout: ParamLayout, executor: Executor | None = None,
+                chunksize: int | None = None) -> Oracle:
+    """Wrap ``fun`` (or return it when it already is an :class:`Oracle`)."""
+    if isinstance(fun, Oracle):
+        return fun
+    return Oracle(fun, layout, executor=executor, chunksize=chunksize)
+
+
+class _GradientTransformOracle:
+    """An oracle whose gradients are those of ``base`` passed through ``fn``."""
+
+    def __init__(self, base: Any, fn: Callable[[np.ndarray], np.ndarray]):
+        self.base = base
+        self.fn = fn
+        self.layout = base.layout
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = self.base.evaluate(x)
+        return f, self.fn(g)
+
+    def value(self, x: np.ndarray) -> float:
+        return self.base.value(x)
+
+
+class Objective:
+    """What one optimizer step knows, passed along the module chain.
+
+    Attributes
+    ----------
+    x : ndarray
+        The current point, flat float64. Modules must not modify it.
+    oracle : object
+        Has ``evaluate(x) -> (f, g)`` and ``value(x) -> f`` (possibly a smoothed objective).
+    layout : ParamLayout
+        Shapes and offsets of the parameters inside ``x``.
+    update : ndarray or None
+        The flat update (``x_new = x - update``); ``None`` until a module asks for it, when it
+        starts as a copy of the gradient.
+    counter : object
+        Has ``num_evaluations``: all oracle evaluations of the optimizer so far.
+    """
+
+    def __init__(self, x: np.ndarray, oracle: Any, layout: ParamLayout, counter: Any = None):
+        self.x = x
+        self.oracle = oracle
+        self.layout = layout
+        self.counter = counter if counter is not None else oracle
+        self.update: np.ndarray | None = None
+        self._f: float | None = None
+        self._g: np.ndarray | None = None
+
+    @property
+    def num_evaluations(self) -> int:
+        """Oracle evaluations made by the optimizer so far (every perturbed point counts)."""
+        return int(self.counter.num_evaluations)
+
+    @property
+    def has_loss(self) -> bool:
+        """True once ``f(x)`` has been evaluated for this objective."""
+        return self._f is not None
+
+    def loss_and_grad(self) -> tuple[float, np.ndarray]:
+        """``f(x)`` and ``g(x)``, evaluated once and cached."""
+        if self._g is None:
+            self._f, self._g = self.oracle.evaluate(self.x)
+        assert self._f is not None
+        return self._f, self._g
+
+    def loss(self) -> float:
+        """``f(x)`` (cached)."""
+        return self.loss_and_grad()[0]
+
+    def grad(self) -> np.ndarray:
+        """``g(x)`` (cached; do not modify)."""
+        return self.loss_and_grad()[1]
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and gradient at another point ``x`` (uses the cache when ``x`` is this point)."""
+        if x is self.x:
+            return self.loss_and_grad()
+        return self.oracle.evaluate(x)
+
+    def value(self, x: np.ndarray) -> float:
+        """Value at another point ``x``."""
+        if x is self.x and self._f is not None:
+            return self._f
+        return self.oracle.value(x)
+
+    def get_update(self) -> np.ndarray:
+        """The update, created from the gradient on first use; modules may modify it in place."""
+        if self.update is None:
+            self.update = np.array(self.grad(), dtype=np.float64, copy=True)
+        return self.update
+
+    def with_oracle(self, oracle: Any) -> "Objective":
+        """A new objective at the same point with another oracle (caches and update empty)."""
+        return Objective(self.x, oracle, self.layout, self.counter)
+
+    def transform_gradient(self, fn: Callable[[np.ndarray], np.ndarray]) -> "Objective":
+        """A new objective whose gradients, at ``x`` and every other point, are ``fn(g)``.
+
+        A cached ``f(x)``/``g(x)`` carries over (transformed), so nothing is evaluated twice.
+        """
+        new = Objective(self.x, _GradientTransformOracle(self.oracle, fn), self.layout, self.counter)
+        if self._g is not None:
+            new._f, new._g = self._f, fn(self._g)
+        if self.update is not None:
+            new.update = self.update
+        return new

@@ -1,0 +1,357 @@
+"""The :class:`Optimizer`, :func:`minimize` and :class:`OptimizeResult`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from ._layout import ParamLayout
+from ._validation import check_bool, check_int
+from .modules import Module, as_module_list, run_chain
+from .objective import Objective, Oracle, make_oracle
+from .termination import TerminationCriterion, as_criterion
+
+__all__ = ["Optimizer", "minimize", "OptimizeResult"]
+
+_STATE_VERSION = 1
+
+
+class OptimizeResult(dict):
+    """Result of :func:`minimize`, a dict with attribute access (as ``scipy.optimize``).
+
+    Attributes
+    ----------
+    x : ndarray or list of ndarray
+        The final point, in the shapes of ``x0``.
+    fun : float
+        ``f(x)`` at the final point (the unsmoothed objective).
+    nit : int
+        Steps taken.
+    nfev : int
+        Oracle evaluations, every perturbed point included.
+    status : int
+        0: a termination criterion fired; 1: ``maxiter`` reached; 2: stopped by the callback;
+        3: every evaluation of a step was non-finite (``x`` is the last finite point).
+    message : str
+        Why the run stopped.
+    success : bool
+        ``status in (0, 2)``.
+    history : dict of list
+        Per step: ``f`` (value at the start of the step), ``sigma`` (the smoothing scale after
+        the step, ``nan`` without one) and ``update_norm``.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        keys = ("fun", "nit", "nfev", "status", "success", "message")
+        return "OptimizeResult(" + ", ".join(f"{k}={self.get(k)!r}" for k in keys if k in self) + ")"
+
+
+class Optimizer:
+    """Apply a chain of modules to a point, one step at a time.
+
+    Parameters
+    ----------
+    x0 : ndarray or list of ndarray
+        Starting point: one float array or a list of float arrays (the "parameters"). They are
+        copied into one flat float64 buffer; the oracle receives views in the same shapes.
+    *modules : Module
+        The chain; ``x_new = x - update`` where the update is what the chain produces (the
+        gradient when no module changes it).
+
+    Attributes
+    ----------
+    num_evaluations : int
+        Oracle evaluations so far (every perturbed point counts).
+    num_steps : int
+        Steps completed.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> opt = ns.Optimizer(np.array([3.0, -4.0]), ns.LR(0.1))
+    >>> for _ in range(50):
+    ...     loss = opt.step(lambda x: (float(x @ x), 2 * x))
+    >>> bool(np.allclose(opt.x, 0, atol=1e-4))
+    True
+    """
+
+    def __init__(self, x0: Any, *modules: Module):
+        self.layout, self._x = ParamLayout.from_params(x0)
+        self.modules = as_module_list(list(modules))
+        self.num_evaluations = 0
+        self.num_steps = 0
+        self.last_step_finite = True
+        self.last_update_norm = math.nan
+        self._oracle: Oracle | None = None
+
+    @property
+    def x(self) -> np.ndarray:
+        """The current point, flat (a read-only view)."""
+        v = self._x.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def params(self) -> Any:
+        """The current point in the shapes of ``x0`` (read-only views)."""
+        return self.layout.unflatten(self.x)
+
+    # -- stepping ---------------------------------------------------------------------------
+    def _oracle_for(self, fun: Any) -> Oracle:
+        if self._oracle is None or self._oracle.fun is not fun:
+            self._oracle = make_oracle(fun, self.layout)
+        return self._oracle
+
+    def objective(self, fun: Any) -> Objective:
+        """The objective at the current point (evaluations it makes count for this optimizer)."""
+        return Objective(self._x.copy(), _CountingOracle(self._oracle_for(fun), self), self.layout, self)
+
+    def step(self, fun: Any) -> float:
+        """Do one step: ``x -= update``.
+
+        Parameters
+        ----------
+        fun : callable
+            The oracle (per-point ``fun(x) -> (f, g)``, :func:`batched`, or jitted).
+
+        Returns
+        -------
+        float
+            ``f(x)`` at the start of the step when the step evaluated it, else the value of
+            the objective the last module saw at ``x`` (the smoothed value, e.g. for
+            :class:`~numsmooth.GradientSampling` with ``include_x0=False``).
+
+        Notes
+        -----
+        If the oracle raises, the exception propagates and ``x`` and every module's state are
+        as before the step. If the update is not finite (every evaluation non-finite), ``x``
+        and the modules' states are kept and ``last_step_finite`` is set to False.
+        """
+        return self.apply(self.objective(fun))
+
+    def apply(self, root: Objective) -> float:
+        """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""
+        saved = [copy.deepcopy(m.state_dict()) for m in self.modules]
+        try:
+            last = run_chain(self.modules, root)
+            update = last.get_update()
+            if update.shape != self._x.shape:
+                raise ValueError(f"the module chain produced an update of shape {update.shape}; expected {self._x.shape}")
+        except BaseException:
+            self._restore(saved)
+            raise
+        f = root._f if root._f is not None else last._f
+        if not np.all(np.isfinite(update)):
+            self._restore(saved)
+            self.last_step_finite = False
+            self.last_update_norm = math.nan
+            return math.inf if f is None else float(f)
+        self._x -= update
+        self.num_steps += 1
+        self.last_step_finite = True
+        self.last_update_norm = float(np.sqrt(np.dot(update, update)))
+        return math.nan if f is None else float(f)
+
+    def _restore(self, saved: list[dict[str, Any]]) -> None:
+        for m, s in zip(self.modules, saved):
+            m.load_state_dict(s)
+
+    @property
+    def sigma(self) -> float:
+        """The smoothing scale of the first module that has one (``nan`` if none)."""
+        for m in self.modules:
+            s = getattr(m, "sigma", None)
+            if isinstance(s, (int, float)) and not isinstance(s, bool):
+                return float(s)
+        return math.nan
+
+    # -- saving -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: ``x``, counters and every module's state (deep copies)."""
+        return {
+            "version": _STATE_VERSION,
+            "shapes": [list(s) for s in self.layout.shapes],
+            "single": self.layout.single,
+            "x": self._x.copy(),
+            "num_evaluations": self.num_evaluations,
+            "num_steps": self.num_steps,
+            "modules": [m.state_dict() for m in self.modules],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`state_dict` of an optimizer with the same configuration."""
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            raise ValueError("state must be a dict made by Optimizer.state_dict()")
+        shapes = [tuple(s) for s in state["shapes"]]
+        if shapes != self.layout.shapes or state["single"] != self.layout.single:
+            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
+        if len(state["modules"]) != len(self.modules):
+            raise ValueError(f"state has {len(state['modules'])} modules; this optimizer has {len(self.modules)}")
+        saved = [m.state_dict() for m in self.modules]
+        try:
+            for m, s in zip(self.modules, state["modules"]):
+                m.load_state_dict(s)
+        except BaseException:
+            self._restore(saved)
+            raise
+        self._x[:] = state["x"]
+        self.num_evaluations = int(state["num_evaluations"])
+        self.num_steps = int(state["num_steps"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["_oracle"] = None  # the user's function need not pickle
+        return d
+
+
+class _CountingOracle:
+    """Forward to an oracle and add its evaluations to the optimizer's count."""
+
+    def __init__(self, oracle: Oracle, optimizer: Optimizer):
+        self.oracle = oracle
+        self.optimizer = optimizer
+        self.layout = oracle.layout
+        self.kind = oracle.kind
+
+    def _count(self, before: int) -> None:
+        self.optimizer.num_evaluations += self.oracle.num_evaluations - before
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        before = self.oracle.num_evaluations
+        try:
+            return self.oracle.evaluate(x)
+        finally:
+            self._count(before)
+
+    def value(self, x: np.ndarray) -> float:
+        return self.evaluate(x)[0]
+
+    def evaluate_points(self, X, F, G, first_index: int = 0) -> None:
+        before = self.oracle.num_evaluations
+        try:
+            self.oracle.evaluate_points(X, F, G, first_index)
+        finally:
+            self._count(before)
+
+    def evaluate_perturbed(self, x, sigma, U, F, G, offset) -> None:
+        before = self.oracle.num_evaluations
+        try:
+            self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset)
+        finally:
+            self._count(before)
+
+    @property
+    def num_evaluations(self) -> int:
+        return self.optimizer.num_evaluations
+
+
+def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, termination: Any = None,
+             callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False) -> OptimizeResult:
+    """Minimize ``fun`` from ``x0`` with a chain of modules.
+
+    Parameters
+    ----------
+    fun : callable
+        The oracle: per-point ``fun(x) -> (f, g)``, :func:`batched`, or a jitted
+        ``fun(x, g_out) -> f``.
+    x0 : ndarray or list of ndarray
+        Starting point.
+    *modules : Module
+        The chain (e.g. ``LaplacianSmoothing(), LR(1e-2)``).
+    maxiter : int
+        Most steps.
+    termination : criterion or list of criteria, optional
+        Checked before each step at the current point (its ``f(x)``/``g(x)`` are shared with
+        the step); the run stops when one fires.
+    callback : callable, optional
+        ``callback(intermediate_result)`` after each step with fields ``x``, ``fun`` (value at
+        the start of the step), ``nit``; returning True stops the run.
+    progress : bool
+        Show a progress bar (needs ``tqdm``).
+
+    Returns
+    -------
+    OptimizeResult
+
+    Examples
+    --------
+    LSGD on an ill-conditioned quadratic:
+
+    >>> import numpy as np, numsmooth as ns
+    >>> c = np.where(np.arange(100) % 2 == 0, 10.0, 1.0)
+    >>> fun = lambda x: (float(np.sum((x - 2) ** 2 / c**2)), 2 * (x - 2) / c**2)
+    >>> res = ns.minimize(fun, np.zeros(100), ns.LaplacianSmoothing(sigma=1.0), ns.LR(0.5),
+    ...                   maxiter=2000)
+    >>> bool(res.fun < 1e-2)
+    True
+    """
+    maxiter = check_int("maxiter", maxiter, low=0)
+    criterion = as_criterion(termination)
+    progress = check_bool("progress", progress)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable; got {callback!r}")
+    opt = Optimizer(x0, *modules)
+    history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": []}
+    status, message = 1, f"maximum number of iterations ({maxiter}) reached"
+    bar = _progress_bar(maxiter) if progress else None
+    last_finite_f = math.nan
+    root = None
+    try:
+        for _ in range(maxiter):
+            root = opt.objective(fun)
+            if criterion is not None and criterion.should_terminate(root):
+                status, message = 0, f"termination criterion {type(criterion).__name__} fired"
+                break
+            f = opt.apply(root)
+            if not opt.last_step_finite:
+                status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
+                break
+            history["f"].append(f)
+            history["sigma"].append(opt.sigma)
+            history["update_norm"].append(opt.last_update_norm)
+            if math.isfinite(f):
+                last_finite_f = f
+            root = None
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(f=f"{f:.6g}", refresh=False)
+            if callback is not None and callback(OptimizeResult(x=_copy_params(opt), fun=f, nit=opt.num_steps)):
+                status, message = 2, "stopped by the callback"
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if root is not None and root.has_loss:
+        f_final = root.loss()
+    else:
+        f_final = opt.objective(fun).loss()
+    if not math.isfinite(f_final) and math.isfinite(last_finite_f) and status == 3:
+        f_final = last_finite_f
+    return OptimizeResult(
+        x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
+        status=status, message=message, success=status in (0, 2), history=history,
+    )
+
+
+def _copy_params(opt: Optimizer) -> Any:
+    return opt.layout.unflatten(opt._x.copy())
+
+
+def _progress_bar(total: int):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+    return tqdm(total=total, file=sys.stderr, leave=False)

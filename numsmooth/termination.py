@@ -1,0 +1,256 @@
+"""Termination criteria (names and defaults follow torchzero).
+
+A criterion is checked once per step with :meth:`~TerminationCriterion.should_terminate`; it
+fires when its condition holds on ``n`` consecutive checks, and its consecutive counter then
+restarts. :class:`~numsmooth.GradientSampling` uses criteria to decay ``sigma``;
+:func:`~numsmooth.minimize` uses them to stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ._validation import check_int, check_norm_ord, check_real, vector_metric
+from .modules import Module
+from .objective import Objective
+
+__all__ = [
+    "TerminationCriterion",
+    "TerminateAfterNSteps",
+    "TerminateAfterNEvaluations",
+    "TerminateAfterNSeconds",
+    "TerminateByGradientNorm",
+    "TerminateByUpdateNorm",
+    "TerminateOnNoImprovement",
+    "TerminateOnLossReached",
+    "TerminateAny",
+    "TerminateAll",
+    "TerminateNever",
+    "as_criterion",
+]
+
+
+class TerminationCriterion(Module):
+    """Base class: subclasses implement ``_condition(objective) -> bool``.
+
+    Parameters
+    ----------
+    n : int
+        Consecutive checks on which the condition must hold for the criterion to fire.
+    """
+
+    def __init__(self, n: int = 1):
+        super().__init__()
+        self.n = check_int("n", n, low=1)
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    def _condition(self, objective: Objective) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def should_terminate(self, objective: Objective) -> bool:
+        """Check the condition once; True when it has held on ``n`` consecutive checks."""
+        if self._condition(objective):
+            streak = self.state.get("streak", 0) + 1
+            if streak >= self.n:
+                self.state["streak"] = 0
+                return True
+            self.state["streak"] = streak
+        else:
+            self.state["streak"] = 0
+        return False
+
+    def step(self, objective: Objective) -> Objective:
+        """As a module in a chain: record the verdict in ``objective.should_terminate``."""
+        objective.should_terminate = self.should_terminate(objective)  # type: ignore[attr-defined]
+        return objective
+
+
+class TerminateAfterNSteps(TerminationCriterion):
+    """Fire on the check that follows ``steps`` earlier checks since the last reset.
+
+    Parameters
+    ----------
+    steps : int
+        Checks to let pass, >= 0.
+    """
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = check_int("steps", steps, low=0)
+
+    def config(self) -> dict[str, Any]:
+        return {"steps": self.steps}
+
+    def _condition(self, objective: Objective) -> bool:
+        seen = self.state.get("checks", 0)
+        self.state["checks"] = seen + 1
+        return seen >= self.steps
+
+
+class TerminateAfterNEvaluations(TerminationCriterion):
+    """Fire once the optimizer's evaluation count reaches ``maxevals``."""
+
+    def __init__(self, maxevals: int):
+        super().__init__()
+        self.maxevals = check_int("maxevals", maxevals, low=0)
+
+    def config(self) -> dict[str, Any]:
+        return {"maxevals": self.maxevals}
+
+    def _condition(self, objective: Objective) -> bool:
+        return objective.num_evaluations >= self.maxevals
+
+
+class TerminateAfterNSeconds(TerminationCriterion):
+    """Fire once ``seconds`` have passed since the first check (clock ``sec_fn``)."""
+
+    def __init__(self, seconds: float, sec_fn: Callable[[], float] = time.time):
+        super().__init__()
+        self.seconds = check_real("seconds", seconds, low=0.0)
+        if not callable(sec_fn):
+            raise TypeError(f"sec_fn must be callable; got {sec_fn!r}")
+        self.sec_fn = sec_fn
+
+    def config(self) -> dict[str, Any]:
+        return {"seconds": self.seconds}
+
+    def _condition(self, objective: Objective) -> bool:
+        now = float(self.sec_fn())
+        if "start" not in self.state:
+            self.state["start"] = now
+            return False
+        return now - self.state["start"] >= self.seconds
+
+
+class TerminateByGradientNorm(TerminationCriterion):
+    """Fire when ``||g(x)||_ord <= tol`` on ``n`` consecutive checks (uses the cached ``g(x)``).
+
+    ``ord`` is a number (``inf`` allowed) or one of ``'l1', 'l2', 'linf', 'mad', 'std'``.
+    """
+
+    def __init__(self, tol: float = 1e-8, n: int = 3, ord: float | str = 2):
+        super().__init__(n)
+        self.tol = check_real("tol", tol, low=0.0)
+        self.ord = check_norm_ord("ord", ord)
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "tol": self.tol, "ord": self.ord}
+
+    def _condition(self, objective: Objective) -> bool:
+        return vector_metric(objective.grad(), self.ord) <= self.tol
+
+
+class TerminateByUpdateNorm(TerminationCriterion):
+    """Fire when the change of ``x`` since the previous check has ``norm_ord <= tol``."""
+
+    def __init__(self, tol: float = 1e-8, n: int = 3, ord: float | str = 2):
+        super().__init__(n)
+        self.tol = check_real("tol", tol, low=0.0)
+        self.ord = check_norm_ord("ord", ord)
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "tol": self.tol, "ord": self.ord}
+
+    def _condition(self, objective: Objective) -> bool:
+        prev = self.state.get("x_prev")
+        self.state["x_prev"] = objective.x.copy()
+        if prev is None:
+            return False
+        return vector_metric(prev - objective.x, self.ord) <= self.tol
+
+
+class TerminateOnNoImprovement(TerminationCriterion):
+    """Fire when the best value so far improved by ``<= tol`` on ``n`` consecutive checks."""
+
+    def __init__(self, tol: float = 1e-8, n: int = 10):
+        super().__init__(n)
+        self.tol = check_real("tol", tol, low=0.0)
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "tol": self.tol}
+
+    def _condition(self, objective: Objective) -> bool:
+        f = objective.loss()
+        if "f_min" not in self.state:
+            self.state["f_min"] = f
+            return False
+        f_min = self.state["f_min"]
+        self.state["f_min"] = min(f, f_min)
+        return f_min - f <= self.tol
+
+
+class TerminateOnLossReached(TerminationCriterion):
+    """Fire when ``f(x) <= value``."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.value = check_real("value", value, allow_inf=True)
+
+    def config(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+    def _condition(self, objective: Objective) -> bool:
+        return objective.loss() <= self.value
+
+
+class _Combination(TerminationCriterion):
+    def __init__(self, *criteria: TerminationCriterion):
+        super().__init__()
+        for i, c in enumerate(criteria):
+            if not isinstance(c, TerminationCriterion):
+                raise TypeError(f"criteria[{i}] must be a termination criterion; got {c!r}")
+        self.criteria = list(criteria)
+
+    def children(self) -> list[Module]:
+        return list(self.criteria)
+
+    def config(self) -> dict[str, Any]:
+        return {"criteria": [type(c).__name__ for c in self.criteria]}
+
+    def _conditions(self, objective: Objective) -> list[bool]:
+        # Every member is consulted on every check (no short-circuit), so stateful members such
+        # as TerminateByUpdateNorm keep an up-to-date record.
+        return [c._condition(objective) for c in self.criteria]
+
+
+class TerminateAny(_Combination):
+    """Fire when any member's condition holds (members' own ``n`` are not used)."""
+
+    def _condition(self, objective: Objective) -> bool:
+        return any(self._conditions(objective))
+
+
+class TerminateAll(_Combination):
+    """Fire when every member's condition holds (members' own ``n`` are not used)."""
+
+    def _condition(self, objective: Objective) -> bool:
+        return all(self._conditions(objective))
+
+
+class TerminateNever(TerminationCriterion):
+    """Never fires."""
+
+    def _condition(self, objective: Objective) -> bool:
+        return False
+
+
+def as_criterion(termination: Any, name: str = "termination") -> TerminationCriterion | None:
+    """``None``, a criterion, or a list of criteria (combined with :class:`TerminateAny`)."""
+    if termination is None:
+        return None
+    if isinstance(termination, TerminationCriterion):
+        return termination
+    if isinstance(termination, (list, tuple)):
+        for i, c in enumerate(termination):
+            if not isinstance(c, TerminationCriterion):
+                raise TypeError(f"{name}[{i}] must be a termination criterion; got {c!r}")
+        if len(termination) == 0:
+            return None
+        return termination[0] if len(termination) == 1 else TerminateAny(*termination)
+    raise TypeError(f"{name} must be a termination criterion, a list of them, or None; got {termination!r}")
