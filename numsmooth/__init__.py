@@ -5,9 +5,13 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
+from . import problems
+from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective, OracleError, batched
 from .optimizer import OptimizeResult, Optimizer, minimize
+from .sampling import GradientSampling
+from .smoothing import SmoothedObjective, smoothed
 from .termination import (
     TerminateAfterNEvaluations,
     TerminateAfterNSeconds,

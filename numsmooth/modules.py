@@ -115,9 +115,17 @@ def as_module_list(modules: Any, name: str = "modules") -> list[Module]:
 
 
 def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
-    """Apply ``modules`` in order, each to the objective the previous one returned."""
-    for m in modules:
+    """Apply ``modules`` in order, each to the objective the previous one returned.
+
+    A module that sets ``objective.reset_following = True`` (as GradientSampling does when its
+    sigma decays) has the state of every module after it reset before they run.
+    """
+    for i, m in enumerate(modules):
         objective = m.step(objective)
+        if objective.reset_following:
+            objective.reset_following = False
+            for later in modules[i + 1:]:
+                later.reset()
     return objective
 
 

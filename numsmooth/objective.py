@@ -262,6 +262,16 @@ class _GradientTransformOracle:
     def value(self, x: np.ndarray) -> float:
         return self.base.value(x)
 
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int) -> None:
+        self.base.evaluate_perturbed(x, sigma, U, F, G, offset)
+        for i in range(offset, offset + U.shape[0]):
+            G[i] = self.fn(G[i])
+
+    @property
+    def num_evaluations(self) -> int:
+        return self.base.num_evaluations
+
 
 class Objective:
     """What one optimizer step knows, passed along the module chain.
@@ -289,6 +299,10 @@ class Objective:
         self.update: np.ndarray | None = None
         self._f: float | None = None
         self._g: np.ndarray | None = None
+        # Set by a module to ask that every module after it in the chain be reset.
+        self.reset_following = False
+        # The value a step reports when f(x) itself was not evaluated (e.g. a smoothed value).
+        self.reported_loss: float | None = None
 
     @property
     def num_evaluations(self) -> int:

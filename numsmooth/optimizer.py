@@ -152,7 +152,9 @@ class Optimizer:
         except BaseException:
             self._restore(saved)
             raise
-        f = root._f if root._f is not None else last._f
+        f = root._f
+        if f is None:
+            f = last.reported_loss if last.reported_loss is not None else last._f
         if not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False

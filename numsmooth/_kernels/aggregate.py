@@ -1,0 +1,367 @@
+"""Aggregation of sampled values ``F`` (m,) and gradients ``G`` (m, d) into one value and gradient.
+
+Rows are in evaluation order (x0 first when included). Row ``k`` takes part iff ``F[k]`` is
+finite; only the value decides (SPEC 3.4), so a finite value with a non-finite gradient passes
+its nan/inf on, as in torchzero. With no finite row every kernel writes ``inf`` to ``out`` and
+returns ``inf``.
+
+Reproducibility: batch kernels are parallel over blocks of coordinates and serial over samples in
+row order, and the streaming kernels apply exactly the same operations in the same order, so
+``agg_*`` and a sequence of `stream_update` calls give identical bits, whatever the number of
+threads. Selections (``min-norm``, ``min-value``) keep the earliest row on ties (strict ``<``, as
+torchzero).
+
+Aggregate codes (shared by the streaming kernels)::
+
+    MEAN = 0, MAX = 1, MIN = 2, MIN_NORM = 3, MIN_VALUE = 4
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+MEAN = 0
+MAX = 1
+MIN = 2
+MIN_NORM = 3
+MIN_VALUE = 4
+
+# Streaming state layout (float64 array of STATE_SIZE):
+#   state[0] number of finite rows seen
+#   state[1] value accumulator: running sum (mean), max, min, or the selected row's value
+#   state[2] squared L2 norm of the selected row (min-norm only)
+#   state[3] index k of the selected row (min-norm, min-value), or of the first finite row
+STATE_SIZE = 4
+
+# Coordinates per parallel task: one block of every row stays in L1/L2 while rows are scanned.
+BLOCK = 2048
+
+
+@njit(cache=True)
+def _first_finite(F):
+    """Index of the first finite value, or -1."""
+    for k in range(F.shape[0]):
+        if math.isfinite(F[k]):
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _sqnorm(g):
+    """Squared L2 norm, summed left to right (one fixed order)."""
+    s = 0.0
+    for j in range(g.shape[0]):
+        s += g[j] * g[j]
+    return s
+
+
+@njit(cache=True, parallel=True)
+def _fill(out, value):
+    for j in prange(out.shape[0]):
+        out[j] = value
+
+
+@njit(cache=True, parallel=True)
+def _copy_row(src, out):
+    for j in prange(out.shape[0]):
+        out[j] = src[j]
+
+
+@njit(cache=True)
+def agg_mean(F, G, out):
+    """Mean of the finite rows.
+
+    Parameters
+    ----------
+    F : ndarray, shape (m,), float64
+        Values; row ``k`` is used iff ``F[k]`` is finite.
+    G : ndarray, shape (m, d), float64, C-contiguous
+        Gradients.
+    out : ndarray, shape (d,), float64
+        Receives the mean gradient (``inf`` if no row is finite).
+
+    Returns
+    -------
+    float
+        Mean of the finite values (``inf`` if none).
+
+    Notes
+    -----
+    Each coordinate is accumulated from the first finite row in row order, then divided by the
+    count (torchzero's order); parallel over coordinate blocks only.
+    """
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    m = F.shape[0]
+    count = 0
+    fsum = 0.0
+    for k in range(first, m):
+        if math.isfinite(F[k]):
+            fsum = F[k] if count == 0 else fsum + F[k]
+            count += 1
+    _mean_rows(F, G, first, count, out)
+    return fsum / count
+
+
+@njit(cache=True, parallel=True)
+def _mean_rows(F, G, first, count, out):
+    m, d = G.shape
+    nb = (d + BLOCK - 1) // BLOCK
+    for b in prange(nb):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, d)
+        for j in range(lo, hi):
+            out[j] = G[first, j]  # start from the row (not 0.0) so a lone -0.0 stays -0.0
+        for k in range(first + 1, m):
+            if math.isfinite(F[k]):
+                for j in range(lo, hi):
+                    out[j] += G[k, j]
+        for j in range(lo, hi):
+            out[j] /= count
+
+
+@njit(cache=True, parallel=True)
+def _extreme_magnitude(F, G, first, largest, out):
+    """Per coordinate: the largest (or smallest) |G[k, j]| over finite rows, NaN-propagating like
+    ``torch.maximum``, with the sign bit of ``G[first, j]``."""
+    m, d = G.shape
+    nb = (d + BLOCK - 1) // BLOCK
+    for b in prange(nb):
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, d)
+        for j in range(lo, hi):
+            out[j] = abs(G[first, j])
+        for k in range(first + 1, m):
+            if math.isfinite(F[k]):
+                for j in range(lo, hi):
+                    a = abs(G[k, j])
+                    if largest:
+                        if a > out[j] or a != a:
+                            out[j] = a
+                    else:
+                        if a < out[j] or a != a:
+                            out[j] = a
+        for j in range(lo, hi):
+            out[j] = math.copysign(out[j], G[first, j])
+
+
+@njit(cache=True)
+def agg_max(F, G, out):
+    """Per element the largest magnitude over finite rows, signed like the first finite row.
+
+    ``out[j] = copysign(max_k |G[k, j]|, G[first, j])`` (torchzero's semantics; the sign bit
+    is copied, so a first element of ``-0.0`` gives a negative result). A nan among the
+    magnitudes propagates, as ``torch.maximum``. Returns the largest finite value, or ``inf``
+    (and ``out = inf``) when no value is finite. Arguments as in `agg_mean`.
+    """
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    fmax = F[first]
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and F[k] > fmax:
+            fmax = F[k]
+    _extreme_magnitude(F, G, first, True, out)
+    return fmax
+
+
+@njit(cache=True)
+def agg_min(F, G, out):
+    """Per element the smallest magnitude over finite rows, signed like the first finite row.
+
+    As `agg_max` with ``min``; returns the smallest finite value.
+    """
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    fmin = F[first]
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and F[k] < fmin:
+            fmin = F[k]
+    _extreme_magnitude(F, G, first, False, out)
+    return fmin
+
+
+@njit(cache=True, parallel=True)
+def row_sqnorms(G, out):
+    """``out[k] = sum_j G[k, j]**2``, each row summed serially (parallel over rows)."""
+    for k in prange(G.shape[0]):
+        out[k] = _sqnorm(G[k])
+
+
+@njit(cache=True)
+def agg_min_norm(F, G, out):
+    """The finite row with the smallest L2 norm; returns that row's value.
+
+    Norms are compared squared with strict ``<``, so the earliest row wins ties and a nan norm
+    never replaces the current choice (torchzero's comparison). ``inf`` when no value is finite.
+    Arguments as in `agg_mean`.
+    """
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    norms = np.empty(F.shape[0])
+    row_sqnorms(G, norms)
+    best = first
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and norms[k] < norms[best]:
+            best = k
+    _copy_row(G[best], out)
+    return F[best]
+
+
+@njit(cache=True)
+def agg_min_value(F, G, out):
+    """The gradient of the finite row with the lowest value (earliest on ties); returns that value.
+
+    ``inf`` when no value is finite. Arguments as in `agg_mean`.
+    """
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    best = first
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and F[k] < F[best]:
+            best = k
+    _copy_row(G[best], out)
+    return F[best]
+
+
+@njit(cache=True)
+def aggregate(code, F, G, out):
+    """Dispatch on ``code`` (MEAN, MAX, MIN, MIN_NORM, MIN_VALUE) to the batch kernels."""
+    if code == MEAN:
+        return agg_mean(F, G, out)
+    if code == MAX:
+        return agg_max(F, G, out)
+    if code == MIN:
+        return agg_min(F, G, out)
+    if code == MIN_NORM:
+        return agg_min_norm(F, G, out)
+    return agg_min_value(F, G, out)
+
+
+# -- streaming: memory independent of the number of samples -------------------------------------
+
+
+@njit(cache=True)
+def stream_init(state, acc_g):
+    """Reset a streaming accumulator: ``state`` (STATE_SIZE,) and ``acc_g`` (d,).
+
+    ``acc_g`` is only read after the first finite row has overwritten it; it is zeroed for
+    tidiness.
+    """
+    state[0] = 0.0
+    state[1] = np.inf
+    state[2] = np.inf
+    state[3] = -1.0
+    _fill(acc_g, 0.0)
+
+
+@njit(cache=True, parallel=True)
+def _stream_combine(code, g_row, acc_g):
+    """acc_g <- acc_g (+) g_row elementwise, for MEAN, MAX or MIN (parallel over coordinates)."""
+    for j in prange(acc_g.shape[0]):
+        if code == MEAN:
+            acc_g[j] += g_row[j]
+        else:
+            a = abs(g_row[j])
+            c = abs(acc_g[j])
+            if code == MAX:
+                if a > c or a != a:
+                    c = a
+            else:
+                if a < c or a != a:
+                    c = a
+            acc_g[j] = math.copysign(c, acc_g[j])
+
+
+@njit(cache=True)
+def stream_update(code, k, f, g_row, acc_g, state):
+    """Fold evaluation ``k`` (value ``f``, gradient ``g_row``) into a streaming accumulator.
+
+    Parameters
+    ----------
+    code : int
+        MEAN (0), MAX (1), MIN (2), MIN_NORM (3) or MIN_VALUE (4).
+    k : int
+        Row index of this evaluation (recorded for selections; rows must arrive in order).
+    f : float
+        Value; a non-finite ``f`` is skipped.
+    g_row : ndarray, shape (d,), float64
+        Gradient (only read during the call).
+    acc_g : ndarray, shape (d,), float64
+        Gradient accumulator, updated in place.
+    state : ndarray, shape (STATE_SIZE,), float64
+        See the module constants; updated in place.
+
+    Notes
+    -----
+    The operations and their order are those of the batch kernels, so `stream_finalize` after
+    rows ``0..m-1`` equals ``aggregate(code, F, G, out)`` bit for bit.
+    """
+    if not math.isfinite(f):
+        return
+    if state[0] == 0.0:
+        _copy_row(g_row, acc_g)
+        state[0] = 1.0
+        state[1] = f
+        state[3] = k
+        if code == MIN_NORM:
+            state[2] = _sqnorm(g_row)
+        # MAX/MIN: the batch kernel starts from |G[first]| and copies its sign bit back, which
+        # reproduces G[first] exactly, so the copy above is already the same state.
+        return
+    state[0] += 1.0
+    if code == MEAN:
+        state[1] += f
+        _stream_combine(code, g_row, acc_g)
+    elif code == MAX:
+        if f > state[1]:
+            state[1] = f
+        _stream_combine(code, g_row, acc_g)
+    elif code == MIN:
+        if f < state[1]:
+            state[1] = f
+        _stream_combine(code, g_row, acc_g)
+    elif code == MIN_NORM:
+        s = _sqnorm(g_row)
+        if s < state[2]:
+            _copy_row(g_row, acc_g)
+            state[1] = f
+            state[2] = s
+            state[3] = k
+    else:
+        if f < state[1]:
+            _copy_row(g_row, acc_g)
+            state[1] = f
+            state[3] = k
+
+
+@njit(cache=True, parallel=True)
+def _divide(a, n, out):
+    for j in prange(out.shape[0]):
+        out[j] = a[j] / n
+
+
+@njit(cache=True)
+def stream_finalize(code, acc_g, state, out):
+    """Write the aggregated gradient to ``out`` (d,) and return the aggregated value.
+
+    ``out`` may be ``acc_g`` itself. ``inf`` everywhere when no finite row was seen.
+    """
+    if state[0] == 0.0:
+        _fill(out, np.inf)
+        return np.inf
+    if code == MEAN:
+        _divide(acc_g, state[0], out)
+        return state[1] / state[0]
+    _copy_row(acc_g, out)
+    return state[1]
