@@ -38,12 +38,14 @@ class ParamLayout:
         # A list of ndarrays is a list of parameters; anything else (an array, a list of numbers)
         # is one parameter.
         if isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(p, np.ndarray) for p in params):
-            arrays = [check_float_array(f"{name}[{i}]", p) for i, p in enumerate(params)]
+            arrays = [_float_or_int_array(f"{name}[{i}]", p) for i, p in enumerate(params)]
             single = False
         else:
-            arrays = [check_float_array(name, params)]
+            arrays = [_float_or_int_array(name, params)]
             single = True
         for i, a in enumerate(arrays):
+            if a.dtype.kind in "iu":  # integer starting points are common and exact in float64
+                arrays[i] = a = a.astype(np.float64)
             if a.size == 0:
                 label = name if single else f"{name}[{i}]"
                 raise ValueError(f"{label} must have at least one element; got shape {a.shape}")
@@ -87,3 +89,10 @@ class ParamLayout:
                 raise ValueError(f"{name}[{i}] must have shape {shape}; got shape {arr.shape}")
             out[lo:hi] = arr.ravel()
         return out
+
+
+def _float_or_int_array(name: str, value: Any) -> np.ndarray:
+    """A float array, or an integer one (to be cast); anything else is rejected."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+        return value
+    return check_float_array(name, value)

@@ -275,6 +275,8 @@ class Backtracking(Module):
     def step(self, objective: Objective) -> Objective:
         d = objective.get_update()
         f0, g0 = objective.loss_and_grad()
+        if not (np.isfinite(f0) and np.all(np.isfinite(d))):
+            return objective  # nothing to search; the optimizer refuses a non-finite update
         slope = float(np.dot(g0, d))
         t = self.init
         best_t, best_f = 0.0, f0

@@ -8,11 +8,13 @@ names the sample in its errors.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from concurrent.futures import Executor
 from typing import Any, Callable
 
+import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
@@ -64,15 +66,29 @@ def _oracle_kind(fun: Any) -> str:
         return "batched"
     if isinstance(fun, Dispatcher):
         return "jitted"
+    if numba.config.DISABLE_JIT and callable(fun) and _takes_two_arguments(fun):
+        # With NUMBA_DISABLE_JIT=1 @njit returns the plain function; recognise fun(x, g_out).
+        return "jitted"
     if callable(fun):
         return "point"
     raise TypeError(f"fun must be callable (a function returning (f, g)); got {fun!r}")
+
+
+def _takes_two_arguments(fun: Any) -> bool:
+    try:
+        params = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 2 and all(p.default is p.empty for p in positional)
 
 
 def _as_value(f: Any, where: str) -> float:
     """The oracle's value as a Python float; non-finite values are data, not errors."""
     if isinstance(f, float):
         return f
+    if isinstance(f, (str, bytes, bool, np.bool_)):
+        raise OracleError(f"oracle returned a value {f!r} of type {type(f).__name__} {where}; it must be a real scalar")
     if isinstance(f, (numbers.Complex, np.ndarray, np.generic)) and not isinstance(f, numbers.Real):
         if np.ndim(f) != 0:
             raise OracleError(f"oracle returned a value of shape {np.shape(f)} {where}; it must be a scalar")
@@ -229,6 +245,11 @@ class Oracle:
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Value and flat gradient at one flat point ``x`` (not modified)."""
+        if self.kind == "jitted" and self.executor is None:
+            # one point: a serial call, no parallel-region start-up
+            self.num_evaluations += 1
+            g = np.empty(self.layout.size)
+            return float(_ok.eval_one(self.fun, x.copy(), g)), g
         F = np.empty(1)
         G = np.empty((1, self.layout.size))
         self.evaluate_points(x.reshape(1, -1).copy(), F, G)

@@ -305,10 +305,15 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable; got {callback!r}")
     opt = Optimizer(x0, *modules)
+    # a run starts afresh even when the same module objects served an earlier run
+    for m in opt.modules:
+        m.reset()
+    if criterion is not None:
+        criterion.reset()
     history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": []}
     status, message = 1, f"maximum number of iterations ({maxiter}) reached"
     bar = _progress_bar(maxiter) if progress else None
-    last_finite_f = math.nan
+    last_finite: tuple[float, np.ndarray] | None = None
     root = None
     try:
         for _ in range(maxiter):
@@ -319,12 +324,15 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
             f = opt.apply(root)
             if not opt.last_step_finite:
                 status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
+                if last_finite is not None:
+                    opt._x[:] = last_finite[1]
                 break
             history["f"].append(f)
             history["sigma"].append(opt.sigma)
             history["update_norm"].append(opt.last_update_norm)
             if math.isfinite(f):
-                last_finite_f = f
+                # root.x is the start of this step, where the value f was finite
+                last_finite = (f, root.x)
             root = None
             if bar is not None:
                 bar.update(1)
@@ -335,12 +343,12 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
     finally:
         if bar is not None:
             bar.close()
-    if root is not None and root.has_loss:
+    if status == 3 and last_finite is not None:
+        f_final = last_finite[0]
+    elif root is not None and root.has_loss:
         f_final = root.loss()
     else:
         f_final = opt.objective(fun).loss()
-    if not math.isfinite(f_final) and math.isfinite(last_finite_f) and status == 3:
-        f_final = last_finite_f
     return OptimizeResult(
         x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
         status=status, message=message, success=status in (0, 2), history=history,

@@ -208,7 +208,8 @@ class GradientSampling(Module):
 
     # -- the step -----------------------------------------------------------------------------
     def step(self, objective: Objective) -> Objective:
-        if self.termination is not None and self.termination.should_terminate(objective):
+        fired = self.termination is not None and self.termination.should_terminate(objective)
+        if fired:
             self._on_termination(objective)
         elif self.state["started"] and self.pre_generate and not self.fixed:
             self._redraw()
@@ -216,6 +217,8 @@ class GradientSampling(Module):
 
         smoothed = objective.with_oracle(_StepOracle(self, objective))
         if not self.modules:
+            # the modules after this one optimize the smoothed objective: they start afresh too
+            smoothed.reset_following = fired and self.reset_on_termination
             return smoothed
         inner = run_chain(self.modules, smoothed)
         objective.update = inner.get_update()
@@ -232,11 +235,8 @@ class GradientSampling(Module):
         # The firing step is the first step of the new stage: let the criteria record it.
         self.termination.should_terminate(objective)
         if self.reset_on_termination:
-            if self.modules:
-                for m in self.modules:
-                    m.reset()
-            else:
-                objective.reset_following = True
+            for m in self.modules:
+                m.reset()
 
     def _evaluate(self, objective: Objective, x: np.ndarray) -> tuple[float, np.ndarray]:
         """One evaluation of the smoothed objective at ``x`` (then the sigma strategy)."""

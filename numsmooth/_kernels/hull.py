@@ -35,7 +35,7 @@ NONFINITE = -3  # G holds nan or inf; w and out are nan
 
 # A new row whose squared distance (in the lifted metric) to the corral's affine hull is below
 # this fraction of its squared length is treated as affinely dependent on the corral.
-_DEPENDENT = 1e-13
+_DEPENDENT = 1e-15
 _BLOCK = 2048
 
 
