@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -79,13 +79,13 @@ def check_float_array(name: str, value: Any) -> np.ndarray:
             raise TypeError(f"{name} must be a NumPy array of floats; got {type(value).__name__}")
     if value.dtype.kind != "f" or value.dtype == np.float16 or value.dtype.itemsize > 8:
         raise TypeError(f"{name} must have dtype float32 or float64; got dtype {value.dtype}")
-    return value
+    return cast(np.ndarray, value)
 
 
 def check_norm_ord(name: str, value: Any) -> float | str:
     """Return a norm order: a number (``inf`` allowed, not nan) or 'l1', 'l2', 'linf', 'mad', 'std'."""
     if isinstance(value, str):
-        return check_choice(name, value, ("l1", "l2", "linf", "mad", "std"))
+        return cast(str, check_choice(name, value, ("l1", "l2", "linf", "mad", "std")))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise ValueError(
             f"{name} must be a number (inf allowed) or one of 'l1', 'l2', 'linf', 'mad', 'std'; got {value!r}"

@@ -40,12 +40,21 @@ _DENOM_CACHE_SIZE = 64
 # Numba's (spinning workers of two runtimes on two cores): a recursive solve right after a
 # two-thread FFT of 2^16 elements took 7 ms instead of 0.06 ms.
 _FFT_THREADS_MIN = 1 << 20
-# Below this many elements the recursive solve runs its serial kernel (same result), which
-# avoids the parallel launch.
-_SERIAL_MAX = 1 << 13  # measured: serial 10.4 us vs parallel 10.1 us at 8192
+# Up to this many elements the recursive solve runs its serial kernel (same result bit for bit).
+# The serial kernel already runs four lockstep recursions per thread and stays within ~3x of
+# np.copyto (2^14: 21 us vs 3 us; 2^20: 1.5 ms vs 0.57 ms). Unloaded, the parallel kernel is faster
+# from ~2^13 (2^20: 0.65 ms; 2^24: 14 ms vs copy 18 ms), but with the cores oversubscribed each
+# parallel region can wait a scheduler time slice for a descheduled worker (measured under load 8
+# on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial, 2^20 28 ms vs 1.5 ms).
+# So parallelism starts where the serial work is about a time slice (~1 ms).
+_SERIAL_MAX = 1 << 19
 # Chunks of one long line for the recursive solve: at least this long, and at least
 # _CHUNK_HALO_FACTOR times the boundary halo so the boundary sums stay a small overhead.
 _CHUNK_MIN = 1024
+# method="auto" uses the recursion up to this sigma, the range where it is verified to 1e-12
+# (measured 7e-14 at N = 1e5); beyond it the pole r -> 1 and the error grows (1e-12 at
+# sigma = 1e8, 7e-12 at 1e10, N = 1e5) while the FFT stays at ~5e-16.
+_RECURSIVE_SIGMA_MAX = 1e6
 _CHUNK_HALO_FACTOR = 8
 
 _plan_cache: "OrderedDict[tuple, _FFTPlan]" = OrderedDict()
@@ -108,8 +117,9 @@ def _fft_denominator(n: int, sigma: float, order: int, power: float, dtype: np.d
     """``1 / (n lambda^power)`` repeated for the real and imaginary parts, in ``dtype``."""
 
     def make() -> np.ndarray:
-        lam = _symbol(n, sigma, order)
-        inv = 1.0 / (n * lam**power)
+        with np.errstate(over="ignore"):  # a huge sigma: lambda = inf, 1/lambda = 0 (exact enough)
+            lam = _symbol(n, sigma, order)
+            inv = 1.0 / (n * lam**power)
         return np.repeat(inv, 2).astype(dtype)
 
     key = (n, sigma, order, power, np.dtype(dtype).char)
@@ -117,20 +127,32 @@ def _fft_denominator(n: int, sigma: float, order: int, power: float, dtype: np.d
 
 
 def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float, int]:
-    """``(r, c, halo, 1 / (1 - r^n), nchunks)`` of the recursive solve (see the kernel module)."""
+    """``(r, 1 - r, halo, 1 / (1 - r^n), nchunks)`` of the recursive solve (see the kernel module)."""
 
     def make() -> tuple[float, float, int, float, int]:
-        d = (1.0 + 2.0 * sigma) + math.sqrt(1.0 + 4.0 * sigma)
-        r = 2.0 * sigma / d  # the small root of s r^2 - (1+2s) r + s, without cancellation
-        one_minus_r = (1.0 + math.sqrt(1.0 + 4.0 * sigma)) / d
-        c = one_minus_r * one_minus_r  # = r / s, the gain that makes lambda_0 = 1
-        log_r = math.log1p(-one_minus_r)
+        # r: the small root of s r^2 - (1+2s) r + s, without cancellation; for s > 1 written in
+        # t = 1/s so that nothing overflows up to the largest finite sigma
+        if sigma <= 1.0:
+            d = (1.0 + 2.0 * sigma) + math.sqrt(1.0 + 4.0 * sigma)
+            r = 2.0 * sigma / d
+            one_minus_r = (1.0 + math.sqrt(1.0 + 4.0 * sigma)) / d
+        else:
+            t = 1.0 / sigma
+            q = math.sqrt(t * (t + 4.0))
+            d = (t + 2.0) + q
+            r = 2.0 / d
+            one_minus_r = (t + q) / d
+        if one_minus_r < 1.0:
+            log_r = math.log1p(-one_minus_r)  # accurate for r near 1
+        else:  # sigma below ~1e-16: 1 - r rounds to 1 (r may even underflow to 0)
+            log_r = math.log(r) if r > 0.0 else -math.inf
         # r^halo < 1e-17: the truncated boundary sums are exact to double precision
-        halo = max(1, int(math.ceil(math.log(1e-17) / log_r)) + 1)
+        halo = max(1, min(n, int(math.ceil(math.log(1e-17) / log_r)) + 1))
         inv_one_minus_rn = 1.0 / -math.expm1(n * log_r)
         chunk = max(_CHUNK_MIN, _CHUNK_HALO_FACTOR * halo)
         nchunks = max(1, n // chunk)
-        return r, c, halo, inv_one_minus_rn, nchunks
+        # gain (1 - r) on each of the two passes: (1 - r)^2 = r / s makes lambda_0 = 1
+        return r, one_minus_r, halo, inv_one_minus_rn, nchunks
 
     return _cache_get(_rec_cache, (n, sigma), make, _DENOM_CACHE_SIZE)
 
@@ -148,9 +170,9 @@ def _solve_fft(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: 
 
 
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
-    r, c, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
+    r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
     kernel = _kl.periodic_solve_rows_serial if x.size <= _SERIAL_MAX else _kl.periodic_solve_rows
-    kernel(x, r, c, halo, inv_one_minus_rn, nchunks, out)
+    kernel(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
 
 
 def _solve_lines(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float, method: str) -> None:
@@ -169,9 +191,9 @@ def _solve_lines(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power
         _solve_fft(x, out, sigma, order, power)
 
 
-def _resolve_method(method: str, order: int, power: float) -> str:
+def _resolve_method(method: str, order: int, power: float, sigma: float = 0.0) -> str:
     if method == "auto":
-        return "recursive" if (order == 1 and power == 1.0) else "fft"
+        return "recursive" if (order == 1 and power == 1.0 and sigma <= _RECURSIVE_SIGMA_MAX) else "fft"
     if method == "recursive" and (order != 1 or power != 1.0):
         raise ValueError(
             f"method='recursive' solves only order=1 and power=1; got order={order!r}, power={power!r} "
@@ -223,8 +245,8 @@ def laplacian_smooth(
         ``"fft"``: pyFFTW real transforms, ``irfft(rfft(g) / lambda^power)``, plans cached per
         (length, dtype, batch). ``"recursive"``: exact O(N) solve of the periodic tridiagonal
         system (order 1 and power 1 only), parallel across lines and across chunks of a long
-        line. ``"auto"``: ``"recursive"`` for order 1 / power 1 (faster at every size measured),
-        ``"fft"`` otherwise.
+        line. ``"auto"``: ``"recursive"`` for order 1 / power 1 and ``sigma <= 1e6`` (faster at
+        every size measured), ``"fft"`` otherwise.
 
     Returns
     -------
@@ -253,7 +275,9 @@ def laplacian_smooth(
     The recursive solve factors ``1 + 2s - s (z + 1/z) = (s/r)(1 - r z)(1 - r/z)`` with ``r`` in
     (0, 1) and runs a causal and an anti-causal first-order recursion with exact periodic initial
     states; its result does not depend on the number of threads. Accuracy against a dense solve is
-    about 1e-14 relative in float64 for ``sigma`` from 1e-6 to 1e6.
+    better than 1e-13 relative in float64 for ``sigma`` from 1e-6 to 1e6 (the FFT path: ~1e-15);
+    for larger ``sigma`` the pole approaches 1 and the recursion loses digits (~7e-12 at
+    ``sigma = 1e10``, N = 1e5), so ``"auto"`` switches to the FFT there.
 
     float32 input is computed in float32 storage (float64 recursion state and denominators): the
     recursive kernel and the single-precision FFTW plans compile/plan for float32 only when
@@ -293,7 +317,7 @@ def laplacian_smooth(
             raise TypeError(f"out must have the dtype of g ({g.dtype}); got dtype {out.dtype}")
         if not out.flags.writeable:
             raise ValueError("out must be writeable")
-    method = _resolve_method(method, order, power)
+    method = _resolve_method(method, order, power, sigma)
     n = g.shape[axis_i]
 
     last = axis_i == g.ndim - 1
@@ -379,7 +403,6 @@ class LaplacianSmoothing(Module):
         self.order = order
         self.power = power
         self.method = method
-        self._solver = _resolve_method(method, order, power)
 
     @property
     def sigma(self) -> float:
@@ -412,7 +435,7 @@ class LaplacianSmoothing(Module):
     def smooth_(self, v: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``."""
         return _smooth_flat_(v, offsets, self.layerwise, self.min_numel, self._sigma, self.order,
-                             self.power, self._solver)
+                             self.power, _resolve_method(self.method, self.order, self.power, self._sigma))
 
     def step(self, objective: Objective) -> Objective:
         offsets = objective.layout.offsets
@@ -420,7 +443,8 @@ class LaplacianSmoothing(Module):
             self.smooth_(objective.get_update(), offsets)
             return objective
         # the gradient transform of this step keeps this step's settings
-        args = (offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power, self._solver)
+        solver = _resolve_method(self.method, self.order, self.power, self._sigma)
+        args = (offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power, solver)
 
         def smooth_grad(g: np.ndarray) -> np.ndarray:
             return _smooth_flat_(np.array(g, dtype=np.float64, copy=True), *args)

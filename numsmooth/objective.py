@@ -8,11 +8,14 @@ names the sample in its errors.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import math
 import numbers
-from concurrent.futures import Executor
-from typing import Any, Callable
+import pickle
+from concurrent.futures import Executor, Future
+from typing import Any, Callable, Iterator, cast
 
 import numba
 import numpy as np
@@ -22,7 +25,7 @@ from ._kernels import oracles as _ok
 from ._layout import ParamLayout
 from ._validation import check_int
 
-__all__ = ["batched", "Oracle", "OracleError", "Objective", "make_oracle"]
+__all__ = ["batched", "Oracle", "OracleError", "Objective", "make_oracle", "executor_scope", "default_chunksize"]
 
 
 class OracleError(RuntimeError):
@@ -66,7 +69,7 @@ def _oracle_kind(fun: Any) -> str:
         return "batched"
     if isinstance(fun, Dispatcher):
         return "jitted"
-    if numba.config.DISABLE_JIT and callable(fun) and _takes_two_arguments(fun):
+    if numba.config.DISABLE_JIT and callable(fun) and _takes_two_arguments(fun):  # type: ignore[attr-defined]
         # With NUMBA_DISABLE_JIT=1 @njit returns the plain function; recognise fun(x, g_out).
         return "jitted"
     if callable(fun):
@@ -90,9 +93,10 @@ def _as_value(f: Any, where: str) -> float:
     if isinstance(f, (str, bytes, bool, np.bool_)):
         raise OracleError(f"oracle returned a value {f!r} of type {type(f).__name__} {where}; it must be a real scalar")
     if isinstance(f, (numbers.Complex, np.ndarray, np.generic)) and not isinstance(f, numbers.Real):
-        if np.ndim(f) != 0:
-            raise OracleError(f"oracle returned a value of shape {np.shape(f)} {where}; it must be a scalar")
-        if np.iscomplexobj(f):
+        fa: Any = f
+        if np.ndim(fa) != 0:
+            raise OracleError(f"oracle returned a value of shape {np.shape(fa)} {where}; it must be a scalar")
+        if np.iscomplexobj(fa):
             raise OracleError(f"oracle returned a complex value {f!r} {where}; it must be real")
     try:
         return float(f)
@@ -148,12 +152,108 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
                 raise OracleError(str(exc)) from None
 
 
-def _evaluate_chunk(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray, first_index: int):
-    """Worker-side evaluation of one chunk; returns ``(F, G)``."""
+def _evaluate_chunk(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray,
+                    first_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Worker-side evaluation of one chunk (the serial code path); returns ``(F, G)``."""
     F = np.empty(X.shape[0])
     G = np.empty_like(X)
     _evaluate_points_python(fun, kind, layout, X, F, G, first_index)
     return F, G
+
+
+#: Tasks per worker when the executor says how many workers it has (``_max_workers``).
+TASKS_PER_WORKER = 4
+#: Tasks per evaluation when it does not (``dask.distributed``'s ``ClientExecutor``,
+#: ``mpi4py.futures.MPIPoolExecutor`` before it starts): ``chunksize = ceil(m / DEFAULT_TASKS)``.
+DEFAULT_TASKS = 8
+
+_SCOPED_EXECUTOR: contextvars.ContextVar[tuple[Executor, int | None] | None] = contextvars.ContextVar(
+    "numsmooth_executor", default=None)
+
+
+@contextlib.contextmanager
+def executor_scope(executor: Executor | None, chunksize: int | None = None) -> Iterator[None]:
+    """Within the block, :class:`Oracle` objects that have no executor of their own use ``executor``.
+
+    :class:`~numsmooth.GradientSampling` uses it to send its perturbed points to its executor
+    through whatever oracle wrappers (evaluation counting, gradient transforms) the optimizer put
+    around the user's function. ``executor=None`` changes nothing.
+    """
+    if executor is None:
+        yield
+        return
+    token = _SCOPED_EXECUTOR.set((executor, chunksize))
+    try:
+        yield
+    finally:
+        _SCOPED_EXECUTOR.reset(token)
+
+
+def default_chunksize(executor: Executor, m: int) -> int:
+    """Rows per task: about :data:`TASKS_PER_WORKER` tasks per worker, or ``ceil(m / 8)``.
+
+    ``concurrent.futures`` pools expose their size as ``_max_workers``; a
+    ``dask.distributed`` executor does not (the cluster may grow or shrink), so it gets
+    :data:`DEFAULT_TASKS` tasks, enough to keep a few workers busy with some load balancing.
+    Pass ``chunksize=`` to choose: large chunks for cheap oracles (less pickling and
+    scheduling overhead), ``chunksize=1`` for oracles that take seconds per point.
+    """
+    workers = getattr(executor, "_max_workers", None)
+    if isinstance(workers, numbers.Integral) and not isinstance(workers, bool) and int(workers) > 0:
+        tasks = TASKS_PER_WORKER * int(workers)
+    else:
+        tasks = DEFAULT_TASKS
+    return max(1, math.ceil(m / tasks))
+
+
+def _samples(first: int, last: int) -> str:
+    return f"sample {first}" if first == last else f"samples {first}..{last}"
+
+
+def _worker_error(exc: BaseException, first: int, last: int) -> OracleError:
+    hint = ""
+    if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)) and "pickl" in str(exc).lower():
+        hint = (" (the oracle is sent to the workers by pickling: define it at module level of an "
+                "importable module, not as a lambda or a closure)")
+    return OracleError(f"worker failed with {type(exc).__name__}: {exc} for {_samples(first, last)}{hint}")
+
+
+def evaluate_on_executor(executor: Executor, chunksize: int | None, fun: Any, kind: str,
+                         layout: ParamLayout, X: np.ndarray, F: np.ndarray, G: np.ndarray,
+                         first_index: int) -> None:
+    """Evaluate the rows of ``X`` on ``executor`` in chunks; results land in ``F``, ``G`` in row order.
+
+    Every chunk is evaluated by :func:`_evaluate_chunk` in a worker with the same code as the
+    serial path, so the numbers are bit-identical to a serial run. A failure (the oracle raising,
+    a bad result, a dead worker, an oracle that does not pickle) raises :class:`OracleError`
+    naming the samples; the outstanding tasks are cancelled and ``F``, ``G`` are left partly
+    written (the callers discard them).
+    """
+    m = X.shape[0]
+    size = default_chunksize(executor, m) if chunksize is None else int(chunksize)
+    starts = list(range(0, m, size))
+    futures: list[Future[tuple[np.ndarray, np.ndarray]]] = []
+    try:
+        for s in starts:
+            stop = min(s + size, m)
+            try:
+                futures.append(executor.submit(_evaluate_chunk, fun, kind, layout,
+                                               np.ascontiguousarray(X[s:stop]), first_index + s))
+            except Exception as exc:
+                raise _worker_error(exc, first_index + s, first_index + stop - 1) from exc
+        for s, fut in zip(starts, futures):
+            stop = min(s + size, m)
+            try:
+                Fc, Gc = fut.result()
+            except OracleError:
+                raise
+            except Exception as exc:
+                raise _worker_error(exc, first_index + s, first_index + stop - 1) from exc
+            F[s:stop] = Fc
+            G[s:stop] = Gc
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 class Oracle:
@@ -170,7 +270,9 @@ class Oracle:
     executor : concurrent.futures.Executor, optional
         Evaluate points on this executor in chunks of ``chunksize`` rows.
     chunksize : int, optional
-        Rows per task; default splits the points into about four tasks per worker slot.
+        Rows per task. Default: about four tasks per worker for executors that expose their
+        size (``concurrent.futures`` pools), ``ceil(m / 8)`` for the others (``dask``'s
+        ``ClientExecutor``); see :func:`default_chunksize`.
 
     Notes
     -----
@@ -188,6 +290,13 @@ class Oracle:
         self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
         self.num_evaluations = 0
 
+    def _effective_executor(self) -> tuple[Executor | None, int | None]:
+        """This oracle's executor, else the one of an enclosing :func:`executor_scope`."""
+        if self.executor is not None:
+            return self.executor, self.chunksize
+        scoped = _SCOPED_EXECUTOR.get()
+        return scoped if scoped is not None else (None, None)
+
     # -- many points ------------------------------------------------------------------------
     def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int = 0) -> None:
         """Evaluate at every row of ``X`` (C-contiguous ``(m, d)`` float64) into ``F`` and ``G``."""
@@ -195,8 +304,9 @@ class Oracle:
         if m == 0:
             return
         self.num_evaluations += m
-        if self.executor is not None:
-            self._evaluate_on_executor(X, F, G, first_index)
+        executor, chunksize = self._effective_executor()
+        if executor is not None:
+            evaluate_on_executor(executor, chunksize, self.fun, self.kind, self.layout, X, F, G, first_index)
         else:
             _evaluate_points_python(self.fun, self.kind, self.layout, X, F, G, first_index)
 
@@ -206,7 +316,7 @@ class Oracle:
         m = U.shape[0]
         if m == 0:
             return
-        if self.kind == "jitted" and self.executor is None:
+        if self.kind == "jitted" and self._effective_executor()[0] is None:
             self.num_evaluations += m
             _ok.eval_perturbed(self.fun, x, float(sigma), U, F, G, offset)
             return
@@ -214,38 +324,14 @@ class Oracle:
         self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=offset)
 
     def _evaluate_on_executor(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int) -> None:
-        m = X.shape[0]
-        size = self.chunksize
-        if size is None:
-            workers = getattr(self.executor, "_max_workers", None) or 2
-            size = max(1, math.ceil(m / (4 * workers)))
-        starts = list(range(0, m, size))
-        futures = [
-            self.executor.submit(_evaluate_chunk, self.fun, self.kind, self.layout,
-                                 np.ascontiguousarray(X[s:s + size]), first_index + s)
-            for s in starts
-        ]
-        try:
-            for s, fut in zip(starts, futures):
-                try:
-                    Fc, Gc = fut.result()
-                except OracleError:
-                    raise
-                except Exception as exc:
-                    raise OracleError(
-                        f"worker failed with {type(exc).__name__}: {exc} for samples "
-                        f"{first_index + s}..{first_index + min(s + size, m) - 1}"
-                    ) from exc
-                F[s:s + size] = Fc
-                G[s:s + size] = Gc
-        finally:
-            for fut in futures:
-                fut.cancel()
+        assert self.executor is not None
+        evaluate_on_executor(self.executor, self.chunksize, self.fun, self.kind, self.layout, X, F, G,
+                             first_index)
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Value and flat gradient at one flat point ``x`` (not modified)."""
-        if self.kind == "jitted" and self.executor is None:
+        if self.kind == "jitted" and self._effective_executor()[0] is None:
             # one point: a serial call, no parallel-region start-up
             self.num_evaluations += 1
             g = np.empty(self.layout.size)
@@ -281,7 +367,7 @@ class _GradientTransformOracle:
         return f, self.fn(g)
 
     def value(self, x: np.ndarray) -> float:
-        return self.base.value(x)
+        return cast(float, self.base.value(x))
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
                            G: np.ndarray, offset: int) -> None:
@@ -291,7 +377,7 @@ class _GradientTransformOracle:
 
     @property
     def num_evaluations(self) -> int:
-        return self.base.num_evaluations
+        return cast(int, self.base.num_evaluations)
 
 
 class Objective:
@@ -354,13 +440,13 @@ class Objective:
         """Value and gradient at another point ``x`` (uses the cache when ``x`` is this point)."""
         if x is self.x:
             return self.loss_and_grad()
-        return self.oracle.evaluate(x)
+        return cast("tuple[float, np.ndarray]", self.oracle.evaluate(x))
 
     def value(self, x: np.ndarray) -> float:
         """Value at another point ``x``."""
         if x is self.x and self._f is not None:
             return self._f
-        return self.oracle.value(x)
+        return cast(float, self.oracle.value(x))
 
     def get_update(self) -> np.ndarray:
         """The update, created from the gradient on first use; modules may modify it in place."""

@@ -20,7 +20,7 @@ __all__ = ["Optimizer", "minimize", "OptimizeResult"]
 _STATE_VERSION = 1
 
 
-class OptimizeResult(dict):
+class OptimizeResult(dict[str, Any]):
     """Result of :func:`minimize`, a dict with attribute access (as ``scipy.optimize``).
 
     Attributes
@@ -51,7 +51,7 @@ class OptimizeResult(dict):
         except KeyError:
             raise AttributeError(name) from None
 
-    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+    __setattr__ = dict.__setitem__
 
     def __repr__(self) -> str:
         keys = ("fun", "nit", "nfev", "status", "success", "message")
@@ -240,14 +240,15 @@ class _CountingOracle:
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
-    def evaluate_points(self, X, F, G, first_index: int = 0) -> None:
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int = 0) -> None:
         before = self.oracle.num_evaluations
         try:
             self.oracle.evaluate_points(X, F, G, first_index)
         finally:
             self._count(before)
 
-    def evaluate_perturbed(self, x, sigma, U, F, G, offset) -> None:
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int) -> None:
         before = self.oracle.num_evaluations
         try:
             self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset)
@@ -359,7 +360,7 @@ def _copy_params(opt: Optimizer) -> Any:
     return opt.layout.unflatten(opt._x.copy())
 
 
-def _progress_bar(total: int):
+def _progress_bar(total: int) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - depends on the environment

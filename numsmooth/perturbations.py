@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -73,13 +73,13 @@ def seed_to_key(seed: Any) -> np.uint64:
     return np.uint64(seq.generate_state(1, dtype=np.uint64)[0])
 
 
-def _draw_normal(key, stream, mb, d):
+def _draw_normal(key: np.uint64, stream: int, mb: int, d: int) -> np.ndarray:
     out = np.empty((mb, d))
     _rng.fill_normal(key, stream, np.uint64(0), out)
     return out
 
 
-def _draw_orthogonal(key, stream, mb, d):
+def _draw_orthogonal(key: np.uint64, stream: int, mb: int, d: int) -> np.ndarray:
     """Haar-random orthonormal rows (QR with the sign of diag(R) fixed, Mezzadri 2007), each
     rescaled to the norm of an independent Gaussian row, so every row is marginally N(0, I)."""
     g = _draw_normal(key, stream, mb, d)
@@ -96,7 +96,7 @@ def _draw_orthogonal(key, stream, mb, d):
     return np.ascontiguousarray(dirs * chi[:, None])
 
 
-def _draw_sobol(key, stream, mb, d):
+def _draw_sobol(key: np.uint64, stream: int, mb: int, d: int) -> np.ndarray:
     from scipy.special import ndtri
     from scipy.stats import qmc
 
@@ -111,10 +111,10 @@ def _draw_sobol(key, stream, mb, d):
         # the docs recommend n - include_x0 a power of two instead of warning on every draw.
         warnings.simplefilter("ignore", UserWarning)
         p = engine.random(mb)
-    return ndtri(np.clip(p, _EPS_U, 1.0 - _EPS_U))
+    return cast(np.ndarray, ndtri(np.clip(p, _EPS_U, 1.0 - _EPS_U)))
 
 
-def _draw_callable(fn, key, stream, mb, d):
+def _draw_callable(fn: Callable[..., Any], key: np.uint64, stream: int, mb: int, d: int) -> np.ndarray:
     gen = np.random.default_rng([int(key), int(stream)])
     u = np.asarray(fn(gen, mb, d))
     if u.shape != (mb, d):
@@ -129,7 +129,7 @@ def _draw_callable(fn, key, stream, mb, d):
 
 
 def draw_perturbations(
-    distribution: str | Callable,
+    distribution: str | Callable[..., Any],
     key: Any,
     stream: Any,
     m: int,
@@ -241,7 +241,7 @@ def draw_perturbations(
     base = out if not antithetic else np.empty((mb, d))
     zero = np.uint64(0)
     if is_callable:
-        base[...] = _draw_callable(distribution, key, stream, mb, d)
+        base[...] = _draw_callable(cast(Callable[..., Any], distribution), key, stream, mb, d)
     elif distribution in ("gaussian", "normal"):
         _rng.fill_normal(key, stream, zero, base)
     elif distribution == "uniform":

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 from scipy.special import erf
@@ -97,7 +97,7 @@ class Problem:
     """
 
     name: str
-    fun: Callable = field(repr=False)
+    fun: Callable[..., Any] = field(repr=False)
     dim_rule: str
     default_dim: int
     f_star: float
@@ -107,14 +107,14 @@ class Problem:
     smooth: bool
     min_dim: int = 1
     fixed_dim: int | None = None
-    _x0: Callable[[int], np.ndarray] = field(default=None, repr=False)
+    _x0: Callable[[int], np.ndarray] = field(default=None, repr=False)  # type: ignore[assignment]
     _x_star: Callable[[int], np.ndarray | None] | None = field(default=None, repr=False)
     _f_star: Callable[[int], float | None] | None = field(default=None, repr=False)
-    _smoothed_value: Callable | None = field(default=None, repr=False)
-    _smoothed_grad: Callable | None = field(default=None, repr=False)
+    _smoothed_value: Callable[..., Any] | None = field(default=None, repr=False)
+    _smoothed_grad: Callable[..., Any] | None = field(default=None, repr=False)
 
     # -- dimensions ---------------------------------------------------------------------------
-    def check_dim(self, d) -> int:
+    def check_dim(self, d: Any) -> int:
         """Return ``d`` as an int if the problem is defined in dimension ``d``.
 
         Raises
@@ -131,9 +131,9 @@ class Problem:
             raise ValueError(f"problem {self.name!r} requires {self.dim_rule}; got d = {d}")
         if d < self.min_dim:
             raise ValueError(f"problem {self.name!r} requires {self.dim_rule}; got d = {d}")
-        return d
+        return cast(int, d)
 
-    def _dim(self, d) -> int:
+    def _dim(self, d: Any) -> int:
         return self.default_dim if d is None else self.check_dim(d)
 
     # -- points and values --------------------------------------------------------------------
@@ -156,7 +156,7 @@ class Problem:
             return self.f_star
         return self._f_star(d)
 
-    def __call__(self, x) -> tuple[float, np.ndarray]:
+    def __call__(self, x: Any) -> tuple[float, np.ndarray]:
         """Evaluate at ``x`` from Python: ``(f, g)``, like :func:`per_point`."""
         return _evaluate(self, x)
 
@@ -166,7 +166,7 @@ class Problem:
         """Whether :meth:`smoothed_value` and :meth:`smoothed_grad` are available."""
         return self._smoothed_value is not None
 
-    def smoothed_value(self, x, s: float):
+    def smoothed_value(self, x: Any, s: float) -> float | np.ndarray:
         """Closed form of ``f_s(x) = E f(x + s Z)``, ``Z ~ N(0, I)``.
 
         Parameters
@@ -191,14 +191,14 @@ class Problem:
         v = self._smoothed_value(x, s)
         return float(v) if v.ndim == 0 else v
 
-    def smoothed_grad(self, x, s: float) -> np.ndarray:
+    def smoothed_grad(self, x: Any, s: float) -> np.ndarray:
         """Closed form of ``grad f_s(x)`` (same shape as ``x``); see :meth:`smoothed_value`."""
         if self._smoothed_grad is None:
             raise NotImplementedError(f"problem {self.name!r} has no closed-form Gaussian smoothing")
         x, s = self._smooth_args(x, s)
-        return self._smoothed_grad(x, s)
+        return cast(np.ndarray, self._smoothed_grad(x, s))
 
-    def _smooth_args(self, x, s):
+    def _smooth_args(self, x: Any, s: Any) -> tuple[np.ndarray, float]:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim not in (1, 2):
             raise ValueError(f"x must have shape (d,) or (m, d); got shape {x.shape}")
@@ -211,7 +211,7 @@ class Problem:
         return x, s
 
 
-def _evaluate(problem: Problem, x) -> tuple[float, np.ndarray]:
+def _evaluate(problem: Problem, x: Any) -> tuple[float, np.ndarray]:
     xa = np.asarray(x, dtype=np.float64)
     flat = np.ascontiguousarray(xa.ravel())
     problem.check_dim(flat.shape[0])
@@ -243,7 +243,7 @@ def per_point(problem: Problem | str) -> Callable[[np.ndarray], tuple[float, np.
     if not isinstance(p, Problem):
         raise TypeError(f"problem must be a Problem or a name; got {problem!r}")
 
-    def fun(x):
+    def fun(x: Any) -> tuple[float, np.ndarray]:
         return _evaluate(p, x)
 
     fun.__name__ = f"{p.name}_per_point"
@@ -258,25 +258,25 @@ def per_point(problem: Problem | str) -> Callable[[np.ndarray], tuple[float, np.
 _TAU = 2.0 * math.pi
 
 
-def _rastrigin_sv(x, s):
+def _rastrigin_sv(x: np.ndarray, s: float) -> Any:
     d = x.shape[-1]
     damp = math.exp(-2.0 * math.pi**2 * s * s)
     return 10.0 * d + np.sum(x * x + s * s - 10.0 * damp * np.cos(_TAU * x), axis=-1)
 
 
-def _rastrigin_sg(x, s):
+def _rastrigin_sg(x: np.ndarray, s: float) -> Any:
     damp = math.exp(-2.0 * math.pi**2 * s * s)
     return 2.0 * x + 10.0 * _TAU * damp * np.sin(_TAU * x)
 
 
-def _l1_sv(x, s):
+def _l1_sv(x: np.ndarray, s: float) -> Any:
     if s == 0.0:
         return np.sum(np.abs(x), axis=-1)
     z = x / (s * math.sqrt(2.0))
     return np.sum(s * math.sqrt(2.0 / math.pi) * np.exp(-z * z) + x * erf(z), axis=-1)
 
 
-def _l1_sg(x, s):
+def _l1_sg(x: np.ndarray, s: float) -> Any:
     if s == 0.0:
         return np.sign(x)
     return erf(x / (s * math.sqrt(2.0)))
@@ -287,13 +287,13 @@ def _l1_sg(x, s):
 # ---------------------------------------------------------------------------------------------
 
 
-def _alternate(d, odd, even):
+def _alternate(d: int, odd: float, even: float) -> np.ndarray:
     """``x_i = odd`` for odd 1-based ``i``, ``even`` for even ``i``."""
     i = np.arange(1, d + 1)
     return np.where(i % 2 == 1, odd, even).astype(np.float64)
 
 
-def _maxq_x0(d):
+def _maxq_x0(d: int) -> np.ndarray:
     i = np.arange(1, d + 1, dtype=np.float64)
     return np.where(np.arange(1, d + 1) <= d // 2, i, -i)
 
@@ -313,19 +313,19 @@ _MAXQUAD_F_STAR = -0.84140833459641
 _MIFFLIN2_F_STAR_50 = -34.7951814094
 
 
-def _zeros(d):
+def _zeros(d: int) -> np.ndarray:
     return np.zeros(d)
 
 
-def _ones(d):
+def _ones(d: int) -> np.ndarray:
     return np.ones(d)
 
 
-def _full(v):
+def _full(v: float) -> Callable[[int], np.ndarray]:
     return lambda d: np.full(d, float(v))
 
 
-def _const(v):
+def _const(v: float) -> Callable[[int], float]:
     return lambda d: float(v)
 
 
@@ -337,7 +337,7 @@ def _const(v):
 def _build() -> dict[str, Problem]:
     P = {}
 
-    def add(**kw):
+    def add(**kw: Any) -> None:
         p = Problem(**kw)
         P[p.name] = p
 

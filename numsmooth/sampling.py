@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validation import check_bool, check_choice, check_int, check_real
 from .modules import Module, as_module_list, run_chain
-from .objective import Objective
+from .objective import Objective, executor_scope
 from .smoothing import SmoothedObjective, is_count
 from .termination import as_criterion
 
@@ -246,7 +246,8 @@ class GradientSampling(Module):
         s = self.sampler
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         x0_term = objective.loss_and_grad() if (s.include_x0 and at_step_point) else None
-        f, g, F, G = s.evaluate_with(objective.oracle, x, x0_term)
+        with executor_scope(s.executor, s.chunksize):
+            f, g, F, G = s.evaluate_with(objective.oracle, x, x0_term)
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, G)
         return f, g

@@ -10,6 +10,7 @@ distribution, the seed and the stream of perturbations) and evaluates an oracle 
 from __future__ import annotations
 
 import numbers
+import warnings
 from concurrent.futures import Executor
 from typing import Any, Callable
 
@@ -37,6 +38,8 @@ _KERNELS = {
 #: Relative accuracy and iteration cap of the min-norm-hull QP.
 HULL_TOL = 1e-12
 HULL_MAXITER = 10_000
+#: Relative optimality gap accepted silently when the QP stalls short of HULL_TOL.
+HULL_ACCEPT = 1e-9
 
 
 def aggregate(name: str, F: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarray]:
@@ -54,9 +57,14 @@ def aggregate(name: str, F: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarra
         return float("inf"), out
     Gf = np.ascontiguousarray(G[finite])
     w = np.empty(Gf.shape[0])
-    iters = _hull.min_norm_hull(Gf, w, out, HULL_TOL, HULL_MAXITER)
-    if iters < 0:  # pragma: no cover - the kernel converges on every case we know of
-        raise RuntimeError("the min-norm-hull QP did not converge")
+    status = _hull.min_norm_hull(Gf, w, out, HULL_TOL, HULL_MAXITER)
+    if status in (_hull.MAXITER, _hull.STALLED):
+        # Rounding in the Gram matrix can stop Wolfe's method just short of HULL_TOL on tightly
+        # clustered gradients; the point is still in the hull. Warn only when it is far off.
+        gap = _hull.hull_gap(Gf, out)
+        if not gap <= HULL_ACCEPT:
+            warnings.warn(f"min-norm-hull QP stopped with relative optimality gap {gap:.3g}",
+                          RuntimeWarning, stacklevel=3)
     return float(np.mean(F[finite])), out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class TerminateAfterNSteps(TerminationCriterion):
     def _condition(self, objective: Objective) -> bool:
         seen = self.state.get("checks", 0)
         self.state["checks"] = seen + 1
-        return seen >= self.steps
+        return cast(bool, seen >= self.steps)
 
 
 class TerminateAfterNEvaluations(TerminationCriterion):
@@ -125,7 +125,7 @@ class TerminateAfterNSeconds(TerminationCriterion):
         if "start" not in self.state:
             self.state["start"] = now
             return False
-        return now - self.state["start"] >= self.seconds
+        return cast(bool, now - self.state["start"] >= self.seconds)
 
 
 class TerminateByGradientNorm(TerminationCriterion):
@@ -182,7 +182,7 @@ class TerminateOnNoImprovement(TerminationCriterion):
             return False
         f_min = self.state["f_min"]
         self.state["f_min"] = min(f, f_min)
-        return f_min - f <= self.tol
+        return cast(bool, f_min - f <= self.tol)
 
 
 class TerminateOnLossReached(TerminationCriterion):

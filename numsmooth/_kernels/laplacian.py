@@ -4,7 +4,9 @@ The system ``(I - s L) y = x`` with ``L`` the periodic 1-D Laplacian has the sym
 ``1 + 2s - s (z + 1/z) = (s / r) (1 - r z) (1 - r / z)``, ``r`` the root in (0, 1) of
 ``s r^2 - (1 + 2s) r + s = 0``. So ``y = c * B(F(x))`` with ``c = r / s = (1 - r)^2``, the causal
 filter ``F``: ``w[i] = x[i] + r w[i-1]`` and the anti-causal ``B``: ``v[i] = w[i] + r v[i+1]``,
-both periodic (circular).
+both periodic (circular). The gain is split evenly, ``sqrt(c) = 1 - r`` applied to the input
+of each recursion, so every intermediate stays of the size of ``x`` (no overflow for any finite
+sigma): ``w[i] = (1 - r) x[i] + r w[i-1]``, ``y[i] = (1 - r) w[i] + r y[i+1]``.
 
 Each line is cut into chunks whose boundaries depend only on ``N`` and ``r`` (never on the thread
 count). The state of each filter at a chunk boundary is the geometric sum over the preceding
@@ -25,8 +27,8 @@ from numba import njit, prange
 
 
 @njit(cache=True)
-def _causal_state(x, a, n, r, halo, inv_one_minus_rn):
-    """sum_{j=0}^{m-1} r^j x[(a-1-j) mod n], m = min(halo, n); the exact periodic sum if m == n."""
+def _causal_state(x, a, n, r, gain, halo, inv_one_minus_rn):
+    """gain * sum_{j=0}^{m-1} r^j x[(a-1-j) mod n], m = min(halo, n); the exact periodic sum if m == n."""
     m = halo if halo < n else n
     s = 0.0
     # Horner from the far end: the same operations as running the recursion over m samples.
@@ -37,12 +39,12 @@ def _causal_state(x, a, n, r, halo, inv_one_minus_rn):
         s = s * r + x[k]
     if m == n:
         s *= inv_one_minus_rn
-    return s
+    return gain * s
 
 
 @njit(cache=True)
-def _anticausal_state(x, b, n, r, halo, inv_one_minus_rn):
-    """sum_{j>=0} r^j w[(b+j) mod n] with w the causal filter output, from ``x`` only.
+def _anticausal_state(x, b, n, r, gain, halo, inv_one_minus_rn):
+    """gain * sum_{j>=0} r^j w[(b+j) mod n] with w the causal filter output, from ``x`` only.
 
     ``w[b-1]`` is the causal state at ``b``; ``w`` is then continued over ``m = min(halo, n)``
     samples and summed with weights ``r^j`` (exact periodic sum with the ``1/(1-r^n)`` factor when
@@ -50,7 +52,7 @@ def _anticausal_state(x, b, n, r, halo, inv_one_minus_rn):
     """
     m = halo if halo < n else n
     bb = b if b < n else b - n
-    w = _causal_state(x, bb, n, r, halo, inv_one_minus_rn)
+    w = _causal_state(x, bb, n, r, gain, halo, inv_one_minus_rn)
     # Horner needs the samples in reverse order; accumulate forward with explicit powers instead.
     s = 0.0
     p = 1.0
@@ -58,12 +60,12 @@ def _anticausal_state(x, b, n, r, halo, inv_one_minus_rn):
         k = bb + j
         if k >= n:
             k -= n
-        w = x[k] + r * w
+        w = gain * x[k] + r * w
         s += p * w
         p *= r
     if m == n:
         s *= inv_one_minus_rn
-    return s
+    return gain * s
 
 
 @njit(cache=True)
@@ -75,7 +77,7 @@ def _lane_bounds(lane, n, nchunks):
 
 
 @njit(cache=True)
-def _whole_row_bstate(of, lo, n, r, halo, inv_one_minus_rn):
+def _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn):
     """Anti-causal periodic state of a whole row from its causal output ``of[lo:lo+n]``."""
     m = halo if halo < n else n
     v = 0.0
@@ -83,11 +85,11 @@ def _whole_row_bstate(of, lo, n, r, halo, inv_one_minus_rn):
         v = v * r + of[lo + j]
     if m == n:
         v *= inv_one_minus_rn
-    return v
+    return gain * v
 
 
 @njit(cache=True)
-def _solve_group(xf, of, n, r, c, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi):
+def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi):
     """Pass 2 for lanes ``4 gi .. 4 gi + 3``: both recursions, in lockstep when four lanes exist."""
     t0 = 4 * gi
     if t0 + 4 <= nlane:
@@ -101,26 +103,26 @@ def _solve_group(xf, of, n, r, c, halo, inv_one_minus_rn, nchunks, nlane, fstate
         w2 = fstate[t0 + 2]
         w3 = fstate[t0 + 3]
         for j in range(m):
-            w0 = xf[lo0 + j] + r * w0
-            w1 = xf[lo1 + j] + r * w1
-            w2 = xf[lo2 + j] + r * w2
-            w3 = xf[lo3 + j] + r * w3
+            w0 = gain * xf[lo0 + j] + r * w0
+            w1 = gain * xf[lo1 + j] + r * w1
+            w2 = gain * xf[lo2 + j] + r * w2
+            w3 = gain * xf[lo3 + j] + r * w3
             of[lo0 + j] = w0
             of[lo1 + j] = w1
             of[lo2 + j] = w2
             of[lo3 + j] = w3
         # tails (chunk lengths differ by at most one)
         for j in range(lo0 + m, hi0):
-            w0 = xf[j] + r * w0
+            w0 = gain * xf[j] + r * w0
             of[j] = w0
         for j in range(lo1 + m, hi1):
-            w1 = xf[j] + r * w1
+            w1 = gain * xf[j] + r * w1
             of[j] = w1
         for j in range(lo2 + m, hi2):
-            w2 = xf[j] + r * w2
+            w2 = gain * xf[j] + r * w2
             of[j] = w2
         for j in range(lo3 + m, hi3):
-            w3 = xf[j] + r * w3
+            w3 = gain * xf[j] + r * w3
             of[j] = w3
         if nchunks > 1:
             v0 = bstate[t0]
@@ -128,66 +130,66 @@ def _solve_group(xf, of, n, r, c, halo, inv_one_minus_rn, nchunks, nlane, fstate
             v2 = bstate[t0 + 2]
             v3 = bstate[t0 + 3]
         else:
-            v0 = _whole_row_bstate(of, lo0, n, r, halo, inv_one_minus_rn)
-            v1 = _whole_row_bstate(of, lo1, n, r, halo, inv_one_minus_rn)
-            v2 = _whole_row_bstate(of, lo2, n, r, halo, inv_one_minus_rn)
-            v3 = _whole_row_bstate(of, lo3, n, r, halo, inv_one_minus_rn)
+            v0 = _whole_row_bstate(of, lo0, n, r, gain, halo, inv_one_minus_rn)
+            v1 = _whole_row_bstate(of, lo1, n, r, gain, halo, inv_one_minus_rn)
+            v2 = _whole_row_bstate(of, lo2, n, r, gain, halo, inv_one_minus_rn)
+            v3 = _whole_row_bstate(of, lo3, n, r, gain, halo, inv_one_minus_rn)
         # backward: first the tails (the last element of the longer lanes), then lockstep
         for j in range(hi0 - 1, lo0 + m - 1, -1):
-            v0 = of[j] + r * v0
-            of[j] = c * v0
+            v0 = gain * of[j] + r * v0
+            of[j] = v0
         for j in range(hi1 - 1, lo1 + m - 1, -1):
-            v1 = of[j] + r * v1
-            of[j] = c * v1
+            v1 = gain * of[j] + r * v1
+            of[j] = v1
         for j in range(hi2 - 1, lo2 + m - 1, -1):
-            v2 = of[j] + r * v2
-            of[j] = c * v2
+            v2 = gain * of[j] + r * v2
+            of[j] = v2
         for j in range(hi3 - 1, lo3 + m - 1, -1):
-            v3 = of[j] + r * v3
-            of[j] = c * v3
+            v3 = gain * of[j] + r * v3
+            of[j] = v3
         for j in range(m - 1, -1, -1):
-            v0 = of[lo0 + j] + r * v0
-            v1 = of[lo1 + j] + r * v1
-            v2 = of[lo2 + j] + r * v2
-            v3 = of[lo3 + j] + r * v3
-            of[lo0 + j] = c * v0
-            of[lo1 + j] = c * v1
-            of[lo2 + j] = c * v2
-            of[lo3 + j] = c * v3
+            v0 = gain * of[lo0 + j] + r * v0
+            v1 = gain * of[lo1 + j] + r * v1
+            v2 = gain * of[lo2 + j] + r * v2
+            v3 = gain * of[lo3 + j] + r * v3
+            of[lo0 + j] = v0
+            of[lo1 + j] = v1
+            of[lo2 + j] = v2
+            of[lo3 + j] = v3
     else:
         for t in range(t0, nlane):
             lo, hi = _lane_bounds(t, n, nchunks)
             w = fstate[t]
             for j in range(lo, hi):
-                w = xf[j] + r * w
+                w = gain * xf[j] + r * w
                 of[j] = w
             if nchunks > 1:
                 v = bstate[t]
             else:
-                v = _whole_row_bstate(of, lo, n, r, halo, inv_one_minus_rn)
+                v = _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn)
             for j in range(hi - 1, lo - 1, -1):
-                v = of[j] + r * v
-                of[j] = c * v
+                v = gain * of[j] + r * v
+                of[j] = v
 
 
 @njit(cache=True)
-def _lane_states(x, n, r, halo, inv_one_minus_rn, nchunks, fstate, bstate, t):
+def _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t):
     """Pass 1 for lane ``t`` (reads ``x`` only): the boundary states of its two recursions."""
     i = t // nchunks
     if nchunks > 1:
         lo, hi = _lane_bounds(t, n, nchunks)
         xi = x[i]
-        fstate[t] = _causal_state(xi, lo - i * n, n, r, halo, inv_one_minus_rn)
-        bstate[t] = _anticausal_state(xi, hi - i * n, n, r, halo, inv_one_minus_rn)
+        fstate[t] = _causal_state(xi, lo - i * n, n, r, gain, halo, inv_one_minus_rn)
+        bstate[t] = _anticausal_state(xi, hi - i * n, n, r, gain, halo, inv_one_minus_rn)
     else:
-        fstate[t] = _causal_state(x[i], 0, n, r, halo, inv_one_minus_rn)
+        fstate[t] = _causal_state(x[i], 0, n, r, gain, halo, inv_one_minus_rn)
 
 
 @njit(cache=True, parallel=True)
-def periodic_solve_rows(x, r, c, halo, inv_one_minus_rn, nchunks, out):
+def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """Solve ``(I - s L) y = x[i]`` for every row ``i`` of the 2-D C-contiguous ``x`` into ``out``.
 
-    Scalars come from the caller: ``r`` the filter pole, ``c = (1 - r)^2``, ``halo`` the
+    Scalars come from the caller: ``r`` the filter pole, ``gain = 1 - r``, ``halo`` the
     truncation length of boundary sums, ``inv_one_minus_rn = 1 / (1 - r^N)``, ``nchunks`` the
     number of chunks per row (chunk ``k`` is ``[k N // nchunks, (k+1) N // nchunks)``; with one
     chunk the anti-causal state is computed from the row's own causal output). ``out`` may be
@@ -205,13 +207,13 @@ def periodic_solve_rows(x, r, c, halo, inv_one_minus_rn, nchunks, out):
     fstate = np.zeros(nlane, dtype=np.float64)
     bstate = np.zeros(nlane, dtype=np.float64)
     for t in prange(nlane):  # pass 1 reads x only, before anything is written to out
-        _lane_states(x, n, r, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+        _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in prange((nlane + 3) // 4):  # pass 2: each group owns its output segments
-        _solve_group(xf, of, n, r, c, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
+        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
 
 
 @njit(cache=True)
-def periodic_solve_rows_serial(x, r, c, halo, inv_one_minus_rn, nchunks, out):
+def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """:func:`periodic_solve_rows` on one thread (no parallel launch for small inputs); same result."""
     rows, n = x.shape
     xf = x.reshape(rows * n)
@@ -220,6 +222,6 @@ def periodic_solve_rows_serial(x, r, c, halo, inv_one_minus_rn, nchunks, out):
     fstate = np.zeros(nlane, dtype=np.float64)
     bstate = np.zeros(nlane, dtype=np.float64)
     for t in range(nlane):
-        _lane_states(x, n, r, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+        _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in range((nlane + 3) // 4):
-        _solve_group(xf, of, n, r, c, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
+        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
