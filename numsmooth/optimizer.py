@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 from typing import Any, Callable
@@ -143,7 +142,7 @@ class Optimizer:
 
     def apply(self, root: Objective) -> float:
         """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""
-        saved = [copy.deepcopy(m.state_dict()) for m in self.modules]
+        saved = [m.state_dict() for m in self.modules]  # deep copies already
         try:
             last = run_chain(self.modules, root)
             update = last.get_update()

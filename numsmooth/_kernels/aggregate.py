@@ -36,6 +36,9 @@ STATE_SIZE = 4
 
 # Coordinates per parallel task: one block of every row stays in L1/L2 while rows are scanned.
 BLOCK = 2048
+# Below this many elements a parallel region costs more than it saves (and under load, when
+# OpenMP threads spin-wait for a core, far more).
+PARALLEL_MIN = 1 << 16
 
 
 @njit(cache=True)
@@ -57,15 +60,31 @@ def _sqnorm(g):
 
 
 @njit(cache=True, parallel=True)
-def _fill(out, value):
+def _fill_parallel(out, value):
     for j in prange(out.shape[0]):
         out[j] = value
 
 
+@njit(cache=True)
+def _fill(out, value):
+    if out.shape[0] <= BLOCK:
+        out[:] = value
+    else:
+        _fill_parallel(out, value)
+
+
 @njit(cache=True, parallel=True)
-def _copy_row(src, out):
+def _copy_parallel(src, out):
     for j in prange(out.shape[0]):
         out[j] = src[j]
+
+
+@njit(cache=True)
+def _copy_row(src, out):
+    if out.shape[0] <= BLOCK:
+        out[:] = src
+    else:
+        _copy_parallel(src, out)
 
 
 @njit(cache=True)
@@ -106,46 +125,67 @@ def agg_mean(F, G, out):
     return fsum / count
 
 
+@njit(cache=True)
+def _mean_block(F, G, first, count, lo, hi, out):
+    for j in range(lo, hi):
+        out[j] = G[first, j]  # start from the row (not 0.0) so a lone -0.0 stays -0.0
+    for k in range(first + 1, G.shape[0]):
+        if math.isfinite(F[k]):
+            for j in range(lo, hi):
+                out[j] += G[k, j]
+    for j in range(lo, hi):
+        out[j] /= count
+
+
 @njit(cache=True, parallel=True)
+def _mean_blocks(F, G, first, count, out):
+    d = G.shape[1]
+    for b in prange((d + BLOCK - 1) // BLOCK):
+        _mean_block(F, G, first, count, b * BLOCK, min(b * BLOCK + BLOCK, d), out)
+
+
+@njit(cache=True)
 def _mean_rows(F, G, first, count, out):
-    m, d = G.shape
-    nb = (d + BLOCK - 1) // BLOCK
-    for b in prange(nb):
-        lo = b * BLOCK
-        hi = min(lo + BLOCK, d)
-        for j in range(lo, hi):
-            out[j] = G[first, j]  # start from the row (not 0.0) so a lone -0.0 stays -0.0
-        for k in range(first + 1, m):
-            if math.isfinite(F[k]):
-                for j in range(lo, hi):
-                    out[j] += G[k, j]
-        for j in range(lo, hi):
-            out[j] /= count
+    # One block needs no parallel region (its start-up costs more than the block's work).
+    if G.shape[1] <= BLOCK:
+        _mean_block(F, G, first, count, 0, G.shape[1], out)
+    else:
+        _mean_blocks(F, G, first, count, out)
+
+
+@njit(cache=True)
+def _extreme_block(F, G, first, largest, lo, hi, out):
+    for j in range(lo, hi):
+        out[j] = abs(G[first, j])
+    for k in range(first + 1, G.shape[0]):
+        if math.isfinite(F[k]):
+            for j in range(lo, hi):
+                a = abs(G[k, j])
+                if largest:
+                    if a > out[j] or a != a:
+                        out[j] = a
+                else:
+                    if a < out[j] or a != a:
+                        out[j] = a
+    for j in range(lo, hi):
+        out[j] = math.copysign(out[j], G[first, j])
 
 
 @njit(cache=True, parallel=True)
+def _extreme_blocks(F, G, first, largest, out):
+    d = G.shape[1]
+    for b in prange((d + BLOCK - 1) // BLOCK):
+        _extreme_block(F, G, first, largest, b * BLOCK, min(b * BLOCK + BLOCK, d), out)
+
+
+@njit(cache=True)
 def _extreme_magnitude(F, G, first, largest, out):
     """Per coordinate: the largest (or smallest) |G[k, j]| over finite rows, NaN-propagating like
     ``torch.maximum``, with the sign bit of ``G[first, j]``."""
-    m, d = G.shape
-    nb = (d + BLOCK - 1) // BLOCK
-    for b in prange(nb):
-        lo = b * BLOCK
-        hi = min(lo + BLOCK, d)
-        for j in range(lo, hi):
-            out[j] = abs(G[first, j])
-        for k in range(first + 1, m):
-            if math.isfinite(F[k]):
-                for j in range(lo, hi):
-                    a = abs(G[k, j])
-                    if largest:
-                        if a > out[j] or a != a:
-                            out[j] = a
-                    else:
-                        if a < out[j] or a != a:
-                            out[j] = a
-        for j in range(lo, hi):
-            out[j] = math.copysign(out[j], G[first, j])
+    if G.shape[1] <= BLOCK:
+        _extreme_block(F, G, first, largest, 0, G.shape[1], out)
+    else:
+        _extreme_blocks(F, G, first, largest, out)
 
 
 @njit(cache=True)
@@ -188,10 +228,19 @@ def agg_min(F, G, out):
 
 
 @njit(cache=True, parallel=True)
-def row_sqnorms(G, out):
-    """``out[k] = sum_j G[k, j]**2``, each row summed serially (parallel over rows)."""
+def _row_sqnorms_parallel(G, out):
     for k in prange(G.shape[0]):
         out[k] = _sqnorm(G[k])
+
+
+@njit(cache=True)
+def row_sqnorms(G, out):
+    """``out[k] = sum_j G[k, j]**2``, each row summed serially (parallel over rows when large)."""
+    if G.shape[0] * G.shape[1] <= PARALLEL_MIN:
+        for k in range(G.shape[0]):
+            out[k] = _sqnorm(G[k])
+    else:
+        _row_sqnorms_parallel(G, out)
 
 
 @njit(cache=True)

@@ -31,6 +31,17 @@ def eval_perturbed(fun, x, sigma, U, F, G, offset):
 
 
 @njit
+def eval_perturbed_serial(fun, x, sigma, U, F, G, offset):
+    """`eval_perturbed` on one thread, for blocks too small to pay for a parallel region."""
+    d = x.shape[0]
+    pt = np.empty(d)
+    for i in range(U.shape[0]):
+        for j in range(d):
+            pt[j] = x[j] + sigma * U[i, j]
+        F[offset + i] = fun(pt, G[offset + i])
+
+
+@njit
 def eval_one(fun, x, g):
     """One evaluation (keeps the call inside compiled code so the result types are checked)."""
     return fun(x, g)
