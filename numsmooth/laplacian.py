@@ -32,8 +32,9 @@ TARGETS = ("update", "grad")
 # parallel over chunks; the FFT is O(N log N) with three passes over the data). Small batches of
 # short rows favour it as well. Every other order/power -> "fft" (the recursion does not apply).
 
-# Cache sizes: plans hold three aligned buffers each, so keep few of them.
+# Cache sizes: plans hold two aligned buffers each (3 x 8 bytes per float64 element).
 _PLAN_CACHE_SIZE = 16
+_PLAN_CACHE_BYTES = 1 << 29
 _DENOM_CACHE_SIZE = 64
 # pyFFTW threads: threads=2 pays off from about 2^20 elements (measured: 2^20 10.6 vs 16.8 ms,
 # 2^24 355 vs 613 ms). Below that it loses, and pyFFTW's bundled OpenMP runtime then competes with
@@ -100,8 +101,19 @@ class _FFTPlan:
 
 
 def _plan(rows: int, n: int, dtype: np.dtype) -> _FFTPlan:
+    """The cached plan of a (rows, n) batch; least recently built plans are dropped beyond
+    ``_PLAN_CACHE_SIZE`` plans or ``_PLAN_CACHE_BYTES`` of buffers (the newest is always kept)."""
     key = (rows, n, np.dtype(dtype).char)
-    return _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype)), _PLAN_CACHE_SIZE)
+    plan = _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype)), _PLAN_CACHE_SIZE)
+    with _cache_lock:
+        total = sum(p.real.nbytes + p.spec.nbytes for p in _plan_cache.values())
+        while total > _PLAN_CACHE_BYTES and len(_plan_cache) > 1:
+            old_key = next(iter(_plan_cache))
+            if old_key == key:
+                break
+            old = _plan_cache.pop(old_key)
+            total -= old.real.nbytes + old.spec.nbytes
+    return plan
 
 
 def _symbol(n: int, sigma: float, order: int) -> np.ndarray:

@@ -28,6 +28,11 @@ from ._validation import check_int
 __all__ = ["batched", "Oracle", "OracleError", "Objective", "make_oracle", "executor_scope", "default_chunksize"]
 
 
+#: Jitted oracles are evaluated in a parallel kernel when the perturbation block has at least
+#: this many elements; smaller blocks do not pay for the parallel region's start-up.
+PARALLEL_MIN_ELEMENTS = 1 << 14
+
+
 class OracleError(RuntimeError):
     """The oracle raised, or returned something that is not a value-and-gradient pair."""
 
@@ -125,7 +130,10 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         G[:] = Gv
         return
     if kind == "jitted":
-        _ok.eval_rows(fun, X, F, G)
+        try:
+            _ok.eval_rows(fun, X, F, G)
+        except Exception as exc:
+            _raise_at_failing_row(fun, X, first_index, exc)
         return
     single_shape = layout.shapes[0] if layout.single else None
     flat_single = layout.single and single_shape == (layout.size,)
@@ -150,6 +158,20 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
                 G[i] = layout.flatten(g, name=f"gradient at sample {first_index + i}")
             except (TypeError, ValueError) as exc:
                 raise OracleError(str(exc)) from None
+
+
+def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int, exc: Exception) -> None:
+    """A jitted oracle raised inside a parallel kernel: find the first failing row, serially,
+    so the error can name the sample (only runs after a failure)."""
+    g = np.empty(X.shape[1])
+    for i in range(X.shape[0]):
+        try:
+            _ok.eval_one(fun, X[i].copy(), g)
+        except Exception as row_exc:
+            raise OracleError(
+                f"oracle raised {type(row_exc).__name__}: {row_exc} at sample {first_index + i}"
+            ) from row_exc
+    raise OracleError(f"oracle raised {type(exc).__name__}: {exc}") from exc
 
 
 def _evaluate_chunk(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray,
@@ -318,7 +340,11 @@ class Oracle:
             return
         if self.kind == "jitted" and self._effective_executor()[0] is None:
             self.num_evaluations += m
-            _ok.eval_perturbed(self.fun, x, float(sigma), U, F, G, offset)
+            kernel = _ok.eval_perturbed if U.size >= PARALLEL_MIN_ELEMENTS else _ok.eval_perturbed_serial
+            try:
+                kernel(self.fun, x, float(sigma), U, F, G, offset)
+            except Exception as exc:
+                _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
             return
         X = x + sigma * U
         self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=offset)
@@ -335,7 +361,10 @@ class Oracle:
             # one point: a serial call, no parallel-region start-up
             self.num_evaluations += 1
             g = np.empty(self.layout.size)
-            return float(_ok.eval_one(self.fun, x.copy(), g)), g
+            try:
+                return float(_ok.eval_one(self.fun, x.copy(), g)), g
+            except Exception as exc:
+                raise OracleError(f"oracle raised {type(exc).__name__}: {exc} at x") from exc
         F = np.empty(1)
         G = np.empty((1, self.layout.size))
         self.evaluate_points(x.reshape(1, -1).copy(), F, G)

@@ -1,0 +1,110 @@
+"""Tests of the command line (``numsmooth.cli``), run in-process except one subprocess test."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from numsmooth import problems as nsp
+from numsmooth.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_json(capsys, *argv):
+    code = main(["run", "--quiet", *argv])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_problems_lists_every_problem(capsys):
+    assert main(["problems"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + len(nsp.PROBLEMS)
+    assert any(line.startswith("maxquad") and "-0.8414083346" in line for line in lines)
+
+
+def test_python_m_numsmooth_problems():
+    proc = subprocess.run([sys.executable, "-m", "numsmooth", "problems"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "rastrigin" in proc.stdout and "chained_mifflin2" in proc.stdout
+
+
+def test_run_writes_json_with_the_fields(capsys, tmp_path):
+    path = tmp_path / "res.json"
+    code = main(["run", "--problem", "rosenbrock", "--method", "gd", "--lr", "1e-3",
+                 "--maxiter", "3000", "--json", str(path), "--quiet"])
+    assert code == 0
+    rec = json.loads(path.read_text())
+    for key in ("fun", "x", "nit", "nfev", "history", "problem", "f_star", "method", "arguments"):
+        assert key in rec
+    assert rec["problem"] == "rosenbrock" and rec["method"] == "gd" and rec["dim"] == 2
+    assert rec["arguments"]["lr"] == 1e-3 and rec["arguments"]["maxiter"] == 3000
+    assert len(rec["history"]["f"]) == rec["nit"] == 3000
+    assert len(rec["history"]["nfev"]) == rec["nit"]
+    assert all(s is None for s in rec["history"]["sigma"])  # nan -> null: strict JSON
+    assert rec["fun"] - rec["f_star"] < 0.05
+
+
+def test_run_gradient_sampling_to_stdout(capsys):
+    rec = run_json(capsys, "--problem", "rastrigin", "--dim", "4", "--method", "gradient-sampling",
+                   "--maxiter", "100", "--seed", "1")
+    assert rec["arguments"]["aggregate"] == "mean" and rec["arguments"]["seed"] == 1
+    assert abs(rec["fun"] - rec["f_star"]) < 1e-6
+    assert len(rec["x"]) == 4
+
+
+def test_run_lsgd(capsys):
+    rec = run_json(capsys, "--problem", "l1", "--method", "lsgd", "--lr", "1e-2", "--maxiter", "200")
+    assert rec["arguments"]["sigma"] == 1.0
+    assert rec["fun"] < 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 7, 13])
+def test_maxquad_min_norm_hull_reaches_f_star(capsys, seed):
+    rec = run_json(capsys, "--problem", "maxquad", "--method", "gradient-sampling",
+                   "--aggregate", "min-norm-hull", "--seed", str(seed))
+    assert abs(rec["fun"] - nsp.get("maxquad").f_star) <= 1e-4
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--problem", "nosuch", "--method", "gd"],
+    ["run", "--problem", "l1", "--method", "newton"],
+    ["run", "--problem", "l1", "--method", "gradient-sampling", "--sigma", "-1"],
+    ["run", "--problem", "l1", "--method", "lsgd", "--sigma", "-0.5"],
+    ["run", "--problem", "maxquad", "--dim", "5", "--method", "gd"],
+    ["run", "--problem", "rosenbrock", "--dim", "1", "--method", "gd"],
+    ["run", "--problem", "l1", "--method", "gradient-sampling", "--n", "0"],
+    ["run", "--problem", "l1", "--method", "gd", "--lr", "0"],
+    ["run", "--problem", "l1", "--method", "gd", "--lr", "nan"],
+    ["run", "--problem", "l1", "--method", "gd", "--maxiter", "-3"],
+    ["run", "--problem", "l1", "--method", "gd", "--dim", "two"],
+    ["run", "--problem", "l1", "--method", "gradient-sampling", "--aggregate", "avg"],
+    ["run", "--problem", "l1", "--method", "gradient-sampling", "--decay", "0"],
+    ["run", "--method", "gd"],
+    ["run", "--problem", "l1", "--method", "gd", "--json", "/nonexistent/dir/x.json"],
+    ["frobnicate"],
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("numsmooth: error: "), err
+    assert "Traceback" not in err
+
+
+def test_demo_quick_writes_png(capsys, tmp_path):
+    path = tmp_path / "demo.png"
+    assert main(["demo", "--quick", "--quiet", "--plot", str(path)]) == 0
+    out = capsys.readouterr().out
+    for word in ("rastrigin", "noisy quadratic", "maxquad", "f reached", "evaluations"):
+        assert word in out
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_demo_no_plot(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quick", "--quiet", "--no-plot"]) == 0
+    assert not (tmp_path / "numsmooth-demo.png").exists()
