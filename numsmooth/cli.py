@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any, Sequence
 
 from . import __version__
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with 'numsmooth demo'; see 'numsmooth run --help' for experiments.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--threads", type=int, metavar="T",
+                        help="Numba threads for the parallel kernels (default: Numba's, i.e. "
+                        "NUMBA_NUM_THREADS or the number of cores); 1 is fastest for small problems "
+                        "on a busy machine")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = sub.add_parser(
@@ -110,6 +115,15 @@ def _check(name: str, value: Any, *, low: float, strict: bool = False) -> None:
         raise UsageError(f"argument --{name}: must be {op} {low:g}; got {value:g}")
 
 
+def _set_threads(threads: int) -> None:
+    import numba
+
+    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise UsageError(f"argument --threads: must be between 1 and {numba.config.NUMBA_NUM_THREADS}; "
+                         f"got {threads}")
+    numba.set_num_threads(threads)
+
+
 def _progress(quiet: bool) -> bool:
     if quiet:
         return False
@@ -131,12 +145,14 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import format_table, plot_panels, run_demo
+    from .demo import format_table, plot_panels, run_demo, warm_up
 
     if not args.no_plot:
         _require_matplotlib()
+    compile_seconds = warm_up()
     rows = run_demo(quick=args.quick, progress=_progress(args.quiet))
     print(format_table(rows))
+    print(f"(times exclude Numba compilation and warm-up: {compile_seconds:.1f} s)")
     if not args.no_plot:
         plot_panels(rows, args.plot)
         print(f"convergence plot written to {args.plot}")
@@ -202,6 +218,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_warnings(caught: list) -> None:
+    """One line per distinct warning (with a count), instead of Python's two-line format."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        msg = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        counts[msg] = counts.get(msg, 0) + 1
+    for msg, k in counts.items():
+        print(f"{PROG}: warning: {msg}" + (f" ({k} times)" if k > 1 else ""), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
@@ -229,8 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        if args.threads is not None:
+            _set_threads(args.threads)
         handler = {"demo": _cmd_demo, "problems": _cmd_problems, "run": _cmd_run}[args.command]
-        return handler(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = handler(args)
+        _report_warnings(caught)
+        return code
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
     except (UsageError, ValueError, TypeError) as e:

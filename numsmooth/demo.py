@@ -34,7 +34,7 @@ from .termination import TerminateAfterNSteps, TerminateByUpdateNorm, Terminatio
 __all__ = [
     "METHODS", "HULL_DEFAULTS", "HOMOTOPY_DEFAULTS", "Monitor", "Run", "Row",
     "gradient_sampling_hull", "gaussian_homotopy", "build_chain", "run_chain",
-    "noisy_quadratic", "run_demo", "format_table", "plot_panels",
+    "noisy_quadratic", "warm_up", "run_demo", "format_table", "plot_panels",
 ]
 
 #: Methods of ``numsmooth run``.
@@ -275,6 +275,17 @@ class Row:
     seconds: float
     curve: tuple[np.ndarray, np.ndarray] = field(repr=False)
     note: str = ""
+
+
+def warm_up() -> float:
+    """Compile the kernels the demo uses (a few steps of each chain); return the seconds taken."""
+    t0 = time.perf_counter()
+    x = np.full(10, 3.3)
+    minimize(_problems.get("rastrigin").fun, x, LR(1e-3), maxiter=2)
+    minimize(_problems.get("rastrigin").fun, x, gaussian_homotopy(n=16, seed=0)[0], maxiter=2)
+    minimize(noisy_quadratic(100), np.zeros(100), LaplacianSmoothing(sigma=10.0), LR(0.1), maxiter=2)
+    minimize(_problems.get("maxquad").fun, x, *gradient_sampling_hull(10, seed=0)[0], maxiter=2)
+    return time.perf_counter() - t0
 
 
 def run_demo(quick: bool = False, progress: bool = False) -> list[Row]:

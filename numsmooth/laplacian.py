@@ -26,11 +26,16 @@ __all__ = ["laplacian_smooth", "LaplacianSmoothing"]
 METHODS = ("auto", "fft", "recursive")
 TARGETS = ("update", "grad")
 
-# method="auto" (measured with asv_benchmarks/compare_laplacian.py, 2 cores, float64, sigma=1):
-# order 1 / power 1 -> "recursive" everywhere: N=2^14 ~12-20 us vs ~60 us for the FFT path,
-# N=2^20 ~0.7 ms vs ~10 ms, N=2^24 ~14 ms vs ~300 ms (the recursion is memory-bound and
-# parallel over chunks; the FFT is O(N log N) with three passes over the data). Small batches of
-# short rows favour it as well. Every other order/power -> "fft" (the recursion does not apply).
+# method="auto" (measured with asv_benchmarks/compare_laplacian.py, 2 shared cores, load 4-5,
+# float64, sigma=1, one line; GOMP_SPINCOUNT=0): order 1 / power 1 -> "recursive":
+#   N      recursive   fft        np.copyto
+#   2^14   28 us       100 us     3.2 us
+#   2^20   2.1 ms      22 ms      0.86 ms
+#   2^22   8.7 ms      115 ms     4.6 ms
+#   2^24   65 ms       1.37 s     39 ms
+# (the recursion is O(N), memory-bound and parallel over chunks; the FFT is O(N log N) with
+# several passes over the data), and for sigma <= _RECURSIVE_SIGMA_MAX only (accuracy, below).
+# Every other order/power -> "fft" (the recursion does not apply).
 
 # Cache sizes: plans hold two aligned buffers each (3 x 8 bytes per float64 element).
 _PLAN_CACHE_SIZE = 16

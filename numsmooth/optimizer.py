@@ -41,7 +41,7 @@ class OptimizeResult(dict[str, Any]):
         ``status in (0, 2)``.
     history : dict of list
         Per step: ``f`` (value at the start of the step), ``sigma`` (the smoothing scale after
-        the step, ``nan`` without one) and ``update_norm``.
+        the step, ``nan`` without one), ``update_norm`` and ``nfev`` (evaluations so far).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -310,7 +310,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
         m.reset()
     if criterion is not None:
         criterion.reset()
-    history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": []}
+    history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": [], "nfev": []}
     status, message = 1, f"maximum number of iterations ({maxiter}) reached"
     bar = _progress_bar(maxiter) if progress else None
     last_finite: tuple[float, np.ndarray] | None = None
@@ -330,6 +330,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
             history["f"].append(f)
             history["sigma"].append(opt.sigma)
             history["update_norm"].append(opt.last_update_norm)
+            history["nfev"].append(opt.num_evaluations)
             if math.isfinite(f):
                 # root.x is the start of this step, where the value f was finite
                 last_finite = (f, root.x)

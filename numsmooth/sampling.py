@@ -85,15 +85,17 @@ class GradientSampling(Module):
     Examples
     --------
     Gaussian homotopy on Rastrigin: the smoothed objective has no local minima at large sigma;
-    decaying sigma each time the iterates stall follows the global minimum down.
+    decaying sigma every 20 steps follows the global minimum down. The perturbations are fixed
+    within a stage, so a line search sees one deterministic function.
 
     >>> import numpy as np, numsmooth as ns
     >>> def rastrigin(x):
     ...     f = 10 * x.size + np.sum(x**2 - 10 * np.cos(2 * np.pi * x))
     ...     return float(f), 2 * x + 20 * np.pi * np.sin(2 * np.pi * x)
-    >>> gs = ns.GradientSampling([ns.LR(0.05)], sigma=1.0, n=32, seed=0,
-    ...                          termination=ns.TerminateAfterNSteps(40), decay=0.5)
-    >>> res = ns.minimize(rastrigin, np.full(2, 3.3), gs, maxiter=400)
+    >>> gs = ns.GradientSampling([ns.Backtracking()], sigma=2.0, n=64, distribution="sobol",
+    ...                          include_x0=False, seed=0,
+    ...                          termination=ns.TerminateAfterNSteps(20), decay=0.7)
+    >>> res = ns.minimize(rastrigin, np.full(2, 3.3), gs, maxiter=300)
     >>> bool(res.fun < 1e-3)
     True
 

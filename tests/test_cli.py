@@ -87,6 +87,7 @@ def test_maxquad_min_norm_hull_reaches_f_star(capsys, seed):
     ["run", "--method", "gd"],
     ["run", "--problem", "l1", "--method", "gd", "--json", "/nonexistent/dir/x.json"],
     ["frobnicate"],
+    ["--threads", "0", "problems"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
     assert main(argv) == 2

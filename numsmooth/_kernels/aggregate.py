@@ -21,6 +21,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._config import PARALLEL_MIN
+
 MEAN = 0
 MAX = 1
 MIN = 2
@@ -36,9 +38,6 @@ STATE_SIZE = 4
 
 # Coordinates per parallel task: one block of every row stays in L1/L2 while rows are scanned.
 BLOCK = 2048
-# Below this many elements a parallel region costs more than it saves (and under load, when
-# OpenMP threads spin-wait for a core, far more).
-PARALLEL_MIN = 1 << 16
 
 
 @njit(cache=True)

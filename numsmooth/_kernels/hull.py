@@ -28,6 +28,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._config import PARALLEL_MIN
+
 # Return codes other than an iteration count.
 MAXITER = -1   # maxiter reached; w and out hold the last iterate (feasible)
 STALLED = -2   # rounding prevents progress (the gap is above tol but no row improves safely)
@@ -76,21 +78,31 @@ def _affine_minimizer(L, n, alpha, z):
         alpha[s] /= tot
 
 
+@njit(cache=True)
+def _combine_block(G, w, lo, hi, out):
+    for j in range(lo, hi):
+        out[j] = 0.0
+    for k in range(G.shape[0]):
+        if w[k] != 0.0:
+            wk = w[k]
+            for j in range(lo, hi):
+                out[j] += wk * G[k, j]
+
+
 @njit(cache=True, parallel=True)
+def _combine_blocks(G, w, out):
+    d = G.shape[1]
+    for b in prange((d + _BLOCK - 1) // _BLOCK):
+        _combine_block(G, w, b * _BLOCK, min(b * _BLOCK + _BLOCK, d), out)
+
+
+@njit(cache=True)
 def _combine_rows(G, w, out):
-    """``out = G^T w``: parallel over coordinate blocks, serial over rows in index order."""
-    m, d = G.shape
-    nb = (d + _BLOCK - 1) // _BLOCK
-    for b in prange(nb):
-        lo = b * _BLOCK
-        hi = min(lo + _BLOCK, d)
-        for j in range(lo, hi):
-            out[j] = 0.0
-        for k in range(m):
-            if w[k] != 0.0:
-                wk = w[k]
-                for j in range(lo, hi):
-                    out[j] += wk * G[k, j]
+    """``out = G^T w``: parallel over coordinate blocks (when large), serial over rows in index order."""
+    if G.shape[1] <= _BLOCK or G.size < PARALLEL_MIN:
+        _combine_block(G, w, 0, G.shape[1], out)
+    else:
+        _combine_blocks(G, w, out)
 
 
 @njit(cache=True)
@@ -246,13 +258,27 @@ def min_norm_hull(G, w_out, out, tol, maxiter):
     return status
 
 
+@njit(cache=True)
+def _row_dot(G, k, x):
+    a = 0.0
+    for j in range(G.shape[1]):
+        a += G[k, j] * x[j]
+    return a
+
+
 @njit(cache=True, parallel=True)
-def _row_dots(G, x, out):
+def _row_dots_parallel(G, x, out):
     for k in prange(G.shape[0]):
-        a = 0.0
-        for j in range(G.shape[1]):
-            a += G[k, j] * x[j]
-        out[k] = a
+        out[k] = _row_dot(G, k, x)
+
+
+@njit(cache=True)
+def _row_dots(G, x, out):
+    if G.size < PARALLEL_MIN:
+        for k in range(G.shape[0]):
+            out[k] = _row_dot(G, k, x)
+    else:
+        _row_dots_parallel(G, x, out)
 
 
 @njit(cache=True)

@@ -43,6 +43,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._config import PARALLEL_MIN
+
 # Constants are np.uint64 so that numba never mixes int64 and uint64 (that promotes to float64).
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
@@ -226,30 +228,47 @@ def row_radius(key, stream, sample, d):
     return u ** (1.0 / d)
 
 
+@njit(cache=True)
+def _fill_task(kind, key, stream, first, nb, t, out):
+    """Task ``t``: row ``t // nb``, coordinate block ``t % nb``."""
+    d = out.shape[1]
+    i = t // nb
+    lo = (t - i * nb) * BLOCK
+    hi = min(lo + BLOCK, d)
+    rk = row_key(key, stream, first + np.uint64(i))
+    if kind == 0:
+        for j in range(lo, hi):
+            out[i, j] = normal_from_hash(element_hash(rk, np.uint64(j)))
+    elif kind == 1:
+        for j in range(lo, hi):
+            out[i, j] = uniform_from_hash(element_hash(rk, np.uint64(j)))
+    else:
+        for j in range(lo, hi):
+            out[i, j] = rademacher_from_hash(element_hash(rk, np.uint64(j)))
+
+
 @njit(cache=True, parallel=True)
+def _fill_parallel(kind, key, stream, first, nb, out):
+    for t in prange(out.shape[0] * nb):
+        _fill_task(kind, key, stream, first, nb, t, out)
+
+
+@njit(cache=True)
 def _fill_kind(kind, key, stream, first_sample, out):
     """Shared body: kind 0 normal, 1 uniform, 2 Rademacher.
 
     Parallel over (row, coordinate block) tasks, so one long row still uses every thread; each
-    element is a pure function of its counters, hence independent of the thread count.
+    element is a pure function of its counters, hence independent of the thread count (small
+    blocks run serially).
     """
     m, d = out.shape
     nb = (d + BLOCK - 1) // BLOCK
     first = np.uint64(first_sample)
-    for t in prange(m * nb):
-        i = t // nb
-        lo = (t - i * nb) * BLOCK
-        hi = min(lo + BLOCK, d)
-        rk = row_key(key, stream, first + np.uint64(i))
-        if kind == 0:
-            for j in range(lo, hi):
-                out[i, j] = normal_from_hash(element_hash(rk, np.uint64(j)))
-        elif kind == 1:
-            for j in range(lo, hi):
-                out[i, j] = uniform_from_hash(element_hash(rk, np.uint64(j)))
-        else:
-            for j in range(lo, hi):
-                out[i, j] = rademacher_from_hash(element_hash(rk, np.uint64(j)))
+    if out.size < PARALLEL_MIN:
+        for t in range(m * nb):
+            _fill_task(kind, key, stream, first, nb, t, out)
+    else:
+        _fill_parallel(kind, key, stream, first, nb, out)
 
 
 @njit(cache=True)
@@ -278,7 +297,27 @@ def fill_rademacher(key, stream, first_sample, out):
     _fill_kind(2, key, stream, first_sample, out)
 
 
+@njit(cache=True)
+def _scale_row(key, stream, first, ball, i, out):
+    d = out.shape[1]
+    s = 0.0
+    for j in range(d):
+        s += out[i, j] * out[i, j]
+    nrm = math.sqrt(s)
+    scale = 1.0 / nrm if nrm > 0.0 else 0.0
+    if ball:
+        scale = scale * row_radius(key, stream, first + np.uint64(i), d)
+    for j in range(d):
+        out[i, j] = out[i, j] * scale
+
+
 @njit(cache=True, parallel=True)
+def _scale_rows_parallel(key, stream, first, ball, out):
+    for i in prange(out.shape[0]):
+        _scale_row(key, stream, first, ball, i, out)
+
+
+@njit(cache=True)
 def scale_rows_to_sphere(key, stream, first_sample, ball, out):
     """Rescale each row of a Gaussian block to the unit sphere (or a uniform point of the ball).
 
@@ -286,15 +325,9 @@ def scale_rows_to_sphere(key, stream, first_sample, ball, out):
     depend on threads) and, when ``ball``, multiplied by `row_radius` of sample
     ``first_sample + i``. A zero row (probability 0) is left at zero.
     """
-    m, d = out.shape
     first = np.uint64(first_sample)
-    for i in prange(m):
-        s = 0.0
-        for j in range(d):
-            s += out[i, j] * out[i, j]
-        nrm = math.sqrt(s)
-        scale = 1.0 / nrm if nrm > 0.0 else 0.0
-        if ball:
-            scale = scale * row_radius(key, stream, first + np.uint64(i), d)
-        for j in range(d):
-            out[i, j] = out[i, j] * scale
+    if out.size < PARALLEL_MIN:
+        for i in range(out.shape[0]):
+            _scale_row(key, stream, first, ball, i, out)
+    else:
+        _scale_rows_parallel(key, stream, first, ball, out)
