@@ -27,3 +27,19 @@ from .termination import (
 )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "problems",
+    # Laplacian smoothing
+    "laplacian_smooth", "LaplacianSmoothing",
+    # gradient sampling
+    "smoothed", "SmoothedObjective", "GradientSampling",
+    # oracles, objective
+    "batched", "Objective", "OracleError",
+    # modules and optimizer
+    "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
+    # termination criteria
+    "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
+    "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",
+    "TerminateAny", "TerminateAll", "TerminateNever",
+]

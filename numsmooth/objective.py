@@ -333,8 +333,11 @@ class Oracle:
             _evaluate_points_python(self.fun, self.kind, self.layout, X, F, G, first_index)
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
-                           G: np.ndarray, offset: int) -> None:
-        """Evaluate at ``x + sigma * U[i]`` into rows ``offset + i`` of ``F`` and ``G``."""
+                           G: np.ndarray, offset: int, sample_base: int = 0) -> None:
+        """Evaluate at ``x + sigma * U[i]`` into rows ``offset + i`` of ``F`` and ``G``.
+
+        Errors name sample ``sample_base + offset + i``.
+        """
         m = U.shape[0]
         if m == 0:
             return
@@ -344,10 +347,10 @@ class Oracle:
             try:
                 kernel(self.fun, x, float(sigma), U, F, G, offset)
             except Exception as exc:
-                _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
+                _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc)
             return
         X = x + sigma * U
-        self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=offset)
+        self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=sample_base + offset)
 
     def _evaluate_on_executor(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int) -> None:
         assert self.executor is not None
@@ -399,8 +402,8 @@ class _GradientTransformOracle:
         return cast(float, self.base.value(x))
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
-                           G: np.ndarray, offset: int) -> None:
-        self.base.evaluate_perturbed(x, sigma, U, F, G, offset)
+                           G: np.ndarray, offset: int, sample_base: int = 0) -> None:
+        self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base)
         for i in range(offset, offset + U.shape[0]):
             G[i] = self.fn(G[i])
 

@@ -247,10 +247,10 @@ class _CountingOracle:
             self._count(before)
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
-                           G: np.ndarray, offset: int) -> None:
+                           G: np.ndarray, offset: int, sample_base: int = 0) -> None:
         before = self.oracle.num_evaluations
         try:
-            self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset)
+            self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base)
         finally:
             self._count(before)
 

@@ -52,7 +52,7 @@ def seed_to_key(seed: Any) -> np.uint64:
     Examples
     --------
     >>> from numsmooth.perturbations import seed_to_key
-    >>> seed_to_key(0) == seed_to_key(0)
+    >>> bool(seed_to_key(0) == seed_to_key(0))
     True
     """
     if seed is None:
@@ -260,3 +260,49 @@ def draw_perturbations(
         out[0::2] = base
         np.negative(base[: m // 2], out=out[1::2])
     return out
+
+
+#: Distributions whose rows are pure functions of their counters, so any range of rows can be
+#: regenerated on its own (what lets a step keep memory independent of ``n``).
+ROW_WISE = ("gaussian", "normal", "uniform", "rademacher", "sphere", "ball")
+
+
+def draw_rows(distribution: str, key: Any, stream: Any, first: int, out: np.ndarray,
+              *, antithetic: bool = False) -> np.ndarray:
+    """Rows ``first .. first + len(out) - 1`` of the block `draw_perturbations` would draw.
+
+    Only for the row-wise distributions (`ROW_WISE`); the result equals the same rows of
+    ``draw_perturbations(distribution, key, stream, m, d, antithetic=antithetic)`` bit for bit,
+    whatever ``m``.
+    """
+    if distribution not in ROW_WISE:
+        raise ValueError(f"draw_rows needs one of {ROW_WISE}; got {distribution!r}")
+    c, d = out.shape
+    key, stream = np.uint64(key), np.uint64(stream)
+    if c == 0 or d == 0:
+        return out
+    if not antithetic:
+        _fill_rows(distribution, key, stream, first, out)
+        return out
+    # Row r is independent draw r // 2, negated when r is odd.
+    lo, hi = first // 2, (first + c - 1) // 2 + 1
+    base = np.empty((hi - lo, d))
+    _fill_rows(distribution, key, stream, lo, base)
+    rows = np.arange(first, first + c)
+    out[...] = base[rows // 2 - lo]
+    odd = (rows % 2) == 1
+    out[odd] = -out[odd]
+    return out
+
+
+def _fill_rows(distribution: str, key: np.uint64, stream: np.uint64, first: int, out: np.ndarray) -> None:
+    first_u = np.uint64(first)
+    if distribution in ("gaussian", "normal"):
+        _rng.fill_normal(key, stream, first_u, out)
+    elif distribution == "uniform":
+        _rng.fill_uniform(key, stream, first_u, out)
+    elif distribution == "rademacher":
+        _rng.fill_rademacher(key, stream, first_u, out)
+    else:
+        _rng.fill_normal(key, stream, first_u, out)
+        _rng.scale_rows_to_sphere(key, stream, first_u, distribution == "ball", out)

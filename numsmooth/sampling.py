@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Executor
 from typing import Any
 
@@ -249,29 +250,27 @@ class GradientSampling(Module):
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         x0_term = objective.loss_and_grad() if (s.include_x0 and at_step_point) else None
         with executor_scope(s.executor, s.chunksize):
-            f, g, F, G = s.evaluate_with(objective.oracle, x, x0_term)
+            f, g, F, norms = s.evaluate_with(objective.oracle, x, x0_term)
         if self.sigma_strategy is not None:
-            self._adapt_sigma(objective, x, at_step_point, F, G)
+            self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g
 
     def _adapt_sigma(self, objective: Objective, x: np.ndarray, at_step_point: bool,
-                     F: np.ndarray, G: np.ndarray) -> None:
+                     F: np.ndarray, norms: np.ndarray) -> None:
         s = self.sampler
         k0 = int(s.include_x0)
         if s.include_x0:
-            f_x, g_x = float(F[0]), G[0]
-        elif at_step_point:
-            f_x, g_x = objective.loss_and_grad()
+            f_x, gnorm_x = float(F[0]), float(norms[0])
         else:
-            f_x, g_x = objective.oracle.evaluate(x)
+            f_x, g_x = objective.loss_and_grad() if at_step_point else objective.oracle.evaluate(x)
+            gnorm_x = math.sqrt(float(np.dot(g_x, g_x)))
         finite = np.isfinite(F)
         n_finite = int(finite.sum())
         pert_finite = finite[k0:]
         if self.sigma_strategy == "value":
             n_good = int(np.count_nonzero(F[k0:][pert_finite] < f_x))
         else:
-            norms = np.sqrt(np.einsum("ij,ij->i", G[k0:], G[k0:]))
-            n_good = int(np.count_nonzero(norms[pert_finite] < np.sqrt(np.dot(g_x, g_x))))
+            n_good = int(np.count_nonzero(norms[k0:][pert_finite] < gnorm_x))
         target = self.sigma_target if is_count(self.sigma_target) else int(max(1, n_finite * self.sigma_target))
         self._set_sigma(self.sigma * (self.sigma_nplus if n_good >= target else self.sigma_nminus))
 

@@ -9,6 +9,7 @@ distribution, the seed and the stream of perturbations) and evaluates an oracle 
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from concurrent.futures import Executor
@@ -21,11 +22,20 @@ from ._kernels import hull as _hull
 from ._layout import ParamLayout
 from ._validation import check_bool, check_choice, check_int, check_real
 from .objective import Oracle, make_oracle
-from .perturbations import DISTRIBUTIONS, draw_perturbations, seed_to_key
+from .perturbations import DISTRIBUTIONS, ROW_WISE, draw_perturbations, draw_rows, seed_to_key
 
 __all__ = ["AGGREGATES", "SmoothedObjective", "smoothed"]
 
 AGGREGATES = ("mean", "max", "min", "min-norm", "min-value", "min-norm-hull")
+
+_STREAM_CODES = {
+    "mean": _agg.MEAN, "max": _agg.MAX, "min": _agg.MIN, "min-norm": _agg.MIN_NORM, "min-value": _agg.MIN_VALUE,
+}
+
+#: Evaluations stream (memory independent of n) from this many elements of the (n, d) block.
+STREAM_MIN_ELEMENTS = 1 << 22
+#: Elements per chunk of points when streaming (16 MB per float64 buffer).
+STREAM_CHUNK_ELEMENTS = 1 << 21
 
 _KERNELS = {
     "mean": _agg.agg_mean,
@@ -194,6 +204,7 @@ class SmoothedObjective:
         self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
         self._block: np.ndarray | None = None
         self._block_stream = -1
+        self._last_d: int | None = None
         self._oracle: Oracle | None = None
 
     # -- configuration ------------------------------------------------------------------------
@@ -217,7 +228,9 @@ class SmoothedObjective:
         if self._explicit is not None:
             return self._explicit
         if self._block is None or self._block_stream != self.stream:
-            return None
+            if self._last_d is None:
+                return None
+            return self.block(self._last_d)  # streaming evaluations keep no block: draw it now
         return self._block
 
     def redraw(self) -> None:
@@ -258,10 +271,19 @@ class SmoothedObjective:
         -------
         f, g : float, ndarray
             The aggregated value and gradient.
-        F, G : ndarray
-            Every point's value and gradient, x0 term first when included.
+        F, norms : ndarray
+            Every point's value and gradient norm, x0 term first when included.
+
+        Notes
+        -----
+        For ``n * d >= STREAM_MIN_ELEMENTS`` with a row-wise distribution and any aggregate but
+        ``'min-norm-hull'``, the points are evaluated in chunks and reduced as they arrive, so
+        memory does not grow with ``n``; the result is bit-identical to the batch path.
         """
         d = x.shape[0]
+        self._last_d = d
+        if self._streams(d):
+            return self._evaluate_streaming(oracle, x, x0_term)
         U = self.block(d)
         k0 = int(self.include_x0)
         F = np.empty(self.n)
@@ -272,7 +294,42 @@ class SmoothedObjective:
             G[0] = g0
         oracle.evaluate_perturbed(x, self._sigma, U, F, G, k0)
         f, g = aggregate(self.aggregate, F, G)
-        return f, g, F, G
+        return f, g, F, np.sqrt(np.einsum("ij,ij->i", G, G))
+
+    def _streams(self, d: int) -> bool:
+        """Whether an evaluation streams (memory independent of ``n``) rather than keeping the
+        ``(n, d)`` blocks: for large blocks of row-wise perturbations and a reducing aggregate."""
+        return (self.n * d >= STREAM_MIN_ELEMENTS and self._explicit is None
+                and self.aggregate in _STREAM_CODES and self.distribution in ROW_WISE)
+
+    def _evaluate_streaming(self, oracle: Any, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None,
+                            ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """`evaluate_with` in chunks of points: perturbations are regenerated from their counters
+        and gradients folded into the aggregate as they arrive (same bits as the batch path)."""
+        d, n, k0 = x.shape[0], self.n, int(self.include_x0)
+        m = n - k0
+        code = _STREAM_CODES[self.aggregate]
+        state = np.empty(_agg.STATE_SIZE)
+        acc = np.empty(d)
+        _agg.stream_init(state, acc)
+        F = np.empty(n)
+        norms = np.empty(n)
+        if self.include_x0:
+            f0, g0 = x0_term if x0_term is not None else oracle.evaluate(x)
+            F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
+            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        c = max(1, min(m, STREAM_CHUNK_ELEMENTS // d))
+        U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
+        for start in range(0, m, c):
+            k = min(c, m - start)
+            draw_rows(self.distribution, self.key, self.stream, start, U[:k], antithetic=self.antithetic)
+            oracle.evaluate_perturbed(x, self._sigma, U[:k], Fc, Gc, 0, sample_base=k0 + start)
+            F[k0 + start:k0 + start + k] = Fc[:k]
+            norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
+            _agg.stream_update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
+        out = np.empty(d)
+        f = _agg.stream_finalize(code, acc, state, out)
+        return float(f), out, F, norms
 
     def _oracle_for(self, x: np.ndarray) -> Oracle:
         if self.fun is None:

@@ -313,10 +313,10 @@ def stream_init(state, acc_g):
     _fill(acc_g, 0.0)
 
 
-@njit(cache=True, parallel=True)
-def _stream_combine(code, g_row, acc_g):
-    """acc_g <- acc_g (+) g_row elementwise, for MEAN, MAX or MIN (parallel over coordinates)."""
-    for j in prange(acc_g.shape[0]):
+@njit(cache=True)
+def _combine_range(code, g_row, acc_g, lo, hi):
+    """acc_g[lo:hi] <- acc_g (+) g_row elementwise, for MEAN, MAX or MIN."""
+    for j in range(lo, hi):
         if code == MEAN:
             acc_g[j] += g_row[j]
         else:
@@ -329,6 +329,22 @@ def _stream_combine(code, g_row, acc_g):
                 if a < c or a != a:
                     c = a
             acc_g[j] = math.copysign(c, acc_g[j])
+
+
+@njit(cache=True, parallel=True)
+def _combine_blocks(code, g_row, acc_g):
+    d = acc_g.shape[0]
+    for b in prange((d + BLOCK - 1) // BLOCK):
+        _combine_range(code, g_row, acc_g, b * BLOCK, min(b * BLOCK + BLOCK, d))
+
+
+@njit(cache=True)
+def _stream_combine(code, g_row, acc_g):
+    """acc_g <- acc_g (+) g_row elementwise (parallel over coordinate blocks when long)."""
+    if acc_g.shape[0] < PARALLEL_MIN:
+        _combine_range(code, g_row, acc_g, 0, acc_g.shape[0])
+    else:
+        _combine_blocks(code, g_row, acc_g)
 
 
 @njit(cache=True)
@@ -394,9 +410,18 @@ def stream_update(code, k, f, g_row, acc_g, state):
 
 
 @njit(cache=True, parallel=True)
-def _divide(a, n, out):
+def _divide_parallel(a, n, out):
     for j in prange(out.shape[0]):
         out[j] = a[j] / n
+
+
+@njit(cache=True)
+def _divide(a, n, out):
+    if out.shape[0] < PARALLEL_MIN:
+        for j in range(out.shape[0]):
+            out[j] = a[j] / n
+    else:
+        _divide_parallel(a, n, out)
 
 
 @njit(cache=True)
@@ -413,3 +438,10 @@ def stream_finalize(code, acc_g, state, out):
         return state[1] / state[0]
     _copy_row(acc_g, out)
     return state[1]
+
+
+@njit(cache=True)
+def stream_update_rows(code, k0, F, G, acc_g, state):
+    """`stream_update` for rows ``k0, k0 + 1, ...`` given as the rows of ``F`` (c,) and ``G`` (c, d)."""
+    for i in range(F.shape[0]):
+        stream_update(code, k0 + i, F[i], G[i], acc_g, state)
