@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 import warnings
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from . import problems as _problems
@@ -29,7 +29,7 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, raised instead of printed."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
@@ -118,8 +118,9 @@ def _check(name: str, value: Any, *, low: float, strict: bool = False) -> None:
 def _set_threads(threads: int) -> None:
     import numba
 
-    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-        raise UsageError(f"argument --threads: must be between 1 and {numba.config.NUMBA_NUM_THREADS}; "
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    if not 1 <= threads <= most:
+        raise UsageError(f"argument --threads: must be between 1 and {most}; "
                          f"got {threads}")
     numba.set_num_threads(threads)
 
@@ -218,7 +219,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_warnings(caught: list) -> None:
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
     """One line per distinct warning (with a count), instead of Python's two-line format."""
     counts: dict[str, int] = {}
     for w in caught:

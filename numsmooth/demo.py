@@ -26,7 +26,8 @@ import numpy as np
 
 from . import problems as _problems
 from .laplacian import LaplacianSmoothing
-from .modules import LR, Backtracking
+from .modules import LR, Backtracking, Module
+from .objective import Objective
 from .optimizer import OptimizeResult, minimize
 from .sampling import GradientSampling
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm, TerminationCriterion
@@ -86,7 +87,7 @@ class Monitor(TerminationCriterion):
         self.evaluations: list[int] = []
         self.fired = False
 
-    def _condition(self, objective) -> bool:
+    def _condition(self, objective: Objective) -> bool:
         self.evaluations.append(objective.num_evaluations)
         if self.module is not None and self.sigma_min > 0 and self.module.sigma < self.sigma_min:
             self.fired = True
@@ -96,7 +97,7 @@ class Monitor(TerminationCriterion):
 def gradient_sampling_hull(d: int, *, sigma: float = 0.1, n: int | None = None, decay: float = 0.1,
                            tol: float = 1e-6, seed: Any = None, bt_init: float = 1.0,
                            bt_beta: float = 0.5, bt_c: float = 1e-4, bt_maxiter: int = 30,
-                           **_: Any) -> tuple[list, GradientSampling]:
+                           **_: Any) -> tuple[list[Module], GradientSampling]:
     """The gradient-sampling chain of Burke, Lewis & Overton (2005), built from numsmooth modules.
 
     ``n`` points uniform in the ball of radius ``sigma`` around ``x`` (plus ``x`` itself), the
@@ -131,7 +132,7 @@ def gradient_sampling_hull(d: int, *, sigma: float = 0.1, n: int | None = None, 
 
 def gaussian_homotopy(*, aggregate: str = "mean", sigma: float = 1.0, n: int = 256, decay: float = 0.5,
                       stage: int = 10, distribution: str = "sobol", seed: Any = None,
-                      lr: float | None = None, **_: Any) -> tuple[list, GradientSampling]:
+                      lr: float | None = None, **_: Any) -> tuple[list[Module], GradientSampling]:
     """Gaussian homotopy: minimize the smoothed function, decaying sigma every ``stage`` steps.
 
     The inner optimizer is an Armijo line search on the smoothed objective (its perturbations
@@ -163,7 +164,7 @@ def gaussian_homotopy(*, aggregate: str = "mean", sigma: float = 1.0, n: int = 2
 def build_chain(method: str, d: int, *, aggregate: str = "mean", sigma: float | None = None,
                 n: int | None = None, lr: float | None = None, seed: Any = None,
                 decay: float | None = None, stage: int | None = None,
-                sigma_min: float | None = None) -> tuple[list, GradientSampling | None, dict[str, Any]]:
+                sigma_min: float | None = None) -> tuple[list[Module], GradientSampling | None, dict[str, Any]]:
     """The modules of ``numsmooth run --method METHOD`` with the command's defaults filled in.
 
     Parameters
@@ -212,8 +213,8 @@ def build_chain(method: str, d: int, *, aggregate: str = "mean", sigma: float | 
 def default_maxiter(method: str, aggregate: str) -> int:
     """``--maxiter`` when not given."""
     if method == "gradient-sampling":
-        return HULL_DEFAULTS["maxiter"] if aggregate == "min-norm-hull" else HOMOTOPY_DEFAULTS["maxiter"]
-    return GD_DEFAULTS["maxiter"]
+        return int(HULL_DEFAULTS["maxiter"] if aggregate == "min-norm-hull" else HOMOTOPY_DEFAULTS["maxiter"])
+    return int(GD_DEFAULTS["maxiter"])
 
 
 @dataclass
@@ -234,7 +235,7 @@ class Run:
         return ev, gap
 
 
-def run_chain(fun: Callable, x0: np.ndarray, modules: Sequence, *, maxiter: int,
+def run_chain(fun: Callable[..., Any], x0: np.ndarray, modules: Sequence[Module], *, maxiter: int,
               sampler: Any = None, sigma_min: float = 0.0, progress: bool = False) -> Run:
     """:func:`~numsmooth.minimize` with a :class:`Monitor`, timed."""
     mon = Monitor(sampler, sigma_min)
@@ -242,11 +243,11 @@ def run_chain(fun: Callable, x0: np.ndarray, modules: Sequence, *, maxiter: int,
     res = minimize(fun, x0, *modules, maxiter=maxiter, termination=mon, progress=progress)
     seconds = time.perf_counter() - t0
     if mon.fired:
-        res.message = f"sigma fell below sigma_min ({sigma_min:g})"
+        res["message"] = f"sigma fell below sigma_min ({sigma_min:g})"
     return Run(res, mon.evaluations, seconds, mon.fired)
 
 
-def noisy_quadratic(N: int = 100, noise: float = 0.1, seed: int = 0) -> Callable:
+def noisy_quadratic(N: int = 100, noise: float = 0.1, seed: int = 0) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """The LSGD paper's test: ``f = sum (x_i - 2)^2 / c_i^2``, ``c = 10, 1, 10, 1, ...``.
 
     The returned oracle adds ``N(0, noise^2)`` to every gradient element (seeded); the value is
@@ -255,7 +256,7 @@ def noisy_quadratic(N: int = 100, noise: float = 0.1, seed: int = 0) -> Callable
     c2 = np.where(np.arange(N) % 2 == 0, 10.0, 1.0) ** 2
     rng = np.random.default_rng(seed)
 
-    def fun(x):
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         r = x - 2.0
         return float(np.sum(r * r / c2)), 2.0 * r / c2 + noise * rng.standard_normal(N)
 
@@ -282,7 +283,7 @@ def warm_up() -> float:
     t0 = time.perf_counter()
     x = np.full(10, 3.3)
     minimize(_problems.get("rastrigin").fun, x, LR(1e-3), maxiter=2)
-    minimize(_problems.get("rastrigin").fun, x, gaussian_homotopy(n=16, seed=0)[0], maxiter=2)
+    minimize(_problems.get("rastrigin").fun, x, *gaussian_homotopy(n=16, seed=0)[0], maxiter=2)
     minimize(noisy_quadratic(100), np.zeros(100), LaplacianSmoothing(sigma=10.0), LR(0.1), maxiter=2)
     minimize(_problems.get("maxquad").fun, x, *gradient_sampling_hull(10, seed=0)[0], maxiter=2)
     return time.perf_counter() - t0
@@ -316,9 +317,12 @@ def run_demo(quick: bool = False, progress: bool = False) -> list[Row]:
     # 2. LSGD against GD on the noisy ill-conditioned quadratic.
     N, lr, noise, steps, last = 100, 0.1, 0.1, (600 if quick else 2000), 200
     panel = f"noisy quadratic N={N}, lr={lr}, noise={noise}"
-    for name, mods in (("gradient descent", [LR(lr)]),
-                       ("LSGD, sigma=10", [LaplacianSmoothing(sigma=10.0), LR(lr)])):
-        r = run_chain(noisy_quadratic(N, noise, seed=0), np.zeros(N), mods, maxiter=steps, progress=progress)
+    chains: tuple[tuple[str, list[Module]], ...] = (
+        ("gradient descent", [LR(lr)]),
+        ("LSGD, sigma=10", [LaplacianSmoothing(sigma=10.0), LR(lr)]),
+    )
+    for name, chain in chains:
+        r = run_chain(noisy_quadratic(N, noise, seed=0), np.zeros(N), chain, maxiter=steps, progress=progress)
         f_avg = float(np.mean(r.result.history["f"][-last:]))
         rows.append(Row(panel, "noisy quadratic", name, 0.0, f_avg, r.result.nfev, r.seconds,
                         r.curve(0.0), note=f"mean f of last {last} steps"))

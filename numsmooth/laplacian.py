@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import pyfftw
@@ -63,13 +63,15 @@ _CHUNK_MIN = 1024
 _RECURSIVE_SIGMA_MAX = 1e6
 _CHUNK_HALO_FACTOR = 8
 
-_plan_cache: "OrderedDict[tuple, _FFTPlan]" = OrderedDict()
-_denom_cache: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
-_rec_cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+_T = TypeVar("_T")
+_plan_cache: "OrderedDict[tuple[Any, ...], _FFTPlan]" = OrderedDict()
+_denom_cache: "OrderedDict[tuple[Any, ...], np.ndarray]" = OrderedDict()
+_rec_cache: "OrderedDict[tuple[Any, ...], tuple[float, float, int, float, int]]" = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _cache_get(cache: OrderedDict, key: tuple, make, size: int):
+def _cache_get(cache: "OrderedDict[tuple[Any, ...], _T]", key: tuple[Any, ...], make: Callable[[], _T],
+               size: int) -> _T:
     """``cache[key]``, made by ``make()`` on a miss; the oldest entries are evicted beyond ``size``."""
     val = cache.get(key)  # a plain dict read is atomic; only insertion takes the lock
     if val is not None:

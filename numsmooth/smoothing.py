@@ -121,7 +121,7 @@ def _wolfe_polish(G: np.ndarray, w: np.ndarray, tol: float, maxiter: int = 200) 
     """Wolfe's major/minor cycles from the support of ``w``, with the affine minimiser of the
     corral found by least squares on differences ``G_s - G_base`` (no Gram matrix)."""
     scale = float(np.max(np.einsum("ij,ij->i", G, G)))
-    S = list(np.flatnonzero(w > 0))
+    S = [int(k) for k in np.flatnonzero(w > 0)]
     lam = w[S] / w[S].sum()
     x = lam @ G[S]
     for _ in range(maxiter):
