@@ -52,7 +52,7 @@ class Module:
         return {
             "type": type(self).__name__,
             "config": self.config(),
-            "state": copy.deepcopy(self.state),
+            "state": copy_state(self.state),
             "children": [c.state_dict() for c in self.children()],
         }
 
@@ -74,7 +74,7 @@ class Module:
             )
         for child, sub in zip(kids, state["children"]):
             child.load_state_dict(sub)
-        self.state = copy.deepcopy(state["state"])
+        self.state = copy_state(state["state"])
         self._after_load()
 
     def _after_load(self) -> None:
@@ -83,6 +83,20 @@ class Module:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+def copy_state(value: Any) -> Any:
+    """A deep copy of plain state data (arrays, containers, scalars), faster than
+    ``copy.deepcopy`` on the small dicts modules keep; it runs before every step."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: copy_state(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_state(v) for v in value]
+    if isinstance(value, (int, float, str, bool, type(None), np.generic)):
+        return value
+    return copy.deepcopy(value)
 
 
 def _same_config(a: Any, b: Any) -> bool:

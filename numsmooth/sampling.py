@@ -250,17 +250,19 @@ class GradientSampling(Module):
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         x0_term = objective.loss_and_grad() if (s.include_x0 and at_step_point) else None
         with executor_scope(s.executor, s.chunksize):
-            f, g, F, norms = s.evaluate_with(objective.oracle, x, x0_term)
+            f, g, F, norms = s.evaluate_with(objective.oracle, x, x0_term,
+                                             need_norms=self.sigma_strategy == "grad-norm")
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g
 
     def _adapt_sigma(self, objective: Objective, x: np.ndarray, at_step_point: bool,
-                     F: np.ndarray, norms: np.ndarray) -> None:
+                     F: np.ndarray, norms: np.ndarray | None) -> None:
         s = self.sampler
         k0 = int(s.include_x0)
         if s.include_x0:
-            f_x, gnorm_x = float(F[0]), float(norms[0])
+            f_x = float(F[0])
+            gnorm_x = float(norms[0]) if norms is not None else math.nan
         else:
             f_x, g_x = objective.loss_and_grad() if at_step_point else objective.oracle.evaluate(x)
             gnorm_x = math.sqrt(float(np.dot(g_x, g_x)))
@@ -270,6 +272,7 @@ class GradientSampling(Module):
         if self.sigma_strategy == "value":
             n_good = int(np.count_nonzero(F[k0:][pert_finite] < f_x))
         else:
+            assert norms is not None
             n_good = int(np.count_nonzero(norms[k0:][pert_finite] < gnorm_x))
         target = self.sigma_target if is_count(self.sigma_target) else int(max(1, n_finite * self.sigma_target))
         self._set_sigma(self.sigma * (self.sigma_nplus if n_good >= target else self.sigma_nminus))

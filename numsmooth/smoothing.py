@@ -255,7 +255,7 @@ class SmoothedObjective:
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate_with(self, oracle: Any, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None = None,
-                      ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+                      need_norms: bool = False) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
         """Evaluate at the ``n`` points around flat ``x`` and aggregate.
 
         Parameters
@@ -266,13 +266,16 @@ class SmoothedObjective:
             Flat float64 point.
         x0_term : (float, ndarray), optional
             ``f(x)`` and ``g(x)`` already known; used for the x0 term instead of evaluating.
+        need_norms : bool
+            Also return the gradient norm of every point.
 
         Returns
         -------
         f, g : float, ndarray
             The aggregated value and gradient.
         F, norms : ndarray
-            Every point's value and gradient norm, x0 term first when included.
+            Every point's value and gradient norm (``None`` unless ``need_norms``), x0 term
+            first when included.
 
         Notes
         -----
@@ -283,7 +286,7 @@ class SmoothedObjective:
         d = x.shape[0]
         self._last_d = d
         if self._streams(d):
-            return self._evaluate_streaming(oracle, x, x0_term)
+            return self._evaluate_streaming(oracle, x, x0_term, need_norms)
         U = self.block(d)
         k0 = int(self.include_x0)
         F = np.empty(self.n)
@@ -294,7 +297,7 @@ class SmoothedObjective:
             G[0] = g0
         oracle.evaluate_perturbed(x, self._sigma, U, F, G, k0)
         f, g = aggregate(self.aggregate, F, G)
-        return f, g, F, np.sqrt(np.einsum("ij,ij->i", G, G))
+        return f, g, F, (np.sqrt(np.einsum("ij,ij->i", G, G)) if need_norms else None)
 
     def _streams(self, d: int) -> bool:
         """Whether an evaluation streams (memory independent of ``n``) rather than keeping the
@@ -303,7 +306,7 @@ class SmoothedObjective:
                 and self.aggregate in _STREAM_CODES and self.distribution in ROW_WISE)
 
     def _evaluate_streaming(self, oracle: Any, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None,
-                            ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+                            need_norms: bool) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
         """`evaluate_with` in chunks of points: perturbations are regenerated from their counters
         and gradients folded into the aggregate as they arrive (same bits as the batch path)."""
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
@@ -325,11 +328,12 @@ class SmoothedObjective:
             draw_rows(self.distribution, self.key, self.stream, start, U[:k], antithetic=self.antithetic)
             oracle.evaluate_perturbed(x, self._sigma, U[:k], Fc, Gc, 0, sample_base=k0 + start)
             F[k0 + start:k0 + start + k] = Fc[:k]
-            norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
+            if need_norms:
+                norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
             _agg.stream_update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
         out = np.empty(d)
         f = _agg.stream_finalize(code, acc, state, out)
-        return float(f), out, F, norms
+        return float(f), out, F, (norms if need_norms else None)
 
     def _oracle_for(self, x: np.ndarray) -> Oracle:
         if self.fun is None:
