@@ -93,19 +93,3 @@ def check_norm_ord(name: str, value: Any) -> float | str:
     if value < 0:
         raise ValueError(f"{name} must be >= 0; got {value!r}")
     return float(value)
-
-
-def vector_metric(v: np.ndarray, ord: float | str) -> float:
-    """The metric ``ord`` of a flat vector: a p-norm, or 'mad' (mean absolute value), or 'std'
-    (sample standard deviation, ddof=1, as torch.std)."""
-    if isinstance(ord, str):
-        if ord == "mad":
-            return float(np.mean(np.abs(v)))
-        if ord == "std":
-            return float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
-        ord = {"l1": 1.0, "l2": 2.0, "linf": math.inf}[ord]
-    if ord == 2.0:
-        return float(np.sqrt(np.dot(v, v)))
-    if ord == 0.0:
-        return float(np.count_nonzero(v))
-    return float(np.linalg.norm(v, ord=ord))

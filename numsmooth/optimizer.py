@@ -12,7 +12,7 @@ from ._layout import ParamLayout
 from ._validation import check_bool, check_int
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective, Oracle, make_oracle
-from .termination import TerminationCriterion, as_criterion
+from .termination import as_criterion
 
 __all__ = ["Optimizer", "minimize", "OptimizeResult"]
 

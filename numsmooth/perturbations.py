@@ -19,6 +19,9 @@ from ._kernels import rng as _rng
 __all__ = ["DISTRIBUTIONS", "seed_to_key", "draw_perturbations"]
 
 DISTRIBUTIONS = ("gaussian", "normal", "uniform", "rademacher", "sphere", "ball", "orthogonal", "sobol")
+#: Distributions whose rows are pure functions of their counters, so any range of rows can be
+#: regenerated on its own (what lets a step keep memory independent of ``n``).
+ROW_WISE = ("gaussian", "normal", "uniform", "rademacher", "sphere", "ball")
 
 # Tags of auxiliary keys derived from the user's key (never equal to a draw of the main key).
 _TAG_ORTHOGONAL_NORMS = 1
@@ -239,18 +242,10 @@ def draw_perturbations(
 
     # The independent draws go straight into `out` when not antithetic.
     base = out if not antithetic else np.empty((mb, d))
-    zero = np.uint64(0)
     if is_callable:
         base[...] = _draw_callable(cast(Callable[..., Any], distribution), key, stream, mb, d)
-    elif distribution in ("gaussian", "normal"):
-        _rng.fill_normal(key, stream, zero, base)
-    elif distribution == "uniform":
-        _rng.fill_uniform(key, stream, zero, base)
-    elif distribution == "rademacher":
-        _rng.fill_rademacher(key, stream, zero, base)
-    elif distribution in ("sphere", "ball"):
-        _rng.fill_normal(key, stream, zero, base)
-        _rng.scale_rows_to_sphere(key, stream, zero, distribution == "ball", base)
+    elif distribution in ROW_WISE:
+        _fill_rows(distribution, key, stream, 0, base)
     elif distribution == "orthogonal":
         base[...] = _draw_orthogonal(key, stream, mb, d)
     else:  # sobol
@@ -260,11 +255,6 @@ def draw_perturbations(
         out[0::2] = base
         np.negative(base[: m // 2], out=out[1::2])
     return out
-
-
-#: Distributions whose rows are pure functions of their counters, so any range of rows can be
-#: regenerated on its own (what lets a step keep memory independent of ``n``).
-ROW_WISE = ("gaussian", "normal", "uniform", "rademacher", "sphere", "ball")
 
 
 def draw_rows(distribution: str, key: Any, stream: Any, first: int, out: np.ndarray,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, cast
 
 import numpy as np
 
-from ._validation import check_int, check_norm_ord, check_real, vector_metric
+from ._validation import check_int, check_norm_ord, check_real
 from .modules import Module
 from .objective import Objective
 
@@ -32,6 +32,22 @@ __all__ = [
     "TerminateNever",
     "as_criterion",
 ]
+
+
+def vector_metric(v: np.ndarray, ord: float | str) -> float:
+    """The metric ``ord`` of a flat vector: a p-norm, or 'mad' (mean absolute value), or 'std'
+    (sample standard deviation, ddof=1, as torch.std)."""
+    if isinstance(ord, str):
+        if ord == "mad":
+            return float(np.mean(np.abs(v)))
+        if ord == "std":
+            return float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
+        ord = {"l1": 1.0, "l2": 2.0, "linf": math.inf}[ord]
+    if ord == 2.0:
+        return float(np.sqrt(np.dot(v, v)))
+    if ord == 0.0:
+        return float(np.count_nonzero(v))
+    return float(np.linalg.norm(v, ord=ord))
 
 
 class TerminationCriterion(Module):
