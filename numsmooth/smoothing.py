@@ -205,6 +205,7 @@ class SmoothedObjective:
         self._block: np.ndarray | None = None
         self._block_stream = -1
         self._last_d: int | None = None
+        self._G: np.ndarray | None = None
         self._oracle: Oracle | None = None
 
     # -- configuration ------------------------------------------------------------------------
@@ -290,7 +291,7 @@ class SmoothedObjective:
         U = self.block(d)
         k0 = int(self.include_x0)
         F = np.empty(self.n)
-        G = np.empty((self.n, d))
+        G = self._gradient_buffer(d)
         if self.include_x0:
             f0, g0 = x0_term if x0_term is not None else oracle.evaluate(x)
             F[0] = f0
@@ -298,6 +299,19 @@ class SmoothedObjective:
         oracle.evaluate_perturbed(x, self._sigma, U, F, G, k0)
         f, g = aggregate(self.aggregate, F, G)
         return f, g, F, (np.sqrt(np.einsum("ij,ij->i", G, G)) if need_norms else None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # caches are rebuilt on demand: the perturbation block from (key, stream), buffers anew
+        state = self.__dict__.copy()
+        state.update(_block=None, _block_stream=-1, _G=None, _oracle=None)
+        return state
+
+    def _gradient_buffer(self, d: int) -> np.ndarray:
+        """The ``(n, d)`` gradient block, reused across evaluations: it never leaves this object,
+        and a fresh block of this size costs page faults on every call."""
+        if self._G is None or self._G.shape != (self.n, d):
+            self._G = np.empty((self.n, d))
+        return self._G
 
     def _streams(self, d: int) -> bool:
         """Whether an evaluation streams (memory independent of ``n``) rather than keeping the
