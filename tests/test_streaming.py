@@ -78,8 +78,12 @@ def _peak_bytes(n, d):
     return peak
 
 
-def test_peak_memory_does_not_grow_with_n():
-    d = 200_000  # n * d above the streaming threshold for both n
+def test_peak_memory_does_not_grow_with_n(monkeypatch):
+    # small thresholds keep the test quick (also with NUMBA_DISABLE_JIT); the logic is the same
+    # as at the defaults (streaming from 4M elements, chunks of 2M)
+    monkeypatch.setattr(sm, "STREAM_MIN_ELEMENTS", 1 << 14)
+    monkeypatch.setattr(sm, "STREAM_CHUNK_ELEMENTS", 1 << 12)
+    d = 1000
     small, large = _peak_bytes(40, d), _peak_bytes(160, d)
     block = 160 * d * 8  # what one stored (n, d) block would take
     assert large < 0.5 * block
