@@ -135,10 +135,16 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         except Exception as exc:
             _raise_at_failing_row(fun, X, first_index, exc)
         return
+    _evaluate_per_point(fun, layout, X.__getitem__, m, F, G, first_index)
+
+
+def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], np.ndarray], m: int,
+                        F: np.ndarray, G: np.ndarray, first_index: int) -> None:
+    """Call a per-point oracle at ``row_at(i)`` for ``i < m``, checking every result."""
     single_shape = layout.shapes[0] if layout.single else None
     flat_single = layout.single and single_shape == (layout.size,)
     for i in range(m):
-        row = X[i]
+        row = row_at(i)
         arg = row if flat_single else layout.unflatten(row)
         try:
             res = fun(arg)
@@ -348,6 +354,18 @@ class Oracle:
                 kernel(self.fun, x, float(sigma), U, F, G, offset)
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc)
+            return
+        if self.kind == "point" and self._effective_executor()[0] is None:
+            # each point built just before its call: no (m, d) block of points, and the oracle
+            # still gets an array of its own (x + sigma * u, the same bits as the block would hold)
+            self.num_evaluations += m
+
+            def point(i: int) -> np.ndarray:
+                row: np.ndarray = U[i] * sigma
+                row += x
+                return row
+
+            _evaluate_per_point(self.fun, self.layout, point, m, F[offset:], G[offset:], sample_base + offset)
             return
         X = x + sigma * U
         self.evaluate_points(X, F[offset:offset + m], G[offset:offset + m], first_index=sample_base + offset)
