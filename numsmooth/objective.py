@@ -131,7 +131,7 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         return
     if kind == "jitted":
         try:
-            _ok.eval_rows(fun, X, F, G)
+            _ok.kernels_for(fun).rows(X, F, G)
         except Exception as exc:
             _raise_at_failing_row(fun, X, first_index, exc)
         return
@@ -172,7 +172,7 @@ def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int, exc: Except
     g = np.empty(X.shape[1])
     for i in range(X.shape[0]):
         try:
-            _ok.eval_one(fun, X[i].copy(), g)
+            _ok.kernels_for(fun).one(X[i].copy(), g)
         except Exception as row_exc:
             raise OracleError(
                 f"oracle raised {type(row_exc).__name__}: {row_exc} at sample {first_index + i}"
@@ -349,9 +349,10 @@ class Oracle:
             return
         if self.kind == "jitted" and self._effective_executor()[0] is None:
             self.num_evaluations += m
-            kernel = _ok.eval_perturbed if U.size >= PARALLEL_MIN_ELEMENTS else _ok.eval_perturbed_serial
+            kernels = _ok.kernels_for(self.fun)
+            kernel = kernels.perturbed if U.size >= PARALLEL_MIN_ELEMENTS else kernels.perturbed_serial
             try:
-                kernel(self.fun, x, float(sigma), U, F, G, offset)
+                kernel(x, float(sigma), U, F, G, offset)
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc)
             return
@@ -383,7 +384,7 @@ class Oracle:
             self.num_evaluations += 1
             g = np.empty(self.layout.size)
             try:
-                return float(_ok.eval_one(self.fun, x.copy(), g)), g
+                return float(_ok.kernels_for(self.fun).one(x.copy(), g)), g
             except Exception as exc:
                 raise OracleError(f"oracle raised {type(exc).__name__}: {exc} at x") from exc
         F = np.empty(1)
