@@ -11,3 +11,19 @@ def pytest_collection_modifyitems(config, items):
         mark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
         for item in items:
             item.add_marker(mark)
+
+
+@pytest.fixture
+def threads():
+    """Run a function under 1 and then 2 Numba threads; restores the thread count."""
+    old = numba.get_num_threads()
+
+    def run(fn):
+        res = []
+        for nt in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(nt)
+            res.append(fn())
+        return res
+
+    yield run
+    numba.set_num_threads(old)

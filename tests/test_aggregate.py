@@ -2,7 +2,6 @@
 
 import math
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -67,21 +66,6 @@ def warm():
     hull.min_norm_hull(G, np.empty(4), np.empty(3), 1e-12, 100)
     hull.hull_gap(G, G[0])
     yield
-
-
-@pytest.fixture
-def threads():
-    old = numba.get_num_threads()
-
-    def run(fn):
-        res = []
-        for nt in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(nt)
-            res.append(fn())
-        return res
-
-    yield run
-    numba.set_num_threads(old)
 
 
 def check_against_twin(code, F, G):

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -43,22 +42,6 @@ def warm():
     rng.scale_rows_to_sphere(U(0), U(0), U(0), True, out)
     rng.normal_row(U(0), U(0), U(0), out[0])
     yield
-
-
-@pytest.fixture
-def threads():
-    """Run a function under 1 and then 2 Numba threads; restores the thread count."""
-    old = numba.get_num_threads()
-
-    def run(fn):
-        res = []
-        for nt in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(nt)
-            res.append(fn())
-        return res
-
-    yield run
-    numba.set_num_threads(old)
 
 
 # -- bits ---------------------------------------------------------------------------------------
