@@ -149,21 +149,28 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
         try:
             res = fun(arg)
         except Exception as exc:
-            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} at sample {first_index + i}") from exc
+            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} {_where(first_index + i, row)}") from exc
         if type(res) is not tuple or len(res) != 2:
             if not (isinstance(res, (tuple, list)) and len(res) == 2):
                 raise OracleError(
-                    f"oracle must return a pair (f, g); at sample {first_index + i} it returned {type(res).__name__}"
+                    f"oracle must return a pair (f, g) {_where(first_index + i, row)}; it returned "
+                    f"{type(res).__name__}"
                 )
         f, g = res
-        F[i] = _as_value(f, f"at sample {first_index + i}")
+        # the messages are built only on the slow paths: this loop runs once per evaluation
+        F[i] = f if type(f) is float else _as_value(f, _where(first_index + i, row))
         if flat_single and type(g) is np.ndarray and g.shape == single_shape and g.dtype.kind == "f":
             G[i] = g
         else:
             try:
-                G[i] = layout.flatten(g, name=f"gradient at sample {first_index + i}")
+                G[i] = layout.flatten(g, name=f"gradient {_where(first_index + i, row)}")
             except (TypeError, ValueError) as exc:
                 raise OracleError(str(exc)) from None
+
+
+def _where(index: int, point: np.ndarray) -> str:
+    """``at sample k (x = [...])`` for error messages, the point abbreviated."""
+    return f"at sample {index} (x = {np.array2string(point, threshold=6, edgeitems=2, precision=4)})"
 
 
 def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int, exc: Exception) -> None:
@@ -175,7 +182,7 @@ def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int, exc: Except
             _ok.kernels_for(fun).one(X[i].copy(), g)
         except Exception as row_exc:
             raise OracleError(
-                f"oracle raised {type(row_exc).__name__}: {row_exc} at sample {first_index + i}"
+                f"oracle raised {type(row_exc).__name__}: {row_exc} {_where(first_index + i, X[i])}"
             ) from row_exc
     raise OracleError(f"oracle raised {type(exc).__name__}: {exc}") from exc
 

@@ -181,6 +181,15 @@ def naive_agg_min(F, G):
     return _naive_extreme(F, G, False)
 
 
+def _sequential_sqnorm(g):
+    """sum g_j^2 added left to right, as the kernel does (np.linalg.norm sums pairwise, so two
+    rows holding the same numbers in another order could compare unequal by one ulp)."""
+    total = 0.0
+    for v in g.tolist():
+        total += v * v
+    return total
+
+
 def naive_agg_min_norm(F, G):
     """Row (finite value) of smallest norm; earliest on ties."""
     rows = _finite_rows(F)
@@ -188,7 +197,7 @@ def naive_agg_min_norm(F, G):
         return math.inf, np.full(G.shape[1], math.inf)
     best = rows[0]
     for k in rows[1:]:
-        if np.linalg.norm(G[k]) < np.linalg.norm(G[best]):
+        if _sequential_sqnorm(G[k]) < _sequential_sqnorm(G[best]):
             best = k
     return float(F[best]), G[best].copy()
 

@@ -381,11 +381,11 @@ def test_oracle_raising_propagates_out_of_minimize():
 
 
 BAD_ORACLES = [
-    (lambda x: (f_np(x), g_np(x)[:-1]), r"gradient at sample 0 must have shape \(7,\); got shape \(6,\)"),
+    (lambda x: (f_np(x), g_np(x)[:-1]), r"gradient at sample 0 \(x = \[.*\]\) must have shape \(7,\); got shape \(6,\)"),
     (lambda x: (f_np(x), np.vstack([g_np(x), g_np(x)])), r"gradient.*shape"),
     (lambda x: (np.array([f_np(x), 1.0]), g_np(x)), r"shape.*sample 0.*scalar"),
     (lambda x: (np.array([f_np(x)]), g_np(x)), r"scalar"),
-    (lambda x: f_np(x), r"pair.*sample 0"),
+    (lambda x: f_np(x), r"pair \(f, g\) at sample 0"),
     (lambda x: (f_np(x), g_np(x), 0.0), r"pair"),
     (lambda x: None, r"pair"),
     (lambda x: (complex(f_np(x), 1.0), g_np(x)), r"complex"),
