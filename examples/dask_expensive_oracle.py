@@ -6,7 +6,7 @@ The objective is the largest eigenvalue of an affine symmetric matrix function,
 
 (v the unit top eigenvector), a classic nonsmooth problem: f has kinks wherever the top
 eigenvalue is multiple, which is exactly where its minimizers lie. One evaluation is a dense
-symmetric eigendecomposition of an N x N matrix -- tens of milliseconds for N = 400 -- so the n
+symmetric eigendecomposition of an N x N matrix -- about ten milliseconds for N = 300 -- so the n
 points of a smoothed step are worth spreading over worker processes.
 
 The pattern:
@@ -42,7 +42,7 @@ import numsmooth as ns  # noqa: E402
 class MaxEigenvalue:
     """f(x) = lambda_max(A_0 + sum_i x_i A_i) with random symmetric A_i (built lazily per process)."""
 
-    def __init__(self, N: int = 400, d: int = 8, seed: int = 0):
+    def __init__(self, N: int = 300, d: int = 8, seed: int = 0):
         self.N, self.d, self.seed = N, d, seed
         self._A = None
 
@@ -92,7 +92,7 @@ def main() -> None:
         gs = ns.GradientSampling([ns.Backtracking()], sigma=0.05, n=32, aggregate="min-norm-hull",
                                  seed=1, executor=executor,
                                  termination=ns.TerminateAfterNSteps(10), decay=0.5)
-        res = ns.minimize(oracle, x0, gs, maxiter=30)
+        res = ns.minimize(oracle, x0, gs, maxiter=12)
         print(f"lambda_max: {oracle(x0)[0]:.6f} at x0 -> {res.fun:.6f} after {res.nit} steps "
               f"({res.nfev} eigendecompositions, final sigma {gs.sigma:.3g})")
 
