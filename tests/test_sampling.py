@@ -423,3 +423,19 @@ def test_exception_in_oracle_names_sample_and_keeps_state(where):
     assert np.array_equal(opt.x, before[0]) and gs.sigma == before[1]
     after = gs.state_dict()
     assert np.array_equal(after["children"][0]["state"]["buf"], before[2]["children"][0]["state"]["buf"])
+
+
+def test_per_oracle_kernels_are_bounded():
+    from numba import njit
+
+    from numsmooth._kernels import oracles
+
+    funs = []
+    for k in range(oracles._MAX_ORACLES + 8):
+        @njit
+        def f(x, g, k=k):  # distinct dispatchers; never called, so nothing compiles
+            return 0.0
+        funs.append(f)
+        oracles.kernels_for(f)
+    assert len(oracles._BY_ORACLE) <= oracles._MAX_ORACLES
+    assert funs[-1] in oracles._BY_ORACLE and funs[0] not in oracles._BY_ORACLE

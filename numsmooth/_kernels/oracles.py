@@ -13,6 +13,9 @@ import numpy as np
 from numba import njit, prange
 
 _BY_ORACLE: dict[Any, SimpleNamespace] = {}
+# Oracles whose kernels are kept; the oldest are dropped beyond it (the kernels hold the oracle,
+# so a program that makes oracles in a loop would otherwise keep them all).
+_MAX_ORACLES = 32
 
 
 def kernels_for(fun: Any) -> SimpleNamespace:
@@ -20,6 +23,8 @@ def kernels_for(fun: Any) -> SimpleNamespace:
     kernels = _BY_ORACLE.get(fun)
     if kernels is None:
         kernels = _BY_ORACLE[fun] = _build(fun)
+        while len(_BY_ORACLE) > _MAX_ORACLES:
+            del _BY_ORACLE[next(iter(_BY_ORACLE))]
     return kernels
 
 
