@@ -262,7 +262,8 @@ class Backtracking(Module):
     first with ``f(x - t*d) <= f(x) - c * t * g(x).d``, where ``d`` is the incoming update and
     ``f``/``g`` are those of the objective this module is given (the smoothed one after
     :class:`~numsmooth.GradientSampling`). If no trial satisfies the condition, the step is the
-    trial with the lowest value if it decreased ``f``, otherwise zero.
+    trial with the lowest value if it decreased ``f``, otherwise zero. A non-finite ``f(x)`` or
+    direction is passed on unsearched, so the optimizer refuses the step.
 
     Parameters
     ----------

@@ -287,6 +287,11 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
     -------
     OptimizeResult
 
+    Notes
+    -----
+    Every module and criterion is reset first, so a run does not depend on what the same
+    objects did before.
+
     Examples
     --------
     LSGD on an ill-conditioned quadratic:

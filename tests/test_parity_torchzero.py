@@ -253,7 +253,9 @@ def test_x0_term_at_trial_point_under_line_search():
     f0, g0 = smooth(x0)
     # the accepted step must satisfy Armijo on the true smoothed objective at the trial point
     d = x0 - opt.x
-    for t in [0.5**i for i in range(20)]:
+    for trials, t in enumerate([0.5**i for i in range(20)], start=1):
         if smooth(x0 - t * g0)[0] <= f0 - 1e-4 * t * g0 @ g0:
             break
     assert close(d, t * g0)
+    # every trial evaluated all 8 points, its own x0 term included (reusing f(x) would cost 7)
+    assert opt.num_evaluations == 8 * (1 + trials)
