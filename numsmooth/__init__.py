@@ -5,7 +5,7 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import problems
+from . import config, problems
 from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective, OracleError, batched
@@ -29,7 +29,7 @@ from .termination import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "problems",
+    "config", "problems",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling

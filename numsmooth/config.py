@@ -1,0 +1,148 @@
+"""Tuning knobs of numsmooth, in one place.
+
+Every size at which numsmooth switches strategy (serial or parallel kernels, keeping the
+perturbation block or streaming it, FFT threads, executor chunking) and the accuracy settings of
+the min-norm-hull QP are read from here at call time. None of them changes a result: serial and
+parallel kernels, streamed and kept blocks give the same bits. They change only speed and memory.
+
+Each knob has a default, may be set by the environment variable ``NUMSMOOTH_<NAME>`` (upper case)
+before numsmooth is imported, and may be changed at run time with :func:`set` or, for a block of
+code (tests, benchmarks), with :func:`override`.
+
+Examples
+--------
+>>> import numsmooth as ns
+>>> ns.config.get("block_budget_bytes") > 0
+True
+>>> with ns.config.override(parallel_min_elements=1):
+...     ns.config.get("parallel_min_elements")
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+__all__ = ["get", "set", "override", "reset", "describe", "KNOBS"]
+
+
+@dataclass(frozen=True)
+class _Knob:
+    default: int | float
+    doc: str
+    low: float = 0.0
+
+
+#: name -> default and meaning. Integers are element counts or counts of tasks unless said.
+KNOBS: dict[str, _Knob] = {
+    "parallel_min_elements": _Knob(
+        1 << 16,
+        "Kernels that loop over this many array elements or more run in parallel (Numba "
+        "threads); smaller ones run serially: a parallel region's start-up costs more than it "
+        "saves on small work, far more on a loaded machine."),
+    "reduce_parallel_min_elements": _Knob(
+        1 << 20,
+        "Aggregates over the (n, d) gradient block go parallel from this many elements."),
+    "oracle_parallel_min_elements": _Knob(
+        1 << 14,
+        "Jitted oracles are evaluated in parallel over points when the perturbation block has "
+        "at least this many elements."),
+    "block_budget_bytes": _Knob(
+        1 << 28,
+        "Largest (n, d) float64 perturbation block kept in memory (256 MiB by default, which "
+        "suits a laptop). Larger blocks are streamed in chunks: memory then does not grow with "
+        "n, at the cost of regenerating perturbations on every evaluation.", low=1),
+    "stream_chunk_elements": _Knob(
+        1 << 21,
+        "Elements per chunk of points when streaming (16 MiB per float64 buffer).", low=1),
+    "fft_threads": _Knob(2, "FFTW threads for large Laplacian FFT solves.", low=1),
+    "fft_threads_min_elements": _Knob(
+        1 << 20, "FFT solves use `fft_threads` threads from this many elements."),
+    "laplacian_serial_max_elements": _Knob(
+        1 << 19, "The recursive Laplacian solve runs serially up to this many elements."),
+    "tasks_per_worker": _Knob(
+        4, "Executor tasks per worker when the executor says how many workers it has.", low=1),
+    "default_tasks": _Knob(
+        8, "Executor tasks per evaluation when it does not (dask, MPI).", low=1),
+    "hull_tol": _Knob(1e-12, "Relative optimality gap the min-norm-hull QP aims for."),
+    "hull_maxiter": _Knob(10_000, "Iteration cap of the min-norm-hull QP.", low=1),
+    "hull_accept": _Knob(
+        1e-9, "Relative gap above which a stalled min-norm-hull QP warns."),
+}
+
+_values: dict[str, int | float] = {}
+
+
+def _check(name: str, value: Any) -> int | float:
+    if name not in KNOBS:
+        raise KeyError(f"unknown numsmooth setting {name!r}; known: {', '.join(sorted(KNOBS))}")
+    knob = KNOBS[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"setting {name} must be a number; got {value!r}")
+    if isinstance(knob.default, int):
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise TypeError(f"setting {name} must be an integer; got {value!r}")
+            value = int(value)
+    elif not math.isfinite(value):
+        raise ValueError(f"setting {name} must be finite; got {value!r}")
+    if value < knob.low:
+        raise ValueError(f"setting {name} must be >= {knob.low:g}; got {value!r}")
+    return value
+
+
+def _from_environment(name: str) -> int | float:
+    knob = KNOBS[name]
+    raw = os.environ.get("NUMSMOOTH_" + name.upper())
+    if raw is None or raw.strip() == "":
+        return knob.default
+    try:
+        parsed: int | float = int(raw) if isinstance(knob.default, int) else float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable NUMSMOOTH_{name.upper()} must be a number; got {raw!r}") from None
+    return _check(name, parsed)
+
+
+def reset() -> None:
+    """Every knob back to its default (or its environment override)."""
+    _values.clear()
+    for name in KNOBS:
+        _values[name] = _from_environment(name)
+
+
+def get(name: str) -> Any:
+    """The current value of knob ``name`` (see :data:`KNOBS`)."""
+    try:
+        return _values[name]
+    except KeyError:
+        raise KeyError(f"unknown numsmooth setting {name!r}; known: {', '.join(sorted(KNOBS))}") from None
+
+
+def set(**values: Any) -> None:  # noqa: A001 - the natural name in a config module
+    """Change knobs, e.g. ``ns.config.set(block_budget_bytes=2**30)``; all are checked first."""
+    checked = {name: _check(name, v) for name, v in values.items()}
+    _values.update(checked)
+
+
+@contextlib.contextmanager
+def override(**values: Any) -> Iterator[None]:
+    """Change knobs within a ``with`` block and restore them afterwards."""
+    checked = {name: _check(name, v) for name, v in values.items()}
+    saved = {name: _values[name] for name in checked}
+    _values.update(checked)
+    try:
+        yield
+    finally:
+        _values.update(saved)
+
+
+def describe() -> dict[str, Any]:
+    """Every knob's current value, default and meaning."""
+    return {name: {"value": _values[name], "default": k.default, "doc": k.doc} for name, k in KNOBS.items()}
+
+
+reset()
