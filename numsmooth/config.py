@@ -92,7 +92,7 @@ def _check(name: str, value: Any) -> int | float:
         raise ValueError(f"setting {name} must be finite; got {value!r}")
     if value < knob.low:
         raise ValueError(f"setting {name} must be >= {knob.low:g}; got {value!r}")
-    return value
+    return int(value) if isinstance(knob.default, int) else float(value)
 
 
 def _from_environment(name: str) -> int | float:
