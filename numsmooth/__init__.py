@@ -6,12 +6,14 @@ Numba-compiled kernels and oracles that are plain Python, batched, jitted or dis
 """
 
 from . import config, problems
+from ._saving import load_state, save_state
+from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .modules import LR, Adam, Backtracking, Module, Momentum
-from .objective import Objective, OracleError, batched
+from .objective import Objective
 from .optimizer import OptimizeResult, Optimizer, minimize
-from .sampling import GradientSampling
-from .smoothing import SmoothedObjective, smoothed
+from .oracles import OracleError, OracleProtocol, batched
+from .smoothed import SmoothedObjective, smoothed
 from .termination import (
     TerminateAfterNEvaluations,
     TerminateAfterNSeconds,
@@ -26,7 +28,7 @@ from .termination import (
     TerminationCriterion,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "config", "problems",
@@ -35,9 +37,10 @@ __all__ = [
     # gradient sampling
     "smoothed", "SmoothedObjective", "GradientSampling",
     # oracles, objective
-    "batched", "Objective", "OracleError",
+    "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
+    "save_state", "load_state",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",

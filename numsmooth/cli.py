@@ -14,7 +14,7 @@ from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from . import problems as _problems
-from .smoothing import AGGREGATES
+from .aggregates import AGGREGATES
 
 __all__ = ["main", "build_parser"]
 

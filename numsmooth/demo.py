@@ -29,7 +29,7 @@ from .laplacian import LaplacianSmoothing
 from .modules import LR, Backtracking, Module
 from .objective import Objective
 from .optimizer import OptimizeResult, minimize
-from .sampling import GradientSampling
+from .gradient_sampling import GradientSampling
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm, TerminationCriterion
 
 __all__ = [

@@ -442,8 +442,13 @@ class LaplacianSmoothing(Module):
         d["sigma"] = self._sigma
         return d
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
+    def check_state_dict(self, state: Any, size: int | None = None, where: str = "") -> None:
+        super().check_state_dict(state, size, where)
+        if "sigma" in state:
+            check_real(f"{where or type(self).__name__}: sigma", state["sigma"], low=0.0)
+
+    def _load_checked(self, state: dict[str, Any]) -> None:
+        super()._load_checked(state)
         if "sigma" in state:
             self.sigma = state["sigma"]
 

@@ -9,9 +9,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ._layout import ParamLayout
+from ._saving import load_state, save_state
 from ._validation import check_bool, check_int
 from .modules import Module, as_module_list, run_chain
-from .objective import Objective, Oracle, make_oracle
+from .objective import Objective
+from .oracles import ForwardingOracle, Oracle, make_oracle
 from .termination import as_criterion
 
 __all__ = ["Optimizer", "minimize", "OptimizeResult"]
@@ -34,11 +36,13 @@ class OptimizeResult(dict[str, Any]):
         Oracle evaluations, every perturbed point included.
     status : int
         0: a termination criterion fired; 1: ``maxiter`` reached; 2: stopped by the callback;
-        3: every evaluation of a step was non-finite (``x`` is the last finite point).
+        3: every evaluation of a step was non-finite (``x`` is the last finite point);
+        4: a module ended the run (e.g. :class:`~numsmooth.GradientSampling`'s sigma fell below
+        its ``sigma_min``).
     message : str
         Why the run stopped.
     success : bool
-        ``status in (0, 2)``.
+        ``status in (0, 2, 4)``.
     history : dict of list
         Per step: ``f`` (value at the start of the step), ``sigma`` (the smoothing scale after
         the step, ``nan`` without one), ``update_norm`` and ``nfev`` (evaluations so far).
@@ -93,6 +97,8 @@ class Optimizer:
         self.num_steps = 0
         self.last_step_finite = True
         self.last_update_norm = math.nan
+        #: Set when a module ended the run (see Objective.request_stop); None otherwise.
+        self.stop_message: str | None = None
         self._oracle: Oracle | None = None
 
     @property
@@ -145,15 +151,20 @@ class Optimizer:
         saved = [m.state_dict() for m in self.modules]  # deep copies already
         try:
             last = run_chain(self.modules, root)
+            if last.stop_message is not None:
+                # a module ended the run (e.g. GradientSampling's sigma fell below sigma_min)
+                self.stop_message = last.stop_message
+                f_stop = root.cached_loss if root.cached_loss is not None else last.cached_loss
+                return math.nan if f_stop is None else float(f_stop)
             update = last.get_update()
             if update.shape != self._x.shape:
                 raise ValueError(f"the module chain produced an update of shape {update.shape}; expected {self._x.shape}")
         except BaseException:
             self._restore(saved)
             raise
-        f = root._f
+        f = root.cached_loss
         if f is None:
-            f = last.reported_loss if last.reported_loss is not None else last._f
+            f = last.reported_loss if last.reported_loss is not None else last.cached_loss
         if not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False
@@ -167,7 +178,7 @@ class Optimizer:
 
     def _restore(self, saved: list[dict[str, Any]]) -> None:
         for m, s in zip(self.modules, saved):
-            m.load_state_dict(s)
+            m._load_checked(s)
 
     @property
     def sigma(self) -> float:
@@ -192,24 +203,61 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` of an optimizer with the same configuration."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError("state must be a dict made by Optimizer.state_dict()")
-        shapes = [tuple(s) for s in state["shapes"]]
-        if shapes != self.layout.shapes or state["single"] != self.layout.single:
-            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
-        if len(state["modules"]) != len(self.modules):
-            raise ValueError(f"state has {len(state['modules'])} modules; this optimizer has {len(self.modules)}")
-        saved = [m.state_dict() for m in self.modules]
-        try:
-            for m, s in zip(self.modules, state["modules"]):
-                m.load_state_dict(s)
-        except BaseException:
-            self._restore(saved)
-            raise
-        self._x[:] = state["x"]
+        """Restore a state from :meth:`state_dict` of an optimizer with the same configuration.
+
+        The whole state is checked first (keys, types, shapes, dtypes, finiteness, ranges, every
+        module's configuration and state); on a bad entry a ``ValueError``/``TypeError`` naming
+        it is raised and nothing has changed.
+        """
+        x = self._check_state_dict(state)
+        for m, s in zip(self.modules, state["modules"]):
+            m._load_checked(s)
+        self._x[:] = x
         self.num_evaluations = int(state["num_evaluations"])
         self.num_steps = int(state["num_steps"])
+
+    def _check_state_dict(self, state: Any) -> np.ndarray:
+        """Check a whole state without changing anything; return its ``x`` as flat float64."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict made by Optimizer.state_dict(); got {type(state).__name__}")
+        expected = {"version", "shapes", "single", "x", "num_evaluations", "num_steps", "modules"}
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValueError(f"state must be a dict made by Optimizer.state_dict() with the keys "
+                             f"{sorted(expected)}; missing {missing}, unexpected {extra}")
+        if state["version"] != _STATE_VERSION:
+            raise ValueError(f"state['version'] must be {_STATE_VERSION}; got {state['version']!r}")
+        try:
+            shapes = [tuple(int(k) for k in s) for s in state["shapes"]]
+        except (TypeError, ValueError):
+            raise TypeError(f"state['shapes'] must be a list of shapes; got {state['shapes']!r}") from None
+        if shapes != self.layout.shapes or bool(state["single"]) != self.layout.single:
+            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
+        x = state["x"]
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.shape != self._x.shape:
+            desc = f"an array of shape {x.shape} and dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"state['x'] must be a float array of shape {self._x.shape}; got {desc}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("state['x'] must be finite")
+        for key in ("num_evaluations", "num_steps"):
+            v = state[key]
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"state[{key!r}] must be an integer >= 0; got {v!r}")
+        mods = state["modules"]
+        if not isinstance(mods, list) or len(mods) != len(self.modules):
+            n = len(mods) if isinstance(mods, list) else mods
+            raise ValueError(f"state has {n!r} modules; this optimizer has {len(self.modules)}")
+        for i, (m, s) in enumerate(zip(self.modules, mods)):
+            m.check_state_dict(s, self._x.size, f"state['modules'][{i}] ({type(m).__name__})")
+        return np.asarray(x, dtype=np.float64)
+
+    def save(self, file: Any) -> None:
+        """Write :meth:`state_dict` to an ``.npz`` file without pickle (see :func:`numsmooth.save_state`)."""
+        save_state(file, self.state_dict())
+
+    def load(self, file: Any) -> None:
+        """Load a state written by :meth:`save` (checked whole, as :meth:`load_state_dict`)."""
+        self.load_state_dict(load_state(file))
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -217,46 +265,46 @@ class Optimizer:
         return d
 
 
-class _CountingOracle:
-    """Forward to an oracle and add its evaluations to the optimizer's count."""
+class _CountingOracle(ForwardingOracle):
+    """Forward to the optimizer's oracle and add its evaluations to the optimizer's count."""
 
     def __init__(self, oracle: Oracle, optimizer: Optimizer):
-        self.oracle = oracle
+        super().__init__(oracle)
         self.optimizer = optimizer
-        self.layout = oracle.layout
-        self.kind = oracle.kind
+
+    @property
+    def num_evaluations(self) -> int:
+        return self.optimizer.num_evaluations
 
     def _count(self, before: int) -> None:
-        self.optimizer.num_evaluations += self.oracle.num_evaluations - before
+        self.optimizer.num_evaluations += self.base.num_evaluations - before
 
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        before = self.oracle.num_evaluations
+        before = self.base.num_evaluations
         try:
-            return self.oracle.evaluate(x)
+            return self.base.evaluate(x)
         finally:
             self._count(before)
 
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
-    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int = 0) -> None:
-        before = self.oracle.num_evaluations
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Any = None, chunksize: int | None = None) -> None:
+        before = self.base.num_evaluations
         try:
-            self.oracle.evaluate_points(X, F, G, first_index)
+            self.base.evaluate_points(X, F, G, first_index, executor, chunksize)
         finally:
             self._count(before)
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
-                           G: np.ndarray, offset: int, sample_base: int = 0) -> None:
-        before = self.oracle.num_evaluations
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Any = None, chunksize: int | None = None) -> None:
+        before = self.base.num_evaluations
         try:
-            self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base)
+            self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
         finally:
             self._count(before)
-
-    @property
-    def num_evaluations(self) -> int:
-        return self.optimizer.num_evaluations
 
 
 def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, termination: Any = None,
@@ -327,6 +375,9 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
                 status, message = 0, f"termination criterion {type(criterion).__name__} fired"
                 break
             f = opt.apply(root)
+            if opt.stop_message is not None:
+                status, message = 4, opt.stop_message
+                break
             if not opt.last_step_finite:
                 status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
                 if last_finite is not None:
@@ -357,7 +408,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
         f_final = opt.objective(fun).loss()
     return OptimizeResult(
         x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
-        status=status, message=message, success=status in (0, 2), history=history,
+        status=status, message=message, success=status in (0, 2, 4), history=history,
     )
 
 

@@ -27,3 +27,13 @@ def threads():
 
     yield run
     numba.set_num_threads(old)
+
+
+@pytest.fixture
+def knobs():
+    """``knobs(name=value, ...)`` changes numsmooth.config knobs for one test; all are restored."""
+    from numsmooth import config
+
+    saved = {name: entry["value"] for name, entry in config.describe().items()}
+    yield config.set
+    config.set(**saved)

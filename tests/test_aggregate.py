@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from naive import NAIVE_AGGREGATES, naive_min_norm_hull
 from numsmooth._kernels import aggregate as agg
 from numsmooth._kernels import hull
-from numsmooth.smoothing import min_norm_hull
+from numsmooth.hull import min_norm_hull
 
 CODES = {"mean": agg.MEAN, "max": agg.MAX, "min": agg.MIN, "min-norm": agg.MIN_NORM, "min-value": agg.MIN_VALUE}
 BATCH = {
