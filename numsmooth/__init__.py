@@ -7,9 +7,11 @@ Numba-compiled kernels and oracles that are plain Python, batched, jitted or dis
 
 from . import config, problems
 from .laplacian import LaplacianSmoothing, laplacian_smooth
+from .line_search import WeakWolfe
 from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective, OracleError, batched
 from .optimizer import OptimizeResult, Optimizer, minimize
+from .quasi_newton import BFGS, LBFGS
 from .sampling import GradientSampling
 from .smoothing import SmoothedObjective, smoothed
 from .termination import (
@@ -38,6 +40,8 @@ __all__ = [
     "batched", "Objective", "OracleError",
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
+    # quasi-Newton and line searches
+    "BFGS", "LBFGS", "WeakWolfe",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",
