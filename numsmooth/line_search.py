@@ -73,6 +73,7 @@ class WeakWolfe(Module):
     Examples
     --------
     >>> import numpy as np, numsmooth as ns
+
     On ``f(x) = |x_1| + |x_2|`` from ``(3, -1)`` the trial ``t = 4`` fails the Armijo condition
     and the bisection point ``t = 2`` is accepted:
 
