@@ -9,10 +9,12 @@ from . import config, problems
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
+from .line_search import WeakWolfe
 from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective
 from .optimizer import OptimizeResult, Optimizer, minimize
 from .oracles import OracleError, OracleProtocol, batched
+from .quasi_newton import BFGS, LBFGS
 from .smoothed import SmoothedObjective, smoothed
 from .termination import (
     TerminateAfterNEvaluations,
@@ -41,6 +43,8 @@ __all__ = [
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
     "save_state", "load_state",
+    # quasi-Newton and line searches
+    "BFGS", "LBFGS", "WeakWolfe",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",
