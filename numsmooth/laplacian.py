@@ -16,7 +16,9 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import pyfftw
 
+from . import config
 from ._kernels import laplacian as _kl
+from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_float_array, check_int, check_real
 from .modules import Module
 from .objective import Objective
@@ -41,19 +43,16 @@ TARGETS = ("update", "grad")
 _PLAN_CACHE_SIZE = 16
 _PLAN_CACHE_BYTES = 1 << 29
 _DENOM_CACHE_SIZE = 64
-# pyFFTW threads: threads=2 pays off from about 2^20 elements (measured: 2^20 10.6 vs 16.8 ms,
-# 2^24 355 vs 613 ms). Below that it loses, and pyFFTW's bundled OpenMP runtime then competes with
-# Numba's (spinning workers of two runtimes on two cores): a recursive solve right after a
-# two-thread FFT of 2^16 elements took 7 ms instead of 0.06 ms.
-_FFT_THREADS_MIN = 1 << 20
-# Up to this many elements the recursive solve runs its serial kernel (same result bit for bit).
-# The serial kernel already runs four lockstep recursions per thread and stays within ~3x of
-# np.copyto (2^14: 21 us vs 3 us; 2^20: 1.5 ms vs 0.57 ms). Unloaded, the parallel kernel is faster
-# from ~2^13 (2^20: 0.65 ms; 2^24: 14 ms vs copy 18 ms), but with the cores oversubscribed each
-# parallel region can wait a scheduler time slice for a descheduled worker (measured under load 8
-# on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial, 2^20 28 ms vs 1.5 ms).
-# So parallelism starts where the serial work is about a time slice (~1 ms).
-_SERIAL_MAX = 1 << 19
+# pyFFTW threads (config knobs fft_threads, fft_threads_min_elements): threads=2 pays off from
+# about 2^20 elements (measured: 2^20 10.6 vs 16.8 ms, 2^24 355 vs 613 ms). Below that it loses,
+# and pyFFTW's bundled OpenMP runtime then competes with Numba's (spinning workers of two runtimes
+# on two cores): a recursive solve right after a two-thread FFT of 2^16 elements took 7 ms
+# instead of 0.06 ms.
+# The recursive solve runs its serial kernel up to the knob laplacian_serial_max_elements (same
+# result bit for bit). Unloaded, the parallel kernel is faster from ~2^13, but with the cores
+# oversubscribed each parallel region can wait a scheduler time slice for a descheduled worker
+# (measured under load 8 on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial,
+# 2^20 28 ms vs 1.5 ms), so parallelism starts where the serial work is about a time slice.
 # Chunks of one long line for the recursive solve: at least this long, and at least
 # _CHUNK_HALO_FACTOR times the boundary halo so the boundary sums stay a small overhead.
 _CHUNK_MIN = 1024
@@ -62,6 +61,8 @@ _CHUNK_MIN = 1024
 # sigma = 1e8, 7e-12 at 1e10, N = 1e5) while the FFT stays at ~5e-16.
 _RECURSIVE_SIGMA_MAX = 1e6
 _CHUNK_HALO_FACTOR = 8
+
+_NATIVE_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 _T = TypeVar("_T")
 _plan_cache: "OrderedDict[tuple[Any, ...], _FFTPlan]" = OrderedDict()
@@ -93,9 +94,8 @@ class _FFTPlan:
 
     __slots__ = ("real", "spec", "spec_as_real", "fwd", "bwd", "lock")
 
-    def __init__(self, rows: int, n: int, dtype: np.dtype):
+    def __init__(self, rows: int, n: int, dtype: np.dtype, threads: int):
         cdtype = np.complex64 if dtype == np.float32 else np.complex128
-        threads = 2 if rows * n >= _FFT_THREADS_MIN else 1
         self.real = pyfftw.empty_aligned((rows, n), dtype=dtype)
         self.spec = pyfftw.empty_aligned((rows, n // 2 + 1), dtype=cdtype)
         self.spec_as_real = self.spec.view(dtype)
@@ -110,8 +110,9 @@ class _FFTPlan:
 def _plan(rows: int, n: int, dtype: np.dtype) -> _FFTPlan:
     """The cached plan of a (rows, n) batch; least recently built plans are dropped beyond
     ``_PLAN_CACHE_SIZE`` plans or ``_PLAN_CACHE_BYTES`` of buffers (the newest is always kept)."""
-    key = (rows, n, np.dtype(dtype).char)
-    plan = _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype)), _PLAN_CACHE_SIZE)
+    threads = config.get("fft_threads") if use_parallel(rows * n, "fft_threads_min_elements") else 1
+    key = (rows, n, np.dtype(dtype).char, threads)
+    plan = _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype), threads), _PLAN_CACHE_SIZE)
     with _cache_lock:
         total = sum(p.real.nbytes + p.spec.nbytes for p in _plan_cache.values())
         while total > _PLAN_CACHE_BYTES and len(_plan_cache) > 1:
@@ -147,6 +148,9 @@ def _fft_denominator(n: int, sigma: float, order: int, power: float, dtype: np.d
 
 def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float, int]:
     """``(r, 1 - r, halo, 1 / (1 - r^n), nchunks)`` of the recursive solve (see the kernel module)."""
+    hit = _rec_cache.get((n, sigma))  # the hot path: no closure built on a hit
+    if hit is not None:
+        return hit
 
     def make() -> tuple[float, float, int, float, int]:
         # r: the small root of s r^2 - (1+2s) r + s, without cancellation; for s > 1 written in
@@ -177,20 +181,45 @@ def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float
 
 
 def _solve_fft(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float) -> None:
+    """The FFT solve, overflow-free: each line is scaled by ``2**-e`` (``e`` the binary exponent
+    of its largest magnitude) before the transform and by ``2**e`` after, both exact, so that
+    neither the transform of values near 1e308 overflows nor that of values near 1e-320 loses
+    digits to subnormals."""
     rows, n = x.shape
     den = _fft_denominator(n, sigma, order, power, x.dtype)
     plan = _plan(rows, n, x.dtype)
+    hi = x.max(axis=1)  # two reductions: no temporary |x|; nan propagates
+    lo = x.min(axis=1)
+    amax = np.maximum(hi, -lo)
+    finite = np.isfinite(amax)
+    e = np.frexp(amax)[1][:, None]  # amax = f 2**e, f in [0.5, 1); 0 for zero and non-finite
     with plan.lock:
-        np.copyto(plan.real, x)
+        np.ldexp(x, -e, out=plan.real)
         plan.fwd.execute()
         plan.spec_as_real *= den
         plan.bwd.execute()
-        np.copyto(out, plan.real)
+        np.ldexp(plan.real, e, out=out)
+    if not finite.all():
+        _nonfinite_lines(out, hi, lo, order, finite)
+
+
+def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int, finite: np.ndarray) -> None:
+    """Rows of ``out`` whose input held inf or nan (max ``hi``, min ``lo``): for order 1 the limit
+    (every entry of the inverse is positive, so ``+inf`` alone gives ``+inf`` everywhere, ``-inf``
+    alone ``-inf``; nan, or both signs, give nan); for higher orders, whose inverse has entries of
+    both signs, nan."""
+    for i in np.flatnonzero(~finite).tolist():
+        if order == 1 and not (np.isnan(hi[i]) or np.isnan(lo[i])) and not (hi[i] == np.inf and lo[i] == -np.inf):
+            out[i] = np.inf if hi[i] == np.inf else -np.inf
+        else:
+            out[i] = np.nan
 
 
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
-    kernel = _kl.periodic_solve_rows_serial if x.size <= _SERIAL_MAX else _kl.periodic_solve_rows
+    # the knob is the largest size solved serially, hence size - 1
+    parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
+    kernel = _kl.periodic_solve_rows if parallel else _kl.periodic_solve_rows_serial
     kernel(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
 
 
@@ -319,7 +348,28 @@ def laplacian_smooth(
     >>> bool(np.isclose(y.mean(), g.mean()))
     True
     """
+    # Fast path for the common call: a native-order, C-contiguous float array smoothed along its
+    # last axis (order 1, power 1, sigma in the recursion's range) into a fresh or a matching,
+    # non-overlapping out. Every case it takes is one the general path accepts and solves the
+    # same way, so results and errors do not depend on it; it only skips the Python overhead.
+    if (type(g) is np.ndarray and g.dtype in _NATIVE_FLOATS and g.flags.c_contiguous and g.ndim
+            and g.size and type(sigma) is float and 0.0 <= sigma <= _RECURSIVE_SIGMA_MAX
+            and type(order) is int and order == 1 and type(power) is float and power == 1.0
+            and type(axis) is int and (axis == -1 or axis == g.ndim - 1)
+            and (method == "auto" or method == "recursive") and type(method) is str):
+        n = g.shape[-1]
+        if out is None:
+            res = np.empty_like(g)
+            _solve_lines(g.reshape(-1, n), res.reshape(-1, n), sigma, 1, 1.0, "recursive")
+            return res
+        if (type(out) is np.ndarray and out.dtype == g.dtype and out.shape == g.shape
+                and out.flags.c_contiguous and out.flags.writeable
+                and (out is g or not np.may_share_memory(out, g))):
+            _solve_lines(g.reshape(-1, n), out.reshape(-1, n), sigma, 1, 1.0, "recursive")
+            return out
     g = check_float_array("g", g)
+    if not g.dtype.isnative:  # big-endian input: the kernels and FFTW take native order only
+        g = g.astype(g.dtype.newbyteorder("="))
     sigma, order, power, method = _check_params(sigma, order, power, method)
     if g.ndim == 0:
         raise ValueError(f"g must have at least one dimension; got a 0-d array {g!r}")
@@ -332,7 +382,7 @@ def laplacian_smooth(
             raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
         if out.shape != g.shape:
             raise ValueError(f"out must have the shape of g {g.shape}; got shape {out.shape}")
-        if out.dtype != g.dtype:
+        if out.dtype.newbyteorder("=") != g.dtype:
             raise TypeError(f"out must have the dtype of g ({g.dtype}); got dtype {out.dtype}")
         if not out.flags.writeable:
             raise ValueError("out must be writeable")
@@ -349,7 +399,7 @@ def laplacian_smooth(
         _solve_lines(x, res.reshape(-1, n), sigma, order, power, method)
         return res if last else np.moveaxis(res, -1, axis_i)
     om = out if last else np.moveaxis(out, axis_i, -1)
-    if om.flags.c_contiguous:
+    if om.flags.c_contiguous and out.dtype.isnative:
         o2 = om.reshape(-1, n)  # a view
         # out is g: x and o2 are then the same contiguous buffer, and both solvers are safe in
         # place; any other overlap goes through a temporary
@@ -358,7 +408,7 @@ def laplacian_smooth(
             return out
     tmp = np.empty(gm.shape, dtype=g.dtype)
     _solve_lines(x, tmp.reshape(-1, n), sigma, order, power, method)
-    om[...] = tmp
+    om[...] = tmp  # also converts to a big-endian out
     return out
 
 

@@ -231,7 +231,7 @@ def test_long_line(sigma):
     nchunks = lap_mod._recursive_constants(n, sigma)[4]
     if sigma <= 1e3:
         assert nchunks > 1  # the chunked path is what is tested here ...
-    assert n > lap_mod._SERIAL_MAX  # ... in the parallel kernel
+    assert n > ns.config.get("laplacian_serial_max_elements")  # ... in the parallel kernel
     y = laplacian_smooth(g, sigma, method="recursive")
     yf = laplacian_smooth(g, sigma, method="fft")
     # extended-precision FFT reference (NumPy >= 2 transforms long double natively)
@@ -297,7 +297,7 @@ def test_serial_and_parallel_kernels_identical():
 def test_thread_count_does_not_change_results():
     rng = np.random.default_rng(2)
     cases = [rng.standard_normal(2**19 + 3), rng.standard_normal((64, 9000)), rng.standard_normal((3, 200_000))]
-    assert all(g.size > lap_mod._SERIAL_MAX for g in cases)  # the parallel kernel runs
+    assert all(g.size > ns.config.get("laplacian_serial_max_elements") for g in cases)  # the parallel kernel runs
     saved = numba.get_num_threads()
     try:
         results = []
