@@ -439,9 +439,26 @@ class LaplacianSmoothing(Module):
         Power of the operator, > 0.
     method : {"auto", "fft", "recursive"}
         Solver, as in :func:`laplacian_smooth`.
+    axis : int or None
+        ``None`` (default, torchzero's behaviour): each parameter is flattened row-major and
+        smoothed as one line. An int: each parameter is smoothed along that axis, every line
+        along it on its own (``laplacian_smooth(p, axis=axis)``); a parameter with too few
+        dimensions for ``axis`` (a bias vector with ``axis=1``) is flattened as with ``None``,
+        which for 1-D parameters is the same thing. Needs ``layerwise=True``.
+
+    Raises
+    ------
+    ValueError
+        An argument is out of range, or ``axis`` is an int with ``layerwise=False`` (one
+        concatenated vector has no axes to choose from).
 
     Notes
     -----
+    With ``axis=None`` the result depends on the memory layout: a weight stored as
+    ``(in, out)`` is smoothed across its ``out`` index (neighbours in the flat vector), the same
+    weight stored ``(out, in)`` across its ``in`` index; ``axis`` states the intent. Smoothing
+    along a non-last axis goes through a scratch buffer that the module keeps between steps.
+
     Denominators (FFT) and recursion constants are cached per (length, sigma, order, power,
     dtype), so a changed ``sigma`` never meets a stale cache. Differences from torchzero 0.4.4's
     module: ``min_numel`` is inclusive (torchzero smooths only ``numel > min_numel``), N = 1 is
@@ -462,11 +479,18 @@ class LaplacianSmoothing(Module):
     """
 
     def __init__(self, sigma: float = 1.0, layerwise: bool = True, min_numel: int = 4,
-                 target: str = "update", *, order: int = 1, power: float = 1.0, method: str = "auto"):
+                 target: str = "update", *, order: int = 1, power: float = 1.0, method: str = "auto",
+                 axis: int | None = None):
         super().__init__()
         sigma, order, power, method = _check_params(sigma, order, power, method)
         self._sigma = sigma
         self.layerwise = check_bool("layerwise", layerwise)
+        self.axis = None if axis is None else check_int("axis", axis)
+        if self.axis is not None and not self.layerwise:
+            raise ValueError(
+                f"axis={axis!r} needs layerwise=True: with layerwise=False all parameters are "
+                "concatenated into one flat vector, which has no axes (use axis=None)")
+        self._scratch = np.empty(0)
         self.min_numel = check_int("min_numel", min_numel, low=1)
         self.target = check_choice("target", target, TARGETS)
         self.order = order
@@ -484,8 +508,11 @@ class LaplacianSmoothing(Module):
 
     def config(self) -> dict[str, Any]:
         # sigma is settable, so it is saved with the state (state_dict) rather than compared.
-        return {"layerwise": self.layerwise, "min_numel": self.min_numel, "target": self.target,
-                "order": self.order, "power": self.power, "method": self.method}
+        cfg: dict[str, Any] = {"layerwise": self.layerwise, "min_numel": self.min_numel, "target": self.target,
+                               "order": self.order, "power": self.power, "method": self.method}
+        if self.axis is not None:  # states saved before axis existed (axis=None) stay loadable
+            cfg["axis"] = self.axis
+        return cfg
 
     def state_dict(self) -> dict[str, Any]:
         d = super().state_dict()
@@ -501,19 +528,28 @@ class LaplacianSmoothing(Module):
         args = ", ".join(f"{k}={v!r}" for k, v in {"sigma": self._sigma, **self.config()}.items())
         return f"{type(self).__name__}({args})"
 
-    def smooth_(self, v: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``."""
+    def smooth_(self, v: np.ndarray, offsets: np.ndarray,
+                shapes: list[tuple[int, ...]] | None = None) -> np.ndarray:
+        """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``
+        (with shapes ``shapes``, needed when ``axis`` is an int)."""
+        solver = _resolve_method(self.method, self.order, self.power, self._sigma)
+        if self.axis is not None and shapes is not None:
+            need = max((_moved_size(sh, self.axis) for sh in shapes), default=0)
+            if self._scratch.size < need:
+                self._scratch = np.empty(need)
         return _smooth_flat_(v, offsets, self.layerwise, self.min_numel, self._sigma, self.order,
-                             self.power, _resolve_method(self.method, self.order, self.power, self._sigma))
+                             self.power, solver, self.axis, shapes, self._scratch)
 
     def step(self, objective: Objective) -> Objective:
-        offsets = objective.layout.offsets
+        layout = objective.layout
         if self.target == "update":
-            self.smooth_(objective.get_update(), offsets)
+            self.smooth_(objective.get_update(), layout.offsets, layout.shapes)
             return objective
-        # the gradient transform of this step keeps this step's settings
+        # the gradient transform of this step keeps this step's settings; it may run on several
+        # threads (executors), so it does not share the module's scratch buffer
         solver = _resolve_method(self.method, self.order, self.power, self._sigma)
-        args = (offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power, solver)
+        args = (layout.offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power,
+                solver, self.axis, layout.shapes, None)
 
         def smooth_grad(g: np.ndarray) -> np.ndarray:
             return _smooth_flat_(np.array(g, dtype=np.float64, copy=True), *args)
@@ -521,15 +557,48 @@ class LaplacianSmoothing(Module):
         return objective.transform_gradient(smooth_grad)
 
 
+def _line_axis(shape: tuple[int, ...], axis: int | None) -> int | None:
+    """The axis of ``shape`` to smooth along, or None to smooth the flattened array."""
+    nd = len(shape)
+    if axis is None or nd <= 1 or not -nd <= axis < nd:
+        return None
+    return axis % nd
+
+
+def _moved_size(shape: tuple[int, ...], axis: int) -> int:
+    """Scratch elements needed to smooth ``shape`` along ``axis`` (0 if no copy is needed)."""
+    ax = _line_axis(shape, axis)
+    return 0 if ax is None or ax == len(shape) - 1 else math.prod(shape)
+
+
 def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel: int, sigma: float,
-                  order: int, power: float, solver: str) -> np.ndarray:
-    """Smooth the flat vector ``v`` in place: whole, or segment by segment of ``offsets``."""
+                  order: int, power: float, solver: str, axis: int | None = None,
+                  shapes: list[tuple[int, ...]] | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Smooth the flat vector ``v`` in place: whole, or segment by segment of ``offsets`` (each
+    flattened, or along ``axis`` of its shape in ``shapes``; ``scratch`` holds the lines of a
+    non-last axis, allocated here when None)."""
     if not layerwise:
         x = v.reshape(1, -1)
         _solve_lines(x, x, sigma, order, power, solver)
         return v
-    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
-        if hi - lo >= min_numel:
+    for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        if hi - lo < min_numel:
+            continue
+        ax = None if shapes is None else _line_axis(shapes[k], axis)
+        if ax is None:
             x = v[lo:hi].reshape(1, -1)
             _solve_lines(x, x, sigma, order, power, solver)
+            continue
+        shape = shapes[k]  # type: ignore[index]
+        if ax == len(shape) - 1:  # lines are contiguous: in place
+            x = v[lo:hi].reshape(-1, shape[-1])
+            _solve_lines(x, x, sigma, order, power, solver)
+            continue
+        moved = np.moveaxis(v[lo:hi].reshape(shape), ax, -1)
+        buf = np.empty(hi - lo) if scratch is None else scratch[: hi - lo]
+        x = buf.reshape(moved.shape)
+        np.copyto(x, moved)
+        x2 = x.reshape(-1, shape[ax])
+        _solve_lines(x2, x2, sigma, order, power, solver)
+        np.copyto(moved, x)
     return v

@@ -788,3 +788,75 @@ def test_byte_order_module():
     a, b = run(x0), run(x0.astype("<f8"))
     assert a.dtype.isnative
     np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# the module's axis
+# ---------------------------------------------------------------------------------------------
+PARAM_SHAPES = [(6, 5), (7,), (3, 4, 5), (2,), (1, 9), (4, 1)]
+
+
+def _params(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in PARAM_SHAPES]
+
+
+def _axis_step(module, params, target="update"):
+    """One step of lr 1 from x = params with gradient -params: returns the smoothed update."""
+    opt = ns.Optimizer([np.zeros_like(p) for p in params], module, ns.LR(1.0))
+    opt.step(lambda x: (0.0, [-p for p in params]))
+    return list(opt.params) if isinstance(opt.params, (list, tuple)) else [opt.params]
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, 2, -2, -3])
+@pytest.mark.parametrize("target", ["update", "grad"])
+def test_module_axis_against_dense_solve(axis, target):
+    params = _params(4)
+    got = _axis_step(LaplacianSmoothing(2.0, min_numel=2, axis=axis, target=target), params)
+    for p, y in zip(params, got):
+        nd = p.ndim
+        if p.size < 2:
+            ref = p
+        elif axis is None or nd == 1 or not -nd <= axis < nd:  # flattened
+            ref = dense_solve(p.ravel(), 2.0).reshape(p.shape)
+        else:
+            ref = dense_solve(p, 2.0, axis=axis)
+            np.testing.assert_array_equal(y, laplacian_smooth(p, 2.0, axis=axis))
+        assert rel_err(y, ref) <= 1e-12, (p.shape, axis)
+
+
+def test_module_axis_layout_dependence():
+    """A weight stored (in, out) and its transpose stored (out, in): flattening smooths them along
+    different indices; axis= names the index and gives the transposed result."""
+    W = np.random.default_rng(9).standard_normal((8, 5))  # (in, out)
+    flat_a = _axis_step(LaplacianSmoothing(1.0), [W])[0]
+    flat_b = _axis_step(LaplacianSmoothing(1.0), [np.ascontiguousarray(W.T)])[0]
+    assert not np.allclose(flat_a, flat_b.T)
+    along_in_a = _axis_step(LaplacianSmoothing(1.0, axis=0), [W])[0]
+    along_in_b = _axis_step(LaplacianSmoothing(1.0, axis=1), [np.ascontiguousarray(W.T)])[0]
+    np.testing.assert_array_equal(along_in_a, along_in_b.T)
+    assert rel_err(along_in_a, dense_solve(W, 1.0, axis=0)) <= 1e-12
+
+
+def test_module_axis_needs_layerwise_and_is_saved():
+    with pytest.raises(ValueError, match=r"axis=1 needs layerwise=True"):
+        LaplacianSmoothing(layerwise=False, axis=1)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        LaplacianSmoothing(axis=1.0)
+    m = LaplacianSmoothing(axis=-1)
+    assert "axis=-1" in repr(m)
+    with pytest.raises(ValueError, match="configuration"):
+        LaplacianSmoothing(axis=0).load_state_dict(m.state_dict())
+    LaplacianSmoothing().load_state_dict(LaplacianSmoothing(axis=None).state_dict())
+
+
+def test_module_axis_reuses_its_scratch():
+    params = _params(5)
+    m = LaplacianSmoothing(1.0, axis=0)
+    opt = ns.Optimizer([np.zeros_like(p) for p in params], m, ns.LR(1.0))
+    opt.step(lambda x: (0.0, [-p for p in params]))
+    buf = m._scratch
+    assert buf.size == max(p.size for p in params if p.ndim >= 2)
+    for _ in range(3):
+        opt.step(lambda x: (0.0, [-p for p in params]))
+    assert m._scratch is buf  # no per-step allocation of the parameters' size
