@@ -2,6 +2,14 @@
 
 import numba
 import pytest
+from hypothesis import settings
+
+# The suite is deterministic: every Hypothesis test draws the same examples on every run (cases
+# it once found are kept as explicit @example). `--hypothesis-profile=explore` draws fresh random
+# examples, e.g. with `--hypothesis-seed=N`, to look for new failures.
+settings.register_profile("numsmooth", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("numsmooth")
 
 
 def pytest_collection_modifyitems(config, items):
