@@ -5,14 +5,15 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import config, problems
+from . import config, problems, recipes
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .line_search import WeakWolfe
 from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective
-from .optimizer import OptimizeResult, Optimizer, minimize
+from .minimize import OptimizeResult, minimize
+from .optimizer import Optimizer
 from .oracles import OracleError, OracleProtocol, batched
 from .quasi_newton import BFGS, LBFGS
 from .smoothed import SmoothedObjective, smoothed
@@ -33,7 +34,7 @@ from .termination import (
 __version__ = "0.2.0"
 
 __all__ = [
-    "config", "problems",
+    "config", "problems", "recipes",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling

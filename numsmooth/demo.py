@@ -28,7 +28,7 @@ from . import problems as _problems
 from .laplacian import LaplacianSmoothing
 from .modules import LR, Backtracking, Module
 from .objective import Objective
-from .optimizer import OptimizeResult, minimize
+from .minimize import OptimizeResult, minimize
 from .gradient_sampling import GradientSampling
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm, TerminationCriterion
 
