@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import queue
+import threading
+from typing import Any, cast
 
 import numpy as np
 
@@ -11,7 +13,7 @@ from ._layout import ParamLayout
 from ._saving import load_state, save_state
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective
-from .oracles import ForwardingOracle, Oracle, make_oracle
+from .oracles import ForwardingOracle, Oracle, batched, make_oracle
 
 __all__ = ["Optimizer"]
 
@@ -56,7 +58,10 @@ class Optimizer:
         self.last_update_norm = math.nan
         #: Set when a module ended the run (see Objective.request_stop); None otherwise.
         self.stop_message: str | None = None
+        #: What the last completed step returned (see :meth:`step`); nan before the first.
+        self.last_loss = math.nan
         self._oracle: Oracle | None = None
+        self._pending: _PendingStep | None = None
 
     @property
     def x(self) -> np.ndarray:
@@ -108,6 +113,10 @@ class Optimizer:
         as before the step. If the update is not finite (every evaluation non-finite), ``x``
         and the modules' states are kept and ``last_step_finite`` is set to False.
         """
+        self._refuse_if_pending("step()")
+        return self._step(fun)
+
+    def _step(self, fun: Any) -> float:
         return self.apply(self.objective(fun))
 
     def apply(self, root: Objective) -> float:
@@ -138,7 +147,8 @@ class Optimizer:
         self.num_steps += 1
         self.last_step_finite = True
         self.last_update_norm = float(np.sqrt(np.dot(update, update)))
-        return math.nan if f is None else float(f)
+        self.last_loss = math.nan if f is None else float(f)
+        return self.last_loss
 
     def _restore(self, saved: list[dict[str, Any]]) -> None:
         for m, s in zip(self.modules, saved):
@@ -154,8 +164,96 @@ class Optimizer:
         return math.nan
 
     # -- saving -----------------------------------------------------------------------------
+    # -- ask / tell ---------------------------------------------------------------------------
+    def ask(self) -> np.ndarray:
+        """The points the current step needs next, as an ``(m, d)`` array (flat rows).
+
+        Starts a step if none is under way. Evaluate the user's objective at every row and hand
+        the values and gradients to :meth:`tell`. Asking again before telling returns the same
+        points. The rows are whatever the chain needs next: ``x`` itself, a gradient-sampling
+        block, a line-search trial point; ``m`` varies.
+
+        Returns
+        -------
+        ndarray, shape (m, d)
+            A copy; ``m == 0`` when the step needs no evaluation (tell empty arrays).
+
+        Notes
+        -----
+        A run driven by ask/tell is bit-identical to the same run driven by :meth:`step` with
+        an oracle returning the same numbers. The step runs in a helper thread that waits for
+        each :meth:`tell`; numsmooth's own state is touched by one thread at a time.
+
+        A pending ask is not part of a saved state: :meth:`state_dict`, :meth:`save` and
+        pickling record the optimizer as it was before the pending step, so a loaded optimizer
+        asks for the same points again. :meth:`load_state_dict` discards a pending step.
+
+        Examples
+        --------
+        >>> import numpy as np, numsmooth as ns
+        >>> opt = ns.Optimizer(np.array([3.0, -4.0]), ns.LR(0.1))
+        >>> X = opt.ask()                      # the step needs f and g at x
+        >>> opt.tell((X * X).sum(axis=1), 2 * X)
+        True
+        >>> opt.x
+        array([ 2.4, -3.2])
+        """
+        if self._pending is None:
+            self._pending = _PendingStep(self)
+        return self._pending.points.copy()
+
+    def tell(self, F: Any, G: Any) -> bool:
+        """Give the values ``F`` (m,) and gradients ``G`` (m, d) at the points of :meth:`ask`.
+
+        Returns
+        -------
+        bool
+            True when this completed a step (``x`` has moved, ``last_loss`` holds what
+            :meth:`step` would have returned); False when the step needs more points (call
+            :meth:`ask` again).
+
+        Raises
+        ------
+        RuntimeError
+            Without a pending :meth:`ask`.
+        OracleError
+            When ``F`` or ``G`` have the wrong shape or type: exactly the error a batched
+            oracle returning them would raise in :meth:`step`; the step is then undone (``x`` and
+            every module's state as before it) and the next :meth:`ask` starts it again.
+        """
+        if self._pending is None:
+            raise RuntimeError("tell() without a pending ask(): call ask() first")
+        pending = self._pending
+        try:
+            done = pending.tell(F, G)
+        except BaseException:
+            self._pending = None
+            raise
+        if done:
+            self._pending = None
+        return done
+
+    def discard_pending(self) -> None:
+        """Abandon a step started by :meth:`ask`: ``x`` and every module's state are as before it."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.abandon()
+
+    def _refuse_if_pending(self, what: str) -> None:
+        if self._pending is not None:
+            raise RuntimeError(f"{what} while a step started by ask() is pending: tell() its points "
+                               "first, or call discard_pending()")
+
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: ``x``, counters and every module's state (deep copies)."""
+        """Everything needed to resume: ``x``, counters and every module's state (deep copies).
+
+        With a step pending (:meth:`ask`), the state from before that step.
+        """
+        if self._pending is not None:
+            return self._pending.state_before
+        return self._state_dict()
+
+    def _state_dict(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
             "shapes": [list(s) for s in self.layout.shapes],
@@ -174,6 +272,7 @@ class Optimizer:
         it is raised and nothing has changed.
         """
         x = self._check_state_dict(state)
+        self.discard_pending()
         for m, s in zip(self.modules, state["modules"]):
             m._load_checked(s)
         self._x[:] = x
@@ -224,6 +323,7 @@ class Optimizer:
         self.load_state_dict(load_state(file))
 
     def __getstate__(self) -> dict[str, Any]:
+        self._refuse_if_pending("pickling")
         d = self.__dict__.copy()
         d["_oracle"] = None  # the user's function need not pickle
         return d
@@ -269,3 +369,73 @@ class _CountingOracle(ForwardingOracle):
             self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
         finally:
             self._count(before)
+
+
+class _Abandoned(BaseException):
+    """Raised inside a pending step's thread to unwind it (rolls the step back)."""
+
+
+class _PendingStep:
+    """One :meth:`Optimizer.step` run in a helper thread, its oracle calls turned into
+    ask/tell exchanges: the step's batched oracle posts its points and waits for the values."""
+
+    def __init__(self, opt: Optimizer):
+        self._opt = opt
+        self.state_before = opt._state_dict()
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+        self._replies: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=1)
+        self._finished: tuple[str, Any] | None = None
+        self._thread = threading.Thread(target=self._run, args=(opt, batched(self._evaluate)),
+                                        name="numsmooth-ask-tell", daemon=True)
+        self._thread.start()
+        self.points = self._next()
+
+    def _evaluate(self, X: np.ndarray) -> tuple[Any, Any]:
+        self._events.put(("ask", X))
+        reply = self._replies.get()
+        if reply is None:
+            raise _Abandoned
+        return reply
+
+    def _run(self, opt: Optimizer, fun: Any) -> None:
+        try:
+            self._events.put(("done", opt._step(fun)))
+        except _Abandoned:
+            self._events.put(("abandoned", None))
+        except BaseException as exc:  # handed to the thread that called tell()
+            self._events.put(("error", exc))
+
+    def _next(self) -> np.ndarray:
+        """Wait for the step's next request; the empty block when it completed without one."""
+        kind, payload = self._events.get()
+        if kind == "ask":
+            return cast(np.ndarray, payload)
+        self._finished = (kind, payload)
+        return np.empty((0, self.state_before["x"].size))
+
+    def tell(self, F: Any, G: Any) -> bool:
+        if self._finished is not None:
+            return self._finish(F, G)
+        self._replies.put((F, G))
+        self.points = self._next()
+        if self._finished is None:
+            return False
+        return self._finish(None, None)
+
+    def _finish(self, F: Any, G: Any) -> bool:
+        assert self._finished is not None
+        kind, payload = self._finished
+        if F is not None and (np.size(F) != 0 or np.size(G) != 0):
+            raise ValueError("this step needed no evaluation: tell() empty arrays")
+        self._thread.join()
+        if kind == "error":
+            raise payload
+        return True
+
+    def abandon(self) -> None:
+        if self._finished is None:
+            self._replies.put(None)
+            self._events.get()
+        self._thread.join()
+        # the points asked for were never evaluated
+        self._opt.num_evaluations = int(self.state_before["num_evaluations"])
