@@ -143,34 +143,30 @@ class TerminateAfterNSeconds(TerminationCriterion):
         return cast(bool, now - self.state["start"] >= self.seconds)
 
 
-class TerminateByGradientNorm(TerminationCriterion):
+class _NormCriterion(TerminationCriterion):
+    """A criterion comparing a vector metric with ``tol`` (``ord`` as :func:`vector_metric`)."""
+
+    def __init__(self, tol: float = 1e-8, n: int = 3, ord: float | str = 2):
+        super().__init__(n)
+        self.tol = check_real("tol", tol, low=0.0)
+        self.ord = check_norm_ord("ord", ord)
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "tol": self.tol, "ord": self.ord}
+
+
+class TerminateByGradientNorm(_NormCriterion):
     """Fire when ``||g(x)||_ord <= tol`` on ``n`` consecutive checks (uses the cached ``g(x)``).
 
     ``ord`` is a number (``inf`` allowed) or one of ``'l1', 'l2', 'linf', 'mad', 'std'``.
     """
 
-    def __init__(self, tol: float = 1e-8, n: int = 3, ord: float | str = 2):
-        super().__init__(n)
-        self.tol = check_real("tol", tol, low=0.0)
-        self.ord = check_norm_ord("ord", ord)
-
-    def config(self) -> dict[str, Any]:
-        return {"n": self.n, "tol": self.tol, "ord": self.ord}
-
     def _condition(self, objective: Objective) -> bool:
         return vector_metric(objective.grad(), self.ord) <= self.tol
 
 
-class TerminateByUpdateNorm(TerminationCriterion):
+class TerminateByUpdateNorm(_NormCriterion):
     """Fire when the change of ``x`` since the previous check has ``norm_ord <= tol``."""
-
-    def __init__(self, tol: float = 1e-8, n: int = 3, ord: float | str = 2):
-        super().__init__(n)
-        self.tol = check_real("tol", tol, low=0.0)
-        self.ord = check_norm_ord("ord", ord)
-
-    def config(self) -> dict[str, Any]:
-        return {"n": self.n, "tol": self.tol, "ord": self.ord}
 
     def _condition(self, objective: Objective) -> bool:
         prev = self.state.get("x_prev")
