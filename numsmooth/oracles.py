@@ -158,9 +158,9 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
                         F: np.ndarray, G: np.ndarray, first_index: int | None) -> None:
     """Call a per-point oracle at ``row_at(i)`` for ``i < m``, checking every result.
 
-    This loop runs once per evaluation: the common results (a float, ``np.float64`` or
-    ``np.float32`` value and a float gradient of the right shape) take a fast path, and error
-    messages are built only when raised.
+    This loop runs once per evaluation: the common results (a float, ``np.float64``,
+    ``np.float32`` or 0-d float array value and a float gradient of the right shape) take a fast
+    path, and error messages are built only when raised.
     """
     single_shape = layout.shapes[0] if layout.single else None
     flat_single = layout.single and single_shape == (layout.size,)
@@ -177,7 +177,8 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
                                   f"{short_repr(res, 80)} of type {type(res).__name__}")
         f, g = res
         tf = type(f)
-        if tf is float or tf is np.float64 or tf is np.float32:
+        if tf is float or tf is np.float64 or tf is np.float32 or (
+                tf is np.ndarray and f.ndim == 0 and f.dtype.kind == "f"):
             F[i] = f
         else:
             try:
