@@ -23,14 +23,10 @@ from numba.core.dispatcher import Dispatcher
 
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
+from ._parallel import threads_launched_in_parent, use_parallel
 from ._validation import check_int
 
 __all__ = ["batched", "Oracle", "OracleError", "Objective", "make_oracle", "executor_scope", "default_chunksize"]
-
-
-#: Jitted oracles are evaluated in a parallel kernel when the perturbation block has at least
-#: this many elements; smaller blocks do not pay for the parallel region's start-up.
-PARALLEL_MIN_ELEMENTS = 1 << 14
 
 
 class OracleError(RuntimeError):
@@ -130,12 +126,27 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         G[:] = Gv
         return
     if kind == "jitted":
+        _check_can_run_here(fun)
+        kernels = _ok.kernels_for(fun)
+        rows = kernels.rows_parallel if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows
         try:
-            _ok.kernels_for(fun).rows(X, F, G)
+            rows(X, F, G)
         except Exception as exc:
             _raise_at_failing_row(fun, X, first_index, exc)
         return
     _evaluate_per_point(fun, layout, X.__getitem__, m, F, G, first_index)
+
+
+def _check_can_run_here(fun: Any) -> None:
+    """A ``parallel=True`` jitted oracle cannot run in a process forked from one that launched
+    Numba's threads (GNU OpenMP would kill it): say so at once, and what to do."""
+    if getattr(fun, "targetoptions", {}).get("parallel") and threads_launched_in_parent():
+        raise OracleError(
+            f"the jitted oracle {getattr(fun, '__name__', fun)!r} is compiled with parallel=True and "
+            "this process was forked from one that already runs Numba threads, where GNU OpenMP "
+            "cannot start a parallel region; use a process pool with a 'spawn' or 'forkserver' "
+            "context, e.g. ProcessPoolExecutor(mp_context=multiprocessing.get_context('spawn'))"
+        )
 
 
 def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], np.ndarray], m: int,
@@ -355,9 +366,11 @@ class Oracle:
         if m == 0:
             return
         if self.kind == "jitted" and self._effective_executor()[0] is None:
+            _check_can_run_here(self.fun)
             self.num_evaluations += m
             kernels = _ok.kernels_for(self.fun)
-            kernel = kernels.perturbed if U.size >= PARALLEL_MIN_ELEMENTS else kernels.perturbed_serial
+            parallel = use_parallel(U.size, "oracle_parallel_min_elements")
+            kernel = kernels.perturbed_parallel if parallel else kernels.perturbed
             try:
                 kernel(x, float(sigma), U, F, G, offset)
             except Exception as exc:
@@ -388,6 +401,7 @@ class Oracle:
         """Value and flat gradient at one flat point ``x`` (not modified)."""
         if self.kind == "jitted" and self._effective_executor()[0] is None:
             # one point: a serial call, no parallel-region start-up
+            _check_can_run_here(self.fun)
             self.num_evaluations += 1
             g = np.empty(self.layout.size)
             try:

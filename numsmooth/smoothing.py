@@ -20,6 +20,7 @@ import numpy as np
 from ._kernels import aggregate as _agg
 from ._kernels import hull as _hull
 from ._layout import ParamLayout
+from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_int, check_real
 from .objective import Oracle, make_oracle
 from .perturbations import DISTRIBUTIONS, ROW_WISE, draw_perturbations, draw_rows, seed_to_key
@@ -37,12 +38,13 @@ STREAM_MIN_ELEMENTS = 1 << 22
 #: Elements per chunk of points when streaming (16 MB per float64 buffer).
 STREAM_CHUNK_ELEMENTS = 1 << 21
 
+#: aggregate -> (serial kernel, parallel kernel); "min-value" is O(m + d) and has no parallel one.
 _KERNELS = {
-    "mean": _agg.agg_mean,
-    "max": _agg.agg_max,
-    "min": _agg.agg_min,
-    "min-norm": _agg.agg_min_norm,
-    "min-value": _agg.agg_min_value,
+    "mean": (_agg.agg_mean, _agg.agg_mean_parallel),
+    "max": (_agg.agg_max, _agg.agg_max_parallel),
+    "min": (_agg.agg_min, _agg.agg_min_parallel),
+    "min-norm": (_agg.agg_min_norm, _agg.agg_min_norm_parallel),
+    "min-value": (_agg.agg_min_value, _agg.agg_min_value),
 }
 
 #: Relative accuracy and iteration cap of the min-norm-hull QP.
@@ -60,7 +62,12 @@ def aggregate(name: str, F: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarra
     """
     out = np.empty(G.shape[1])
     if name != "min-norm-hull":
-        return float(_KERNELS[name](F, G, out)), out
+        serial, parallel = _KERNELS[name]
+        # the blocks of coordinates need some width to pay for a parallel region (min-norm is
+        # parallel over rows)
+        wide = G.shape[1] >= 256 or name == "min-norm"
+        kernel = parallel if wide and use_parallel(G.size, "reduce_parallel_min_elements") else serial
+        return float(kernel(F, G, out)), out
     finite = np.isfinite(F)
     if not finite.any():
         out.fill(np.inf)
@@ -336,6 +343,7 @@ class SmoothedObjective:
             F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
             _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
         c = max(1, min(m, STREAM_CHUNK_ELEMENTS // d))
+        update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
         for start in range(0, m, c):
             k = min(c, m - start)
@@ -344,7 +352,7 @@ class SmoothedObjective:
             F[k0 + start:k0 + start + k] = Fc[:k]
             if need_norms:
                 norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
-            _agg.stream_update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
+            update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
         out = np.empty(d)
         f = _agg.stream_finalize(code, acc, state, out)
         return float(f), out, F, (norms if need_norms else None)
