@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from typing import Any
 
 from . import config
 
@@ -85,12 +86,13 @@ def _launch_threads() -> None:
     with _launch_lock:
         if _threads_launched:
             return
-        import numba
+        from numba.core import config as _nbconfig
 
-        if not numba.config.DISABLE_JIT:
+        if not getattr(_nbconfig, "DISABLE_JIT", False):
             from numba.np.ufunc import parallel as _nbpar
 
-            _nbpar._launch_threads()
+            launch: Any = _nbpar._launch_threads  # untyped
+            launch()
         _threads_launched = True
 
 
