@@ -199,19 +199,6 @@ def _agg_extreme(F, G, largest, out):
     return _extreme_value(F, first, largest)
 
 
-@njit(cache=True, parallel=True)
-def _agg_extreme_parallel(F, G, largest, out):
-    first = _first_finite(F)
-    if first < 0:
-        _fill(out, np.inf)
-        return np.inf
-    d = G.shape[1]
-    bs = _block_size(G)
-    for b in prange((d + bs - 1) // bs):
-        _extreme_block(F, G, first, largest, b * bs, min(b * bs + bs, d), out)
-    return _extreme_value(F, first, largest)
-
-
 @njit(cache=True)
 def agg_max(F, G, out):
     """Per element the largest magnitude over finite rows, signed like the first finite row.
@@ -227,7 +214,15 @@ def agg_max(F, G, out):
 @njit(cache=True, parallel=True)
 def agg_max_parallel(F, G, out):
     """`agg_max`, parallel over blocks of coordinates (same bits)."""
-    return _agg_extreme_parallel(F, G, True, out)
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    d = G.shape[1]
+    bs = _block_size(G)
+    for b in prange((d + bs - 1) // bs):
+        _extreme_block(F, G, first, True, b * bs, min(b * bs + bs, d), out)
+    return _extreme_value(F, first, True)
 
 
 @njit(cache=True)
@@ -242,7 +237,15 @@ def agg_min(F, G, out):
 @njit(cache=True, parallel=True)
 def agg_min_parallel(F, G, out):
     """`agg_min`, parallel over blocks of coordinates (same bits)."""
-    return _agg_extreme_parallel(F, G, False, out)
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    d = G.shape[1]
+    bs = _block_size(G)
+    for b in prange((d + bs - 1) // bs):
+        _extreme_block(F, G, first, False, b * bs, min(b * bs + bs, d), out)
+    return _extreme_value(F, first, False)
 
 
 @njit(cache=True)
