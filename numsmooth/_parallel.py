@@ -29,7 +29,13 @@ other processes keep the cores busy, the spinning workers and the descheduled on
 short parallel region into a wait for a scheduler time slice (measured 55x slower steps, see
 ``docs/performance.rst``). At import, before Numba can load GNU OpenMP (which reads its
 settings once, when it loads), numsmooth sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set
-it or ``GOMP_SPINCOUNT``: idle workers then sleep at once. A user setting is never overridden.
+it or ``GOMP_SPINCOUNT``: idle workers then sleep at once. That is not enough: a parallel region
+still ends at a barrier, which waits for a worker the scheduler has parked behind the other
+processes (bimodal timings). So `use_parallel` also answers False while the machine has no core
+to spare for our threads: the number of runnable tasks (``/proc/loadavg``, an instantaneous
+count that includes the caller), read at most every ``load_check_seconds``, plus our other
+threads must fit the cores we may run on. Both are skipped when the user chose a wait policy,
+spin count or Numba threading layer: an explicit setting is respected.
 """
 
 from __future__ import annotations
@@ -37,21 +43,57 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from . import config
 
-__all__ = ["use_parallel", "in_forked_child", "threads_launched_in_parent"]
+__all__ = ["use_parallel", "machine_busy", "in_forked_child", "threads_launched_in_parent"]
 
 
-def _default_wait_policy() -> None:
-    """``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a wait policy or spin count."""
-    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
-        return
+_USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
+#: The user tuned threading themselves: numsmooth then sets nothing and does not watch the load.
+_user_tuned = any(name in os.environ for name in _USER_SETTINGS)
+if not _user_tuned:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
+try:
+    _CORES = len(os.sched_getaffinity(0))
+except (AttributeError, OSError):  # pragma: no cover - not Linux
+    _CORES = os.cpu_count() or 1
+_busy = False
+_busy_checked = -1e300
 
-_default_wait_policy()
+
+def _runnable_tasks() -> int:
+    """Runnable tasks on the machine now (including the caller), or 0 if unknown."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def machine_busy() -> bool:
+    """True when the runnable tasks plus our other Numba threads exceed our cores (cached for
+    ``load_check_seconds``; always False when the user tuned threading or the check is off)."""
+    global _busy, _busy_checked
+    interval = config.get("load_check_seconds")
+    if interval <= 0 or _user_tuned or _user_threading_layer():
+        return False
+    now = time.monotonic()
+    if now - _busy_checked >= interval:
+        import numba
+
+        _busy = _runnable_tasks() + numba.get_num_threads() - 1 > _CORES
+        _busy_checked = now
+    return _busy
+
+
+def _user_threading_layer() -> bool:
+    from numba.core import config as _nbconfig
+
+    return str(getattr(_nbconfig, "THREADING_LAYER", "default")).lower() != "default"
 
 _forked = False
 _parent_threads = False
@@ -100,9 +142,10 @@ def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
     """True when work on ``elements`` array elements should use the parallel kernel.
 
     ``knob`` names the :mod:`numsmooth.config` threshold that applies. Always False in a forked
-    child. Before it first answers True it launches Numba's threading layer.
+    child, and while the machine is busy (`machine_busy`). Before it first answers True it
+    launches Numba's threading layer.
     """
-    if _forked or elements < config.get(knob):
+    if _forked or elements < config.get(knob) or machine_busy():
         return False
     if not _threads_launched:
         _launch_threads()

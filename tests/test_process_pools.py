@@ -31,7 +31,7 @@ def parallel_kernels_everywhere():
     # the parent runs parallel kernels even on tiny work, so its threads are launched before
     # the pools fork: the case that used to kill the workers
     with ns.config.override(parallel_min_elements=1, reduce_parallel_min_elements=1,
-                            oracle_parallel_min_elements=1):
+                            oracle_parallel_min_elements=1, load_check_seconds=0):
         yield
 
 
