@@ -1,6 +1,8 @@
-"""Constants shared by the kernels."""
+"""Constants shared by the kernels.
 
-#: Below this many array elements a kernel runs serially: a parallel region's start-up costs more
-#: than it saves on small work, and on a loaded machine, where OpenMP threads spin-wait for a
-#: core, far more. Serial and parallel versions give the same bits.
+Deprecated: thresholds are the :mod:`numsmooth.config` knobs, read in Python by
+`numsmooth._parallel.use_parallel`. ``PARALLEL_MIN`` stays only for ``hull.py`` until it
+follows that rule too (another branch); do not use it in new code.
+"""
+
 PARALLEL_MIN = 1 << 16
