@@ -51,6 +51,10 @@ KNOBS: dict[str, _Knob] = {
         1 << 14,
         "Jitted oracles are evaluated in parallel over points when the perturbation block has "
         "at least this many elements."),
+    "load_check_seconds": _Knob(
+        0.05,
+        "How often (seconds) numsmooth looks whether the machine has a core to spare for its "
+        "threads; while it has not, kernels run serially (same bits). 0 turns the check off."),
     "block_budget_bytes": _Knob(
         1 << 28,
         "Largest (n, d) float64 perturbation block kept in memory (256 MiB by default, which "

@@ -30,7 +30,7 @@ from numba.core.dispatcher import Dispatcher
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
 from . import config
-from ._parallel import use_parallel
+from ._parallel import threads_launched_in_parent, use_parallel
 from ._validation import check_int, short_repr
 
 __all__ = ["batched", "OracleProtocol", "OracleBase", "ForwardingOracle", "Oracle", "OracleError",
@@ -146,8 +146,9 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         return
     if kind == "jitted":
         kernels = _jitted_kernels(fun)
+        rows = kernels.rows_parallel if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows
         try:
-            kernels.rows(X, F, G) if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows_serial(X, F, G)
+            rows(X, F, G)
         except Exception as exc:
             _raise_at_failing_row(fun, X, first_index, exc)
         return
@@ -202,11 +203,24 @@ def _where(first_index: int | None, i: int, point: np.ndarray) -> str:
 
 def _jitted_kernels(fun: Any) -> Any:
     """The kernels that call the jitted oracle ``fun``; the first use checks its signature."""
+    _check_can_run_here(fun)
     kernels = _ok.kernels_for(fun)
     if not getattr(kernels, "checked", False):
         _check_jitted_signature(fun, kernels)
         kernels.checked = True
     return kernels
+
+
+def _check_can_run_here(fun: Any) -> None:
+    """A ``parallel=True`` jitted oracle cannot run in a process forked from one that launched
+    Numba's threads (GNU OpenMP would kill it): say so at once, and what to do."""
+    if getattr(fun, "targetoptions", {}).get("parallel") and threads_launched_in_parent():
+        raise OracleError(
+            f"the jitted oracle {getattr(fun, '__name__', fun)!r} is compiled with parallel=True and "
+            "this process was forked from one that already runs Numba threads, where GNU OpenMP "
+            "cannot start a parallel region; use a process pool with a 'spawn' or 'forkserver' "
+            "context, e.g. ProcessPoolExecutor(mp_context=multiprocessing.get_context('spawn'))"
+        )
 
 
 def _check_jitted_signature(fun: Any, kernels: Any) -> None:
@@ -495,8 +509,8 @@ class Oracle(OracleBase):
         if executor is None and self.kind == "jitted":
             self._count += m
             kernels = _jitted_kernels(self.fun)
-            kernel = (kernels.perturbed if use_parallel(U.size, "oracle_parallel_min_elements")
-                      else kernels.perturbed_serial)
+            kernel = (kernels.perturbed_parallel if use_parallel(U.size, "oracle_parallel_min_elements")
+                      else kernels.perturbed)
             try:
                 kernel(x, float(sigma), U, F, G, offset)
             except Exception as exc:

@@ -15,6 +15,7 @@ from typing import Any, Callable, cast
 import numpy as np
 
 from ._kernels import rng as _rng
+from ._parallel import use_parallel
 
 __all__ = ["DISTRIBUTIONS", "seed_to_key", "draw_perturbations"]
 
@@ -78,7 +79,7 @@ def seed_to_key(seed: Any) -> np.uint64:
 
 def _draw_normal(key: np.uint64, stream: int, mb: int, d: int) -> np.ndarray:
     out = np.empty((mb, d))
-    _rng.fill_normal(key, stream, np.uint64(0), out)
+    _fill_rows("gaussian", key, np.uint64(stream), 0, out)
     return out
 
 
@@ -287,12 +288,10 @@ def draw_rows(distribution: str, key: Any, stream: Any, first: int, out: np.ndar
 
 def _fill_rows(distribution: str, key: np.uint64, stream: np.uint64, first: int, out: np.ndarray) -> None:
     first_u = np.uint64(first)
-    if distribution in ("gaussian", "normal"):
-        _rng.fill_normal(key, stream, first_u, out)
-    elif distribution == "uniform":
-        _rng.fill_uniform(key, stream, first_u, out)
-    elif distribution == "rademacher":
-        _rng.fill_rademacher(key, stream, first_u, out)
-    else:
-        _rng.fill_normal(key, stream, first_u, out)
-        _rng.scale_rows_to_sphere(key, stream, first_u, distribution == "ball", out)
+    parallel = use_parallel(out.size)
+    fill = _rng.fill_kind_parallel if parallel else _rng.fill_kind
+    kind = 1 if distribution == "uniform" else 2 if distribution == "rademacher" else 0
+    fill(kind, key, stream, first_u, out)
+    if distribution in ("sphere", "ball"):
+        scale = _rng.scale_rows_to_sphere_parallel if parallel else _rng.scale_rows_to_sphere
+        scale(key, stream, first_u, distribution == "ball", out)

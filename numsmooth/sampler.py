@@ -18,6 +18,7 @@ import numpy as np
 
 from . import config
 from ._kernels import aggregate as _agg
+from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_int
 from .aggregates import AGGREGATES, STREAM_CODES, aggregate
 from .oracles import OracleProtocol
@@ -209,6 +210,7 @@ class Sampler:
             F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
             _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
+        update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
         for start in range(0, m, c):
             k = min(c, m - start)
@@ -217,7 +219,7 @@ class Sampler:
             F[k0 + start:k0 + start + k] = Fc[:k]
             if need_norms:
                 norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
-            _agg.stream_update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
+            update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
         out = np.empty(d)
         f = _agg.stream_finalize(code, acc, state, out)
         return float(f), out, F, (norms if need_norms else None)

@@ -11,6 +11,12 @@ row order, and the streaming kernels apply exactly the same operations in the sa
 threads. Selections (``min-norm``, ``min-value``) keep the earliest row on ties (strict ``<``, as
 torchzero).
 
+Serial and parallel: every kernel that does O(m d) work has a ``*_parallel`` twin with the same
+operations in the same order per element, so the two give the same bits. No kernel here calls a
+``parallel=True`` kernel: the caller (Python) picks one through `numsmooth._parallel.use_parallel`
+(a cached serial kernel that calls a parallel one can lose Numba's thread-launch hook and crash
+another process; see `numsmooth._parallel`).
+
 Aggregate codes (shared by the streaming kernels)::
 
     MEAN = 0, MAX = 1, MIN = 2, MIN_NORM = 3, MIN_VALUE = 4
@@ -20,8 +26,6 @@ import math
 
 import numpy as np
 from numba import njit, prange
-
-from ._config import PARALLEL_MIN
 
 MEAN = 0
 MAX = 1
@@ -38,8 +42,11 @@ STATE_SIZE = 4
 
 # Coordinates per parallel task: one block of every row stays in L1/L2 while rows are scanned.
 BLOCK = 2048
-# Reductions over the (m, d) gradient block go parallel from this many elements.
-REDUCE_PARALLEL_MIN = 1 << 20
+
+# What `_stream_step` asks the caller to do with the gradient row.
+_KEEP = 0
+_COPY = 1
+_COMBINE = 2
 
 
 @njit(cache=True)
@@ -60,70 +67,32 @@ def _sqnorm(g):
     return s
 
 
-@njit(cache=True, parallel=True)
-def _fill_parallel(out, value):
-    for j in prange(out.shape[0]):
+@njit(cache=True)
+def _fill(out, value):
+    # serial: once per evaluation over d elements, next to O(m d) work
+    for j in range(out.shape[0]):
         out[j] = value
 
 
 @njit(cache=True)
-def _fill(out, value):
-    if out.shape[0] <= BLOCK:
-        out[:] = value
-    else:
-        _fill_parallel(out, value)
-
-
-@njit(cache=True, parallel=True)
-def _copy_parallel(src, out):
-    for j in prange(out.shape[0]):
+def _copy_row(src, out):
+    for j in range(out.shape[0]):
         out[j] = src[j]
 
 
 @njit(cache=True)
-def _copy_row(src, out):
-    if out.shape[0] <= BLOCK:
-        out[:] = src
-    else:
-        _copy_parallel(src, out)
-
-
-@njit(cache=True)
-def agg_mean(F, G, out):
-    """Mean of the finite rows.
-
-    Parameters
-    ----------
-    F : ndarray, shape (m,), float64
-        Values; row ``k`` is used iff ``F[k]`` is finite.
-    G : ndarray, shape (m, d), float64, C-contiguous
-        Gradients.
-    out : ndarray, shape (d,), float64
-        Receives the mean gradient (``inf`` if no row is finite).
-
-    Returns
-    -------
-    float
-        Mean of the finite values (``inf`` if none).
-
-    Notes
-    -----
-    Each coordinate is accumulated from the first finite row in row order, then divided by the
-    count (torchzero's order); parallel over coordinate blocks only.
-    """
+def _mean_scan(F):
+    """``(first, count, mean)`` of the finite values; ``first = -1`` when none is finite."""
     first = _first_finite(F)
     if first < 0:
-        _fill(out, np.inf)
-        return np.inf
-    m = F.shape[0]
+        return first, 0, np.inf
     count = 0
     fsum = 0.0
-    for k in range(first, m):
+    for k in range(first, F.shape[0]):
         if math.isfinite(F[k]):
             fsum = F[k] if count == 0 else fsum + F[k]
             count += 1
-    _mean_rows(F, G, first, count, out)
-    return fsum / count
+    return first, count, fsum / count
 
 
 @njit(cache=True)
@@ -146,25 +115,55 @@ def _block_size(G):
     return min(BLOCK, max(128, (G.shape[1] + 7) // 8))
 
 
+@njit(cache=True)
+def agg_mean(F, G, out):
+    """Mean of the finite rows (serial; `agg_mean_parallel` gives the same bits).
+
+    Parameters
+    ----------
+    F : ndarray, shape (m,), float64
+        Values; row ``k`` is used iff ``F[k]`` is finite.
+    G : ndarray, shape (m, d), float64, C-contiguous
+        Gradients.
+    out : ndarray, shape (d,), float64
+        Receives the mean gradient (``inf`` if no row is finite).
+
+    Returns
+    -------
+    float
+        Mean of the finite values (``inf`` if none).
+
+    Notes
+    -----
+    Each coordinate is accumulated from the first finite row in row order, then divided by the
+    count (torchzero's order).
+    """
+    first, count, fmean = _mean_scan(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    _mean_block(F, G, first, count, 0, G.shape[1], out)
+    return fmean
+
+
 @njit(cache=True, parallel=True)
-def _mean_blocks(F, G, first, count, bs, out):
+def agg_mean_parallel(F, G, out):
+    """`agg_mean`, parallel over blocks of coordinates (serial over rows, so the same bits)."""
+    first, count, fmean = _mean_scan(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
     d = G.shape[1]
+    bs = _block_size(G)
     for b in prange((d + bs - 1) // bs):
         _mean_block(F, G, first, count, b * bs, min(b * bs + bs, d), out)
-
-
-@njit(cache=True)
-def _mean_rows(F, G, first, count, out):
-    # Serial below REDUCE_PARALLEL_MIN: a second parallel region right after the evaluations
-    # costs more than it saves on a (100, 1000) block (measured 145 us vs 166 us per step).
-    if G.size < REDUCE_PARALLEL_MIN or G.shape[1] < 256:
-        _mean_block(F, G, first, count, 0, G.shape[1], out)
-    else:
-        _mean_blocks(F, G, first, count, _block_size(G), out)
+    return fmean
 
 
 @njit(cache=True)
 def _extreme_block(F, G, first, largest, lo, hi, out):
+    """Per coordinate in ``lo:hi``: the largest (or smallest) |G[k, j]| over finite rows,
+    NaN-propagating like ``torch.maximum``, with the sign bit of ``G[first, j]``."""
     for j in range(lo, hi):
         out[j] = abs(G[first, j])
     for k in range(first + 1, G.shape[0]):
@@ -181,21 +180,23 @@ def _extreme_block(F, G, first, largest, lo, hi, out):
         out[j] = math.copysign(out[j], G[first, j])
 
 
-@njit(cache=True, parallel=True)
-def _extreme_blocks(F, G, first, largest, bs, out):
-    d = G.shape[1]
-    for b in prange((d + bs - 1) // bs):
-        _extreme_block(F, G, first, largest, b * bs, min(b * bs + bs, d), out)
+@njit(cache=True)
+def _extreme_value(F, first, largest):
+    best = F[first]
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and ((F[k] > best) if largest else (F[k] < best)):
+            best = F[k]
+    return best
 
 
 @njit(cache=True)
-def _extreme_magnitude(F, G, first, largest, out):
-    """Per coordinate: the largest (or smallest) |G[k, j]| over finite rows, NaN-propagating like
-    ``torch.maximum``, with the sign bit of ``G[first, j]``."""
-    if G.size < REDUCE_PARALLEL_MIN or G.shape[1] < 256:
-        _extreme_block(F, G, first, largest, 0, G.shape[1], out)
-    else:
-        _extreme_blocks(F, G, first, largest, _block_size(G), out)
+def _agg_extreme(F, G, largest, out):
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    _extreme_block(F, G, first, largest, 0, G.shape[1], out)
+    return _extreme_value(F, first, largest)
 
 
 @njit(cache=True)
@@ -207,16 +208,21 @@ def agg_max(F, G, out):
     magnitudes propagates, as ``torch.maximum``. Returns the largest finite value, or ``inf``
     (and ``out = inf``) when no value is finite. Arguments as in `agg_mean`.
     """
+    return _agg_extreme(F, G, True, out)
+
+
+@njit(cache=True, parallel=True)
+def agg_max_parallel(F, G, out):
+    """`agg_max`, parallel over blocks of coordinates (same bits)."""
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
         return np.inf
-    fmax = F[first]
-    for k in range(first + 1, F.shape[0]):
-        if math.isfinite(F[k]) and F[k] > fmax:
-            fmax = F[k]
-    _extreme_magnitude(F, G, first, True, out)
-    return fmax
+    d = G.shape[1]
+    bs = _block_size(G)
+    for b in prange((d + bs - 1) // bs):
+        _extreme_block(F, G, first, True, b * bs, min(b * bs + bs, d), out)
+    return _extreme_value(F, first, True)
 
 
 @njit(cache=True)
@@ -225,32 +231,32 @@ def agg_min(F, G, out):
 
     As `agg_max` with ``min``; returns the smallest finite value.
     """
+    return _agg_extreme(F, G, False, out)
+
+
+@njit(cache=True, parallel=True)
+def agg_min_parallel(F, G, out):
+    """`agg_min`, parallel over blocks of coordinates (same bits)."""
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
         return np.inf
-    fmin = F[first]
-    for k in range(first + 1, F.shape[0]):
-        if math.isfinite(F[k]) and F[k] < fmin:
-            fmin = F[k]
-    _extreme_magnitude(F, G, first, False, out)
-    return fmin
-
-
-@njit(cache=True, parallel=True)
-def _row_sqnorms_parallel(G, out):
-    for k in prange(G.shape[0]):
-        out[k] = _sqnorm(G[k])
+    d = G.shape[1]
+    bs = _block_size(G)
+    for b in prange((d + bs - 1) // bs):
+        _extreme_block(F, G, first, False, b * bs, min(b * bs + bs, d), out)
+    return _extreme_value(F, first, False)
 
 
 @njit(cache=True)
-def row_sqnorms(G, out):
-    """``out[k] = sum_j G[k, j]**2``, each row summed serially (parallel over rows when large)."""
-    if G.shape[0] * G.shape[1] <= PARALLEL_MIN:
-        for k in range(G.shape[0]):
-            out[k] = _sqnorm(G[k])
-    else:
-        _row_sqnorms_parallel(G, out)
+def _select_min(F, norms, first):
+    """The finite row with the smallest ``norms[k]`` (strict ``<``: earliest on ties, and a nan
+    never replaces the current choice)."""
+    best = first
+    for k in range(first + 1, F.shape[0]):
+        if math.isfinite(F[k]) and norms[k] < norms[best]:
+            best = k
+    return best
 
 
 @njit(cache=True)
@@ -266,11 +272,25 @@ def agg_min_norm(F, G, out):
         _fill(out, np.inf)
         return np.inf
     norms = np.empty(F.shape[0])
-    row_sqnorms(G, norms)
-    best = first
-    for k in range(first + 1, F.shape[0]):
-        if math.isfinite(F[k]) and norms[k] < norms[best]:
-            best = k
+    for k in range(F.shape[0]):
+        norms[k] = _sqnorm(G[k])
+    best = _select_min(F, norms, first)
+    _copy_row(G[best], out)
+    return F[best]
+
+
+@njit(cache=True, parallel=True)
+def agg_min_norm_parallel(F, G, out):
+    """`agg_min_norm` with the row norms computed in parallel over rows (each row summed
+    serially, left to right: the same bits)."""
+    first = _first_finite(F)
+    if first < 0:
+        _fill(out, np.inf)
+        return np.inf
+    norms = np.empty(F.shape[0])
+    for k in prange(F.shape[0]):
+        norms[k] = _sqnorm(G[k])
+    best = _select_min(F, norms, first)
     _copy_row(G[best], out)
     return F[best]
 
@@ -279,23 +299,20 @@ def agg_min_norm(F, G, out):
 def agg_min_value(F, G, out):
     """The gradient of the finite row with the lowest value (earliest on ties); returns that value.
 
-    ``inf`` when no value is finite. Arguments as in `agg_mean`.
+    ``inf`` when no value is finite. Arguments as in `agg_mean`. O(m + d) work: no parallel twin.
     """
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
         return np.inf
-    best = first
-    for k in range(first + 1, F.shape[0]):
-        if math.isfinite(F[k]) and F[k] < F[best]:
-            best = k
+    best = _select_min(F, F, first)
     _copy_row(G[best], out)
     return F[best]
 
 
 @njit(cache=True)
 def aggregate(code, F, G, out):
-    """Dispatch on ``code`` (MEAN, MAX, MIN, MIN_NORM, MIN_VALUE) to the batch kernels."""
+    """Dispatch on ``code`` (MEAN, MAX, MIN, MIN_NORM, MIN_VALUE) to the serial batch kernels."""
     if code == MEAN:
         return agg_mean(F, G, out)
     if code == MAX:
@@ -342,20 +359,52 @@ def _combine_range(code, g_row, acc_g, lo, hi):
             acc_g[j] = math.copysign(c, acc_g[j])
 
 
-@njit(cache=True, parallel=True)
-def _combine_blocks(code, g_row, acc_g):
-    d = acc_g.shape[0]
-    for b in prange((d + BLOCK - 1) // BLOCK):
-        _combine_range(code, g_row, acc_g, b * BLOCK, min(b * BLOCK + BLOCK, d))
+@njit(cache=True)
+def _copy_range(g_row, acc_g, lo, hi):
+    for j in range(lo, hi):
+        acc_g[j] = g_row[j]
 
 
 @njit(cache=True)
-def _stream_combine(code, g_row, acc_g):
-    """acc_g <- acc_g (+) g_row elementwise (parallel over coordinate blocks when long)."""
-    if acc_g.shape[0] < PARALLEL_MIN:
-        _combine_range(code, g_row, acc_g, 0, acc_g.shape[0])
-    else:
-        _combine_blocks(code, g_row, acc_g)
+def _stream_step(code, k, f, g_row, state):
+    """Fold row ``k``'s value into ``state``; return what to do with its gradient: `_KEEP`
+    (nothing), `_COPY` (it replaces ``acc_g``) or `_COMBINE` (``acc_g (+)= g_row``)."""
+    if not math.isfinite(f):
+        return _KEEP
+    if state[0] == 0.0:
+        state[0] = 1.0
+        state[1] = f
+        state[3] = k
+        if code == MIN_NORM:
+            state[2] = _sqnorm(g_row)
+        # MAX/MIN: the batch kernel starts from |G[first]| and copies its sign bit back, which
+        # reproduces G[first] exactly, so a copy is already the same state.
+        return _COPY
+    state[0] += 1.0
+    if code == MEAN:
+        state[1] += f
+        return _COMBINE
+    if code == MAX:
+        if f > state[1]:
+            state[1] = f
+        return _COMBINE
+    if code == MIN:
+        if f < state[1]:
+            state[1] = f
+        return _COMBINE
+    if code == MIN_NORM:
+        s = _sqnorm(g_row)
+        if s < state[2]:
+            state[1] = f
+            state[2] = s
+            state[3] = k
+            return _COPY
+        return _KEEP
+    if f < state[1]:
+        state[1] = f
+        state[3] = k
+        return _COPY
+    return _KEEP
 
 
 @njit(cache=True)
@@ -382,73 +431,11 @@ def stream_update(code, k, f, g_row, acc_g, state):
     The operations and their order are those of the batch kernels, so `stream_finalize` after
     rows ``0..m-1`` equals ``aggregate(code, F, G, out)`` bit for bit.
     """
-    if not math.isfinite(f):
-        return
-    if state[0] == 0.0:
-        _copy_row(g_row, acc_g)
-        state[0] = 1.0
-        state[1] = f
-        state[3] = k
-        if code == MIN_NORM:
-            state[2] = _sqnorm(g_row)
-        # MAX/MIN: the batch kernel starts from |G[first]| and copies its sign bit back, which
-        # reproduces G[first] exactly, so the copy above is already the same state.
-        return
-    state[0] += 1.0
-    if code == MEAN:
-        state[1] += f
-        _stream_combine(code, g_row, acc_g)
-    elif code == MAX:
-        if f > state[1]:
-            state[1] = f
-        _stream_combine(code, g_row, acc_g)
-    elif code == MIN:
-        if f < state[1]:
-            state[1] = f
-        _stream_combine(code, g_row, acc_g)
-    elif code == MIN_NORM:
-        s = _sqnorm(g_row)
-        if s < state[2]:
-            _copy_row(g_row, acc_g)
-            state[1] = f
-            state[2] = s
-            state[3] = k
-    else:
-        if f < state[1]:
-            _copy_row(g_row, acc_g)
-            state[1] = f
-            state[3] = k
-
-
-@njit(cache=True, parallel=True)
-def _divide_parallel(a, n, out):
-    for j in prange(out.shape[0]):
-        out[j] = a[j] / n
-
-
-@njit(cache=True)
-def _divide(a, n, out):
-    if out.shape[0] < PARALLEL_MIN:
-        for j in range(out.shape[0]):
-            out[j] = a[j] / n
-    else:
-        _divide_parallel(a, n, out)
-
-
-@njit(cache=True)
-def stream_finalize(code, acc_g, state, out):
-    """Write the aggregated gradient to ``out`` (d,) and return the aggregated value.
-
-    ``out`` may be ``acc_g`` itself. ``inf`` everywhere when no finite row was seen.
-    """
-    if state[0] == 0.0:
-        _fill(out, np.inf)
-        return np.inf
-    if code == MEAN:
-        _divide(acc_g, state[0], out)
-        return state[1] / state[0]
-    _copy_row(acc_g, out)
-    return state[1]
+    act = _stream_step(code, k, f, g_row, state)
+    if act == _COPY:
+        _copy_range(g_row, acc_g, 0, acc_g.shape[0])
+    elif act == _COMBINE:
+        _combine_range(code, g_row, acc_g, 0, acc_g.shape[0])
 
 
 @njit(cache=True)
@@ -456,3 +443,40 @@ def stream_update_rows(code, k0, F, G, acc_g, state):
     """`stream_update` for rows ``k0, k0 + 1, ...`` given as the rows of ``F`` (c,) and ``G`` (c, d)."""
     for i in range(F.shape[0]):
         stream_update(code, k0 + i, F[i], G[i], acc_g, state)
+
+
+@njit(cache=True, parallel=True)
+def stream_update_rows_parallel(code, k0, F, G, acc_g, state):
+    """`stream_update_rows`, each row folded in parallel over blocks of coordinates (the same
+    elementwise operations in the same row order: the same bits)."""
+    d = acc_g.shape[0]
+    nb = (d + BLOCK - 1) // BLOCK
+    for i in range(F.shape[0]):
+        act = _stream_step(code, k0 + i, F[i], G[i], state)
+        if act != _KEEP:
+            for b in prange(nb):
+                lo = b * BLOCK
+                hi = min(lo + BLOCK, d)
+                if act == _COPY:
+                    _copy_range(G[i], acc_g, lo, hi)
+                else:
+                    _combine_range(code, G[i], acc_g, lo, hi)
+
+
+@njit(cache=True)
+def stream_finalize(code, acc_g, state, out):
+    """Write the aggregated gradient to ``out`` (d,) and return the aggregated value.
+
+    ``out`` may be ``acc_g`` itself. ``inf`` everywhere when no finite row was seen. O(d) work:
+    no parallel twin.
+    """
+    if state[0] == 0.0:
+        _fill(out, np.inf)
+        return np.inf
+    if code == MEAN:
+        n = state[0]
+        for j in range(out.shape[0]):
+            out[j] = acc_g[j] / n
+        return state[1] / state[0]
+    _copy_row(acc_g, out)
+    return state[1]

@@ -4,6 +4,11 @@
 compile-time constant of their closure, so a call costs an ordinary dispatch, not the typing of
 a function argument (several microseconds per call). They cannot be cached on disk (the oracle
 is not a global of this module); each new oracle compiles them once per process.
+
+Each kernel that loops over points has a serial and a ``*_parallel`` version, with the same
+arithmetic per point; the caller picks one through `numsmooth._parallel.use_parallel`, which
+never picks a parallel one in a forked child (GNU OpenMP kills a forked child that enters a
+parallel region).
 """
 
 from types import SimpleNamespace
@@ -19,7 +24,8 @@ _MAX_ORACLES = 32
 
 
 def kernels_for(fun: Any) -> SimpleNamespace:
-    """``one``, ``rows``, ``perturbed`` and ``perturbed_serial`` for the jitted oracle ``fun``."""
+    """``one``, ``rows``, ``rows_parallel``, ``perturbed`` and ``perturbed_parallel`` for the
+    jitted oracle ``fun``."""
     kernels = _BY_ORACLE.get(fun)
     if kernels is None:
         kernels = _BY_ORACLE[fun] = _build(fun)
@@ -34,20 +40,20 @@ def _build(fun: Any) -> SimpleNamespace:
         """One evaluation (inside compiled code, so the result types are checked)."""
         return fun(x, g)
 
-    @njit(parallel=True)
-    def rows(X, F, G):
-        """F[i] = fun(X[i], G[i]) for every row, in parallel over rows."""
-        for i in prange(X.shape[0]):
-            F[i] = fun(X[i], G[i])
-
     @njit
-    def rows_serial(X, F, G):
-        """`rows` on one thread."""
+    def rows(X, F, G):
+        """F[i] = fun(X[i], G[i]) for every row."""
         for i in range(X.shape[0]):
             F[i] = fun(X[i], G[i])
 
     @njit(parallel=True)
-    def perturbed(x, sigma, U, F, G, offset):
+    def rows_parallel(X, F, G):
+        """`rows` in parallel over rows."""
+        for i in prange(X.shape[0]):
+            F[i] = fun(X[i], G[i])
+
+    @njit(parallel=True)
+    def perturbed_parallel(x, sigma, U, F, G, offset):
         """Evaluate at ``x + sigma * U[i]`` into ``F[offset + i]``, ``G[offset + i]``.
 
         Each point is built in a buffer private to its iteration, so the ``(m, d)`` block of
@@ -61,8 +67,8 @@ def _build(fun: Any) -> SimpleNamespace:
             F[offset + i] = fun(pt, G[offset + i])
 
     @njit
-    def perturbed_serial(x, sigma, U, F, G, offset):
-        """`perturbed` on one thread, for blocks too small to pay for a parallel region."""
+    def perturbed(x, sigma, U, F, G, offset):
+        """`perturbed_parallel` on one thread (one point buffer reused)."""
         d = x.shape[0]
         pt = np.empty(d)
         for i in range(U.shape[0]):
@@ -70,5 +76,5 @@ def _build(fun: Any) -> SimpleNamespace:
                 pt[j] = x[j] + sigma * U[i, j]
             F[offset + i] = fun(pt, G[offset + i])
 
-    return SimpleNamespace(one=one, rows=rows, rows_serial=rows_serial, perturbed=perturbed,
-                           perturbed_serial=perturbed_serial)
+    return SimpleNamespace(one=one, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
+                           perturbed_parallel=perturbed_parallel)

@@ -1,0 +1,88 @@
+"""Fresh processes sharing one on-disk Numba cache must not crash, whatever the order.
+
+Regression test for a SIGSEGV: a serial kernel that called a parallel one, compiled in a
+process that had loaded the parallel callee from the cache, was cached without Numba's
+thread-launch hook; the next process that loaded it first entered a parallel region whose
+threading layer was never launched (see ``numsmooth/_parallel.py``). Each sequence below runs
+``_cache_scenarios.py`` in fresh processes with a fresh shared ``NUMBA_CACHE_DIR``.
+"""
+
+import inspect
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import numba
+import pytest
+from numba.core.registry import CPUDispatcher
+
+import numsmooth
+from numsmooth._kernels import aggregate, hull, laplacian, oracles, problems, rng
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = pathlib.Path(numsmooth.__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="needs the JIT and its cache")
+
+
+def run_sequence(names, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for i, name in enumerate(names):
+        proc = subprocess.run([sys.executable, "-W", "ignore", str(HERE / "_cache_scenarios.py"), name],
+                              env=env, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            how = (f"signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+                   else f"exit code {proc.returncode}")
+            pytest.fail(f"process {i + 1} of {names} ({name!r}) died with {how}:\n{proc.stderr[-3000:]}")
+        assert proc.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("names", [
+    ("A", "B", "B"),              # the reported sequence: tiny aggregates, then a large step twice
+    ("B", "A", "B"),
+    ("large", "small", "large"),  # aggregates, streaming, jitted oracle and draws, large first
+], ids="-".join)
+def test_process_sequence_sharing_a_cache(names, tmp_path):
+    run_sequence(names, tmp_path / "numba-cache")
+
+
+def _parallel_dispatchers_called(func):
+    """Parallel dispatchers that the Python source of ``func`` refers to (globals and closure)."""
+    py = func.py_func
+    found = []
+    names = set(py.__code__.co_names)
+    for const in py.__code__.co_consts:
+        if inspect.iscode(const):
+            names.update(const.co_names)
+    for name in names:
+        target = py.__globals__.get(name)
+        if isinstance(target, CPUDispatcher) and target.targetoptions.get("parallel"):
+            found.append(name)
+    for cell in py.__closure__ or ():
+        target = cell.cell_contents
+        if isinstance(target, CPUDispatcher) and target.targetoptions.get("parallel"):
+            found.append(getattr(target, "__name__", "?"))
+    return found
+
+
+@pytest.mark.parametrize("module", [aggregate, rng, problems, laplacian, hull],
+                         ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_no_jitted_function_calls_a_parallel_one(module):
+    bad = {name: called for name, obj in vars(module).items()
+           if isinstance(obj, CPUDispatcher) and (called := _parallel_dispatchers_called(obj))}
+    assert not bad, f"jitted functions calling parallel=True ones (choose in Python instead): {bad}"
+
+
+def test_no_oracle_kernel_calls_a_parallel_one():
+    @numba.njit(parallel=True)
+    def par_oracle(x, g):
+        g[:] = 2 * x
+        return (x * x).sum()
+
+    kernels = oracles.kernels_for(par_oracle)
+    # the user's oracle is the only parallel function they may call; none calls another kernel
+    for name, k in vars(kernels).items():
+        assert [c for c in _parallel_dispatchers_called(k) if c != "par_oracle"] == [], name

@@ -1,0 +1,82 @@
+"""The serial/parallel choice (numsmooth/_parallel.py): same bits either way, and when it says what."""
+
+import numpy as np
+import pytest
+
+import numsmooth as ns
+from numsmooth import _parallel
+from numsmooth.perturbations import draw_perturbations
+
+ROSENBROCK = ns.problems.get("rosenbrock").fun
+HUGE = 1 << 62
+PARALLEL = dict(parallel_min_elements=1, reduce_parallel_min_elements=1, oracle_parallel_min_elements=1,
+                load_check_seconds=0)
+SERIAL = dict(parallel_min_elements=HUGE, reduce_parallel_min_elements=HUGE, oracle_parallel_min_elements=HUGE)
+
+
+def noisy(x):
+    """Per-point oracle with nan rows, ties and -0.0, so selections and signs are exercised."""
+    f = float(np.sum(np.round(x, 1) ** 2))
+    if x[0] > 1.0:
+        f = float("nan")
+    return f, np.where(np.abs(x) < 0.05, -0.0, np.round(x, 1))
+
+
+def evaluate(fun, agg, stream, d, dist="gaussian"):
+    with ns.config.override(block_budget_bytes=1 if stream else 1 << 62):
+        obj = ns.smoothed(fun, sigma=0.6, n=33, aggregate=agg, distribution=dist, seed=3)
+        return obj(np.linspace(-1, 1, d))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["batch", "stream"])
+@pytest.mark.parametrize("agg", ["mean", "max", "min", "min-norm", "min-value"])
+@pytest.mark.parametrize("fun", [noisy, ROSENBROCK], ids=["point", "jitted"])
+def test_serial_and_parallel_kernels_same_bits(fun, agg, stream):
+    d = 3000  # > 256 coordinates and > one 2048-block, so the parallel kernels split the work
+    with ns.config.override(**SERIAL):
+        f0, g0 = evaluate(fun, agg, stream, d)
+    with ns.config.override(**PARALLEL):
+        f1, g1 = evaluate(fun, agg, stream, d)
+    assert repr(f1) == repr(f0) and np.array_equal(np.signbit(g1), np.signbit(g0))
+    assert np.array_equal(g1, g0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dist", ["gaussian", "uniform", "rademacher", "sphere", "ball"])
+def test_draws_same_bits(dist):
+    with ns.config.override(**SERIAL):
+        a = draw_perturbations(dist, 5, 1, 9, 5000)
+    with ns.config.override(**PARALLEL):
+        b = draw_perturbations(dist, 5, 1, 9, 5000)
+    assert np.array_equal(a, b)
+
+
+def test_busy_machine_runs_serially(monkeypatch):
+    monkeypatch.setattr(_parallel, "_user_tuned", False)
+    with ns.config.override(parallel_min_elements=1, load_check_seconds=1e-9):
+        monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: 1)  # only us
+        monkeypatch.setattr(_parallel, "_CORES", 4)
+        assert _parallel.use_parallel(10)
+        monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: 9)  # others keep every core busy
+        assert not _parallel.use_parallel(10)
+        # an explicit threading setting by the user switches the check off
+        monkeypatch.setattr(_parallel, "_user_tuned", True)
+        assert _parallel.use_parallel(10)
+        monkeypatch.setattr(_parallel, "_user_tuned", False)
+        with ns.config.override(load_check_seconds=0):
+            assert _parallel.use_parallel(10)
+
+
+def test_wait_policy_respects_the_user():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, numsmooth; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")}
+    root = os.path.dirname(os.path.dirname(ns.__file__))
+    env["PYTHONPATH"] = root
+    run = lambda **extra: subprocess.run([sys.executable, "-c", code], env=dict(env, **extra),  # noqa: E731
+                                         capture_output=True, text=True, check=True).stdout.strip()
+    assert run() == "PASSIVE"
+    assert run(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert run(GOMP_SPINCOUNT="1000") == "None"
