@@ -14,6 +14,7 @@ from .modules import LR, Adam, Backtracking, Module, Momentum
 from .objective import Objective
 from .minimize import OptimizeResult, minimize
 from .optimizer import Optimizer
+from .pipeline import Switch
 from .oracles import OracleError, OracleProtocol, batched
 from .quasi_newton import BFGS, LBFGS
 from .smoothed import SmoothedObjective, smoothed
@@ -42,7 +43,7 @@ __all__ = [
     # oracles, objective
     "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
-    "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
+    "Module", "LR", "Momentum", "Adam", "Backtracking", "Switch", "Optimizer", "minimize", "OptimizeResult",
     "save_state", "load_state",
     # quasi-Newton and line searches
     "BFGS", "LBFGS", "WeakWolfe",
