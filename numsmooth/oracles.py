@@ -147,10 +147,12 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
     if kind == "jitted":
         kernels = _jitted_kernels(fun)
         rows = kernels.rows_parallel if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows
+        written = np.empty(m, dtype=np.bool_)
         try:
-            rows(X, F, G)
+            rows(X, F, G, written)
         except Exception as exc:
             _raise_at_failing_row(fun, X, first_index, exc)
+        _check_written(fun, written, X, first_index)
         return
     _evaluate_per_point(fun, layout, X.__getitem__, m, F, G, first_index)
 
@@ -209,6 +211,16 @@ def _jitted_kernels(fun: Any) -> Any:
         _check_jitted_signature(fun, kernels)
         kernels.checked = True
     return kernels
+
+
+def _check_written(fun: Any, written: np.ndarray, X: np.ndarray, first_index: int | None) -> None:
+    """Raise unless the jitted oracle wrote every gradient (``written`` from the kernels)."""
+    if written.all():
+        return
+    i = int(np.argmin(written))
+    raise OracleError(
+        f"the jitted oracle {getattr(fun, '__name__', fun)!r} did not write its gradient into g_out "
+        f"{_where(first_index, i, X[i])}; it must fill g_out on every call (and return the value)")
 
 
 def _check_can_run_here(fun: Any) -> None:
@@ -511,10 +523,13 @@ class Oracle(OracleBase):
             kernels = _jitted_kernels(self.fun)
             kernel = (kernels.perturbed_parallel if use_parallel(U.size, "oracle_parallel_min_elements")
                       else kernels.perturbed)
+            written = np.empty(m, dtype=np.bool_)
             try:
-                kernel(x, float(sigma), U, F, G, offset)
+                kernel(x, float(sigma), U, F, G, offset, written)
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc)
+            if not written.all():
+                _check_written(self.fun, written, x + sigma * U, sample_base + offset)
             return
         if executor is None and self.kind == "point":
             # each point built just before its call: no (m, d) block of points, and the oracle
@@ -536,10 +551,13 @@ class Oracle(OracleBase):
             self._count += 1
             g = np.empty(self.layout.size)
             kernels = _jitted_kernels(self.fun)
+            written = np.empty(1, dtype=np.bool_)
             try:
-                return float(kernels.one(x.copy(), g)), g
+                f, written[0] = kernels.call(x.copy(), g)
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x.reshape(1, -1), None, exc)
+            _check_written(self.fun, written, x.reshape(1, -1), None)
+            return float(f), g
         F = np.empty(1)
         G = np.empty((1, self.layout.size))
         self.evaluate_points(x.reshape(1, -1).copy(), F, G, None)

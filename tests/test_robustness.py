@@ -211,3 +211,31 @@ def test_sigma_min_stops_with_its_own_status():
     assert res.status == 4 and res.success and "sigma_min" in res.message
     # stages of one step each: sigma 1, 1/2, ..., 1/8 are used, 1/16 < 0.1 stops
     assert res.nit == 4 and gs.sigma == 1 / 16
+
+
+def _lazy_oracles():
+    @numba.njit
+    def never_writes(x, g):
+        return x @ x
+
+    @numba.njit
+    def writes_half(x, g):
+        for j in range(x.size // 2):
+            g[j] = 2 * x[j]
+        return x @ x
+
+    return never_writes, writes_half
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("n", [1, 6, 400])  # the plain step, small and (parallel) large blocks
+def test_jitted_oracle_that_does_not_write_g_out_is_an_error(which, n, knobs):
+    fun = _lazy_oracles()[which]
+    knobs(oracle_parallel_min_elements=1 if n == 400 else 1 << 30)
+    chain = [ns.LR(0.1)] if n == 1 else [ns.GradientSampling([ns.LR(0.1)], n=n, seed=0)]
+    opt = ns.Optimizer(np.ones(8), *chain)
+    with pytest.raises(ns.OracleError, match="did not write its gradient into g_out"):
+        opt.step(fun)
+    assert np.array_equal(opt.x, np.ones(8))
+    with pytest.raises(ns.OracleError, match="did not write its gradient into g_out at sample"):
+        ns.smoothed(fun, n=max(n, 2), seed=0, include_x0=False)(np.ones(8))

@@ -34,47 +34,62 @@ def kernels_for(fun: Any) -> SimpleNamespace:
     return kernels
 
 
+#: Bits of a NaN with a payload no arithmetic produces: written to the first and last element of
+#: ``g_out`` before each call, so a call that leaves them there did not write its gradient.
+UNWRITTEN = np.int64(0x7FF4DEADBEEF0001)
+
+
 def _build(fun: Any) -> SimpleNamespace:
+    @njit
+    def call(x, g):
+        """``fun(x, g)`` and whether it wrote the ends of ``g`` (see `UNWRITTEN`)."""
+        bits = g.view(np.int64)
+        last = bits.shape[0] - 1
+        bits[0] = UNWRITTEN
+        bits[last] = UNWRITTEN
+        f = fun(x, g)
+        return f, bits[0] != UNWRITTEN and bits[last] != UNWRITTEN
+
     @njit
     def one(x, g):
         """One evaluation (inside compiled code, so the result types are checked)."""
         return fun(x, g)
 
     @njit
-    def rows(X, F, G):
-        """F[i] = fun(X[i], G[i]) for every row."""
+    def rows(X, F, G, written):
+        """F[i] = fun(X[i], G[i]) for every row; ``written[i]`` says whether G[i] was written."""
         for i in range(X.shape[0]):
-            F[i] = fun(X[i], G[i])
+            F[i], written[i] = call(X[i], G[i])
 
     @njit(parallel=True)
-    def rows_parallel(X, F, G):
+    def rows_parallel(X, F, G, written):
         """`rows` in parallel over rows."""
         for i in prange(X.shape[0]):
-            F[i] = fun(X[i], G[i])
+            F[i], written[i] = call(X[i], G[i])
 
     @njit(parallel=True)
-    def perturbed_parallel(x, sigma, U, F, G, offset):
+    def perturbed_parallel(x, sigma, U, F, G, offset, written):
         """Evaluate at ``x + sigma * U[i]`` into ``F[offset + i]``, ``G[offset + i]``.
 
         Each point is built in a buffer private to its iteration, so the ``(m, d)`` block of
-        points is never materialised.
+        points is never materialised. ``written[i]`` says whether the gradient was written.
         """
         d = x.shape[0]
         for i in prange(U.shape[0]):
             pt = np.empty(d)
             for j in range(d):
                 pt[j] = x[j] + sigma * U[i, j]
-            F[offset + i] = fun(pt, G[offset + i])
+            F[offset + i], written[i] = call(pt, G[offset + i])
 
     @njit
-    def perturbed(x, sigma, U, F, G, offset):
+    def perturbed(x, sigma, U, F, G, offset, written):
         """`perturbed_parallel` on one thread (one point buffer reused)."""
         d = x.shape[0]
         pt = np.empty(d)
         for i in range(U.shape[0]):
             for j in range(d):
                 pt[j] = x[j] + sigma * U[i, j]
-            F[offset + i] = fun(pt, G[offset + i])
+            F[offset + i], written[i] = call(pt, G[offset + i])
 
-    return SimpleNamespace(one=one, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
+    return SimpleNamespace(one=one, call=call, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
                            perturbed_parallel=perturbed_parallel)
