@@ -294,7 +294,9 @@ def test_minimize_progress_bar_same_result():
     (dict(maxiter=-1), ValueError, r"^maxiter must"),
     (dict(maxiter=2.0), TypeError, r"^maxiter must"),
     (dict(callback=3), TypeError, r"^callback must"),
-    (dict(progress="yes"), TypeError, r"^progress must"),
+    (dict(progress=1), TypeError, r"^progress must"),  # a str is a label since the progress issue
+    (dict(disp=-1), ValueError, r"^disp must"),
+    (dict(tol=-1.0), ValueError, r"^tol must"),
 ])
 def test_minimize_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):
