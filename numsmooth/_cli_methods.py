@@ -262,7 +262,7 @@ def load_problem(spec: str, dim: int | None, x0: np.ndarray | None) -> RunProble
     try:
         _oracle_kind(obj)
     except TypeError:
-        raise CliError(f"argument --problem: {spec!r} is a {type(obj).__name__}, not an oracle (a function "
+        raise CliError(f"argument --problem: {spec!r} is not an oracle (it is of type {type(obj).__name__}; expected a function "
                        "fun(x) -> (f, g), ns.batched(fun), a jitted fun(x, g_out) -> f, or a "
                        "numsmooth.problems.Problem)") from None
     if x0 is None and dim is None:
