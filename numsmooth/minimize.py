@@ -143,16 +143,17 @@ def _check_disp(disp: Any) -> int:
 class _Table:
     """The iteration table of ``disp``."""
 
-    HEAD = f"{'step':>6}  {'f':>16}  {'|g|':>10}  {'sigma':>10}  {'nfev':>10}  {'time [s]':>9}"
+    HEAD = f"{'iter':>6}  {'f':>16}  {'|g|':>10}  {'sigma':>10}  {'nfev':>10}  {'time [s]':>9}"
 
     def __init__(self, every: int):
         self.every = every
         self.t0 = time.perf_counter()
         print(self.HEAD)
 
-    def row(self, nit: int, f: float, gnorm: float, sigma: float, nfev: int, force: bool = False) -> None:
-        if force or nit % self.every == 0:
-            print(f"{nit:>6}  {f:>16.10g}  {gnorm:>10.3g}  {sigma:>10.3g}  {nfev:>10}  "
+    def row(self, k: int, f: float, gnorm: float, sigma: float, nfev: int, force: bool = False) -> None:
+        """Iterate ``k``: ``f(x_k)``, ``||g(x_k)||``; sigma and nfev after step ``k``."""
+        if force or k % self.every == 0:
+            print(f"{k:>6}  {f:>16.10g}  {gnorm:>10.3g}  {sigma:>10.3g}  {nfev:>10}  "
                   f"{time.perf_counter() - self.t0:>9.2f}")
 
 
@@ -202,10 +203,11 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         ``nit`` and ``nfev``; otherwise it receives ``xk``, the new point. Returning True or
         raising ``StopIteration`` stops the run (status 2).
     disp : bool or int
-        Print an iteration table on stdout (step, f, gradient norm, sigma, evaluations,
-        seconds): ``True`` or ``1`` every step, ``k`` every ``k`` steps; the last step and the
-        reason for stopping are always printed. ``|g|`` is the norm of the gradient at the
-        start of the step, ``nan`` when the step did not evaluate it.
+        Print an iteration table on stdout, one row per iterate ``x_k`` (``k`` steps done):
+        ``iter`` (k), ``f`` (the true ``f(x_k)``), ``|g|`` (``||g(x_k)||_2``; both ``nan`` when
+        the step from ``x_k`` did not evaluate them), ``sigma`` and ``nfev`` (after the step from
+        ``x_k``), ``time [s]``. ``True`` (= 1) prints every iterate, ``k`` every ``k``-th
+        (0, k, 2k, ...); the final iterate and a line ``status S: message`` are always printed.
     progress : bool or str
         Report progress on stderr: a tqdm bar in a terminal (needs ``tqdm``), otherwise a
         log line every 5 seconds (``NUMSMOOTH_PROGRESS_INTERVAL``), and a line
@@ -308,7 +310,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 # root.x is the start of this step, where f and g were evaluated
                 last_finite = (f_true, root.x, root.grad())
             if table is not None:
-                table.row(opt.num_steps, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
+                table.row(opt.num_steps - 1, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
             shown = f_true if math.isfinite(f_true) else f_smoothed
             root = None
             if bar is not None:
