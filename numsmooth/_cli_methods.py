@@ -19,12 +19,13 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
 from . import problems as _problems
 from . import recipes
+from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing
 from .modules import LR, Module
 from .oracles import _oracle_kind
@@ -337,10 +338,11 @@ def build_chain(method: str, d: int, *, aggregate: str | None = None, sigma: flo
     if method != "gradient-sampling":
         raise CliError(f"argument --method: must be one of {', '.join(METHODS)}; got {method!r}")
     seed = 0 if seed is None else seed
-    given = {k: v for k, v in dict(sigma=sigma, n=n, decay=decay, sigma_min=sigma_min).items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in dict(sigma=sigma, n=n, decay=decay, sigma_min=sigma_min).items()
+                             if v is not None}
     if aggregate == "min-norm-hull":
         mods = recipes.gradient_sampling(d, seed=seed, **given)
-        gs = mods[0]
+        gs = cast(GradientSampling, mods[0])
         settings = dict(recipe="gradient_sampling", aggregate="min-norm-hull", sigma=gs.sigma, n=gs.sampler.n,
                         decay=gs.decay, sigma_min=gs.sigma_min, seed=seed)
         return mods, settings
@@ -348,7 +350,7 @@ def build_chain(method: str, d: int, *, aggregate: str | None = None, sigma: flo
     if stage is not None:
         given["stage"] = stage
     mods = recipes.gaussian_homotopy(aggregate=aggregate, lr=lr, seed=seed, **given)
-    gs = mods[0]
+    gs = cast(GradientSampling, mods[0])
     assert gs.termination is not None
     settings = dict(recipe="gaussian_homotopy", aggregate=aggregate, sigma=gs.sigma, n=gs.sampler.n,
                     decay=gs.decay, stage=getattr(gs.termination, "steps", None), sigma_min=gs.sigma_min,

@@ -164,7 +164,7 @@ class CompileNotice:
             return self
         notice = self
 
-        class _Listener(event.Listener):  # type: ignore[misc]
+        class _Listener(event.Listener):
             def on_start(self, ev: Any) -> None:
                 notice._on_compile_start()
 
@@ -172,7 +172,7 @@ class CompileNotice:
                 notice._on_compile_end()
 
         self._listener = _Listener()
-        event.register("numba:compile", self._listener)
+        event.register("numba:compile", self._listener)  # type: ignore[no-untyped-call]
         return self
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -180,7 +180,7 @@ class CompileNotice:
         if self._listener is not None:
             from numba.core import event
 
-            event.unregister("numba:compile", self._listener)
+            event.unregister("numba:compile", self._listener)  # type: ignore[no-untyped-call]
             self._listener = None
         if self._timer is not None:
             self._timer.cancel()
