@@ -1,7 +1,9 @@
-"""The command line: ``numsmooth demo | problems | run`` (also ``python -m numsmooth``).
+"""The command line: ``numsmooth demo | problems | run | bench`` (also ``python -m numsmooth``).
 
 Bad input exits with status 2 and one line ``numsmooth: error: ...`` on stderr, whether argparse
-or the library rejects it.
+or the library rejects it. What ``run`` runs (problems, method chains, flag checks) lives in
+:mod:`numsmooth._cli_methods`, the demo in :mod:`numsmooth.demo`, the plots in
+:mod:`numsmooth._plots`; ``bench`` comes from :mod:`numsmooth.bench` when that module is present.
 """
 
 from __future__ import annotations
