@@ -84,16 +84,18 @@ class Progress:
 
             self._bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=False, dynamic_ncols=True)
 
-    def update(self, nit: int, f: float, nfev: int) -> None:
-        """Report that step ``nit`` finished with value ``f`` and ``nfev`` evaluations so far."""
+    def update(self, nit: int, f: float, nfev: int, smoothed: bool = False) -> None:
+        """Report that step ``nit`` finished with value ``f`` and ``nfev`` evaluations so far
+        (``smoothed``: ``f`` is the smoothed value, the step did not evaluate the true one)."""
+        key = "f_smoothed" if smoothed else "f"
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(f=f"{f:.6g}", nfev=nfev, refresh=False)
+            self._bar.set_postfix({key: f"{f:.6g}", "nfev": nfev}, refresh=False)
             return
         now = time.perf_counter()
         if now - self._last_log >= self.interval:
             self._last_log = now
-            print(f"{self.desc}: step {nit}/{self.total}, f = {f:.6g}, nfev = {nfev}, "
+            print(f"{self.desc}: step {nit}/{self.total}, {key} = {f:.6g}, nfev = {nfev}, "
                   f"{now - self._t0:.1f} s", file=self.stream, flush=True)
 
     def close(self) -> None:

@@ -311,10 +311,10 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 last_finite = (f_true, root.x, root.grad())
             if table is not None:
                 table.row(opt.num_steps - 1, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
-            shown = f_true if math.isfinite(f_true) else f_smoothed
             root = None
             if bar is not None:
-                bar.update(opt.num_steps, shown, opt.num_evaluations)
+                smoothed = math.isnan(f_true) and not math.isnan(f_smoothed)
+                bar.update(opt.num_steps, f_smoothed if smoothed else f_true, opt.num_evaluations, smoothed)
             if callback is not None:
                 try:
                     if new_style:

@@ -318,3 +318,11 @@ def test_compile_notice_only_while_compiling(monkeypatch):
     with _progress.CompileNotice(stream=out, delay=0.0):  # once per process
         numba.njit(lambda x: x - 1.0)(1.0)
     assert out.getvalue().count("compiling") == 1
+
+
+def test_progress_says_when_the_value_is_smoothed(capsys, monkeypatch):
+    monkeypatch.setenv("NUMSMOOTH_PROGRESS_INTERVAL", "0")
+    p = ns.problems.get("rastrigin")
+    ns.minimize(p.fun, np.full(3, 3.3), *ns.recipes.gaussian_homotopy(n=8, seed=0), maxiter=2, progress="gh")
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("gh: step 2/2, f_smoothed = ")
