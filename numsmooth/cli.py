@@ -1,20 +1,27 @@
-"""The command line: ``numsmooth demo | problems | run`` (also ``python -m numsmooth``).
+"""The command line: ``numsmooth demo | problems | run | bench`` (also ``python -m numsmooth``).
 
 Bad input exits with status 2 and one line ``numsmooth: error: ...`` on stderr, whether argparse
-or the library rejects it.
+or the library rejects it. What ``run`` runs (problems, method chains, flag checks) lives in
+:mod:`numsmooth._cli_methods`, the demo in :mod:`numsmooth.demo`, the plots in
+:mod:`numsmooth._plots`; ``bench`` comes from :mod:`numsmooth.bench` when that module is present.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
 import textwrap
+import time
 import warnings
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from . import problems as _problems
+from ._cli_methods import METHODS, PLOT_NAME, CliError
+from ._progress import CompileNotice
 from .aggregates import AGGREGATES
 
 __all__ = ["main", "build_parser"]
@@ -23,8 +30,15 @@ PROG = "numsmooth"
 DEFAULT_PLOT = "numsmooth-demo.png"
 
 
-class UsageError(Exception):
-    """Bad input from the command line (exit status 2)."""
+UsageError = CliError  # bad input from the command line (exit status 2)
+
+
+def _bench_module() -> Any:
+    """``numsmooth.bench`` (the ``bench`` sub-command) when it is installed, else None."""
+    try:
+        return importlib.import_module(f"{__package__}.bench")
+    except ImportError:
+        return None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,55 +82,65 @@ def build_parser() -> argparse.ArgumentParser:
                        help="describe this problem instead of listing all")
 
     run = sub.add_parser(
-        "run", help="minimize a benchmark problem and write the result as JSON",
-        description="Run numsmooth.minimize on a benchmark problem and write the result (fun, x, "
-        "nit, nfev, history, the problem, f* and every setting) as JSON. Options left out take "
-        "defaults that depend on the method (and, for gradient sampling, on the aggregate).")
-    run.add_argument("--problem", required=True, metavar="NAME",
-                     help="problem name (see 'numsmooth problems')")
-    run.add_argument("--dim", type=int, metavar="D", help="dimension (default: the problem's default)")
-    run.add_argument("--method", required=True, choices=("gradient-sampling", "lsgd", "gd"),
-                     help="gradient-sampling: GradientSampling (min-norm-hull: Burke-Lewis-Overton "
-                     "with an Armijo line search; other aggregates: Gaussian homotopy with sigma "
-                     "decay); lsgd: LaplacianSmoothing then LR; gd: LR")
-    run.add_argument("--aggregate", choices=AGGREGATES, default="mean",
-                     help="aggregate of gradient sampling (default: mean)")
+        "run", help="minimize a benchmark problem or your own oracle; print a one-line summary",
+        description="Run numsmooth.minimize on a benchmark problem or on your own oracle and print "
+        "one summary line on stdout (problem, method, f, nfev, nit, status, run time, compile time "
+        "apart). The full result (x, jac, history, every setting) is written as JSON only with "
+        "--json. Kernels are compiled first on a copy of the problem (a 2-step warm-up), so the run "
+        "time excludes compilation. Options left out take the method's defaults; an option the "
+        "method does not use is an error.")
+    run.add_argument("--problem", required=True, metavar="SPEC",
+                     help="a benchmark name (see 'numsmooth problems'), or your own oracle as "
+                     "path/to/file.py:NAME or package.module:NAME (a function fun(x) -> (f, g), "
+                     "ns.batched(fun), a jitted fun(x, g_out) -> f, or a numsmooth.problems.Problem)")
+    run.add_argument("--dim", type=int, metavar="D",
+                     help="dimension (benchmarks: default the problem's; your oracle: start at D zeros "
+                     "unless --x0 is given)")
+    run.add_argument("--x0", metavar="X0",
+                     help="start point: a .npy file or 'v1,v2,...' (default: the benchmark's standard "
+                     "start; required, or --dim, for your own oracle)")
+    run.add_argument("--method", required=True, choices=METHODS,
+                     help="gradient-sampling: numsmooth.recipes.gradient_sampling with --aggregate "
+                     "min-norm-hull (Burke-Lewis-Overton), recipes.gaussian_homotopy with any other "
+                     "aggregate; lsgd: LaplacianSmoothing then LR; gd: LR")
+    run.add_argument("--aggregate", choices=AGGREGATES,
+                     help="gradient-sampling: aggregate (default: mean, i.e. Gaussian homotopy)")
     run.add_argument("--sigma", type=float, metavar="S",
-                     help="initial sampling radius / scale (gradient-sampling; default 0.1 for "
-                     "min-norm-hull, 1.0 otherwise) or Laplacian smoothing sigma (lsgd; default 1.0)")
+                     help="gradient-sampling: initial radius (min-norm-hull, default 0.1) or scale "
+                     "(default 1.0); lsgd: Laplacian smoothing sigma (default 1.0); > 0")
     run.add_argument("--n", type=int, metavar="N",
-                     help="evaluations per step of gradient sampling (default 2*d for "
-                     "min-norm-hull, 256 otherwise)")
+                     help="gradient-sampling: evaluations per step (default 2*d for min-norm-hull, "
+                     "256 otherwise)")
     run.add_argument("--lr", type=float, metavar="LR",
-                     help="learning rate (gd, lsgd: default 1e-3; gradient-sampling: replaces the "
-                     "line search of Gaussian homotopy by LR(lr))")
+                     help="gd, lsgd: learning rate (default 1e-3); gradient-sampling (not "
+                     "min-norm-hull): a fixed step LR(lr) instead of the line search")
     run.add_argument("--decay", type=float, metavar="F",
-                     help="factor applied to sigma when it decays (default 0.1 for min-norm-hull, "
-                     "0.5 otherwise)")
+                     help="gradient-sampling: sigma factor when it decays, in (0, 1) (default 0.1 "
+                     "for min-norm-hull, 0.5 otherwise)")
     run.add_argument("--stage", type=int, metavar="K",
-                     help="Gaussian homotopy: steps per sigma stage (default 10)")
+                     help="gradient-sampling, not min-norm-hull: steps per sigma stage (default 10)")
     run.add_argument("--sigma-min", type=float, metavar="S",
-                     help="stop when gradient sampling's sigma falls below this (default 1e-6 for "
-                     "min-norm-hull, 0 = never otherwise)")
+                     help="gradient-sampling: stop (status 4) when sigma falls below this (default "
+                     "1e-8 for min-norm-hull, 0 = never otherwise)")
+    run.add_argument("--min-numel", type=int, metavar="K",
+                     help="lsgd: smallest number of variables that is smoothed (default 4, "
+                     "LaplacianSmoothing's)")
     run.add_argument("--maxiter", type=int, metavar="K",
                      help="most steps (default 1000; 150 for Gaussian homotopy)")
-    run.add_argument("--seed", type=int, default=0, metavar="S",
-                     help="seed of the perturbations (default 0)")
-    run.add_argument("--plot", metavar="FILE", help="also write a convergence plot (PNG)")
-    run.add_argument("--json", metavar="FILE", default="-",
-                     help="where to write the JSON result ('-' = stdout, the default)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
+    run.add_argument("--seed", type=int, metavar="S",
+                     help="gradient-sampling: seed of the sample points (default 0)")
+    run.add_argument("--plot", metavar="FILE",
+                     help=f"also write a convergence plot (PNG); a directory gets {PLOT_NAME} inside")
+    run.add_argument("--json", metavar="FILE",
+                     help="write the full result as JSON to FILE ('-' = stdout; the summary line "
+                     "then goes to stderr)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress, no compile notice, no plot message (the summary line stays)")
+
+    bench = _bench_module()
+    if bench is not None:
+        bench.add_parser(sub)
     return parser
-
-
-def _check(name: str, value: Any, *, low: float, strict: bool = False) -> None:
-    if value is None:
-        return
-    if value != value or value in (float("inf"), float("-inf")):
-        raise UsageError(f"argument --{name}: must be finite; got {value}")
-    if value < low or (strict and value == low):
-        op = ">" if strict else ">="
-        raise UsageError(f"argument --{name}: must be {op} {low:g}; got {value:g}")
 
 
 def _set_threads(threads: int) -> None:
@@ -127,16 +151,6 @@ def _set_threads(threads: int) -> None:
         raise UsageError(f"argument --threads: must be between 1 and {most}; "
                          f"got {threads}")
     numba.set_num_threads(threads)
-
-
-def _progress(quiet: bool) -> bool:
-    if quiet:
-        return False
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        return False
-    return sys.stderr.isatty()
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
@@ -156,16 +170,18 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import format_table, plot_panels, run_demo, warm_up
+    from ._plots import plot_panels
+    from .demo import format_table, run_demo, warm_up
 
     if not args.no_plot:
         _require_matplotlib()
-    compile_seconds = warm_up()
-    rows = run_demo(quick=args.quick, progress=_progress(args.quiet))
+    with CompileNotice(enabled=not args.quiet):
+        compile_seconds = warm_up()
+    rows = run_demo(quick=args.quick, progress=not args.quiet)
     print(format_table(rows))
     print(f"(times exclude Numba compilation and warm-up: {compile_seconds:.1f} s)")
     if not args.no_plot:
-        plot_panels(rows, args.plot)
+        plot_panels([r.as_curve() for r in rows], args.plot)
         print(f"convergence plot written to {args.plot}")
     return 0
 
@@ -178,54 +194,68 @@ def _require_matplotlib() -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .demo import Row, build_chain, default_maxiter, json_safe, plot_panels, run_chain
+    from ._cli_methods import (build_chain, check_options, check_sizes, default_maxiter, json_safe,
+                               load_problem, parse_x0, plot_path)
+    from ._plots import Curve, convergence_curve, plot_panels
+    from .minimize import minimize
 
-    _check("dim", args.dim, low=1)
-    _check("sigma", args.sigma, low=0.0)
-    _check("n", args.n, low=1)
-    _check("lr", args.lr, low=0.0, strict=True)
-    _check("decay", args.decay, low=0.0, strict=True)
-    _check("stage", args.stage, low=0)
-    _check("sigma-min", args.sigma_min, low=0.0)
-    _check("maxiter", args.maxiter, low=0)
-    _check("seed", args.seed, low=0)
+    check_options(args)
+    plot_file = None
     if args.plot:
         _require_matplotlib()
-    problem = _problems.get(args.problem)
-    d = problem.check_dim(problem.default_dim if args.dim is None else args.dim)
-    modules, sampler, settings = build_chain(
-        args.method, d, aggregate=args.aggregate, sigma=args.sigma, n=args.n, lr=args.lr,
-        seed=args.seed, decay=args.decay, stage=args.stage, sigma_min=args.sigma_min)
+        plot_file = plot_path(args.plot)
+    x0 = None if args.x0 is None else parse_x0(args.x0)
+    prob = load_problem(args.problem, args.dim, x0)
+    check_sizes(args, prob.d)
+    settings_kw = dict(aggregate=args.aggregate, sigma=args.sigma, n=args.n, lr=args.lr, seed=args.seed,
+                       decay=args.decay, stage=args.stage, sigma_min=args.sigma_min, min_numel=args.min_numel)
+    modules, settings = build_chain(args.method, prob.d, **settings_kw)
     maxiter = default_maxiter(args.method, args.aggregate) if args.maxiter is None else args.maxiter
-    f_star = problem.optimal_value(d)
-    run = run_chain(problem.fun, problem.x0(d), modules, maxiter=maxiter, sampler=sampler,
-                    sigma_min=settings.get("sigma_min", 0.0), progress=_progress(args.quiet))
-    res = run.result
-    record = {
-        "problem": problem.name, "dim": d, "f_star": f_star, "method": args.method,
-        "arguments": {"seed": args.seed, "maxiter": maxiter, **settings},
-        "fun": res.fun, "f_minus_f_star": None if f_star is None else res.fun - f_star,
-        "x": res.x, "nit": res.nit, "nfev": res.nfev, "status": res.status,
-        "message": res.message, "success": res.success, "seconds": run.seconds,
-        "history": {**res.history, "nfev": [e + 1 for e in run.evaluations[: len(res.history["f"])]]},
-    }
-    text = json.dumps(json_safe(record), indent=1)
-    if args.json == "-":
-        print(text)
-    else:
-        try:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
-        except OSError as e:
-            raise UsageError(f"cannot write {args.json!r}: {e.strerror}") from None
-    if args.plot:
-        ref = 0.0 if f_star is None else f_star
-        plot_panels([Row(f"{problem.name} d={d}", problem.name, args.method, ref, res.fun, res.nfev,
-                         run.seconds, run.curve(ref))], args.plot)
-    if not args.quiet and args.json != "-":
-        gap = "" if f_star is None else f", f - f* = {res.fun - f_star:.3g}"
-        print(f"{problem.name} d={d} {args.method}: f = {res.fun:.10g}{gap}, {res.nit} steps, "
-              f"{res.nfev} evaluations, {run.seconds:.2f} s ({res.message})")
+    method = args.method if args.method != "gradient-sampling" else f"gradient-sampling({settings['aggregate']})"
+    label = f"{prob.name} {method}"
+
+    # Warm-up on a copy (fresh modules, a copy of x0): compiles the kernels this run needs, so
+    # the run's time is run time only.
+    t0 = time.perf_counter()
+    with CompileNotice(enabled=not args.quiet):
+        minimize(prob.fun, prob.x0.copy(), *build_chain(args.method, prob.d, **settings_kw)[0],
+                 maxiter=min(2, maxiter))
+    compile_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    res = minimize(prob.fun, prob.x0.copy(), *modules, maxiter=maxiter, progress=False if args.quiet else label)
+    seconds = time.perf_counter() - t0
+
+    f_star = prob.f_star
+    summary = (f"{label} d={prob.d}: f = {res.fun:.10g}"
+               + ("" if f_star is None else f" (f - f* = {res.fun - f_star:.3g})")
+               + f", nfev {res.nfev}, nit {res.nit}, status {res.status} ({res.message}), "
+               f"run {seconds:.2f} s, compile {compile_seconds:.2f} s")
+    if args.json is not None:
+        record = {
+            "problem": prob.name, "source": prob.source, "dim": prob.d, "f_star": f_star, "method": args.method,
+            "arguments": {"maxiter": maxiter, **settings},
+            "fun": res.fun, "f_minus_f_star": None if f_star is None else res.fun - f_star,
+            "x": res.x, "jac": res.jac, "nit": res.nit, "nfev": res.nfev, "njev": res.njev,
+            "status": res.status, "message": res.message, "success": res.success,
+            "seconds": seconds, "compile_seconds": compile_seconds, "history": res.history,
+        }
+        text = json.dumps(json_safe(record), indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                with open(args.json, "w") as fh:
+                    fh.write(text + "\n")
+            except OSError as e:
+                raise UsageError(f"argument --json: cannot write {args.json!r}: {e.strerror}") from None
+    if plot_file is not None:
+        plot_panels([Curve(f"{prob.name} d={prob.d}", method,
+                           convergence_curve(res, 0.0 if f_star is None else float(f_star)))], plot_file)
+        if not args.quiet:
+            where = f" ({args.plot} is a directory)" if plot_file != args.plot else ""
+            print(f"{PROG}: convergence plot written to {plot_file}{where}", file=sys.stderr)
+    print(summary, file=sys.stderr if args.json == "-" else sys.stdout)
     return 0
 
 
@@ -268,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.threads is not None:
             _set_threads(args.threads)
-        handler = {"demo": _cmd_demo, "problems": _cmd_problems, "run": _cmd_run}[args.command]
+        handlers = {"demo": _cmd_demo, "problems": _cmd_problems, "run": _cmd_run}
+        bench = _bench_module() if args.command == "bench" else None
+        handler = bench.run if bench is not None else handlers[args.command]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             code = handler(args)

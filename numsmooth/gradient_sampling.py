@@ -236,8 +236,9 @@ class GradientSampling(Module):
             return smoothed
         inner = run_chain(self.modules, smoothed)
         objective.update = inner.get_update()
-        if not objective.has_loss:
-            objective.reported_loss = inner.cached_loss
+        # the smoothed value at x (None if the inner chain did not evaluate it); the optimizer
+        # reports it as the step's value only when f(x) itself was not evaluated
+        objective.reported_loss = inner.cached_loss
         return objective
 
     def _on_termination(self, objective: Objective) -> None:

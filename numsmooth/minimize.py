@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import math
-import sys
+import time
 from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import check_bool, check_int
+from ._progress import CompileNotice, Progress
+from ._validation import check_bool, check_int, check_real
 from .modules import Module
+from .objective import Objective
 from .optimizer import Optimizer
-from .termination import as_criterion
+from .oracles import _oracle_kind, batched
+from .termination import TerminateByGradientNorm, TerminateByUpdateNorm, as_criterion
 
 __all__ = ["minimize", "OptimizeResult"]
+
+#: Keys of ``OptimizeResult.history``.
+HISTORY_KEYS = ("f", "f_smoothed", "sigma", "update_norm", "nfev")
 
 
 class OptimizeResult(dict[str, Any]):
@@ -24,23 +31,48 @@ class OptimizeResult(dict[str, Any]):
     x : ndarray or list of ndarray
         The final point, in the shapes of ``x0``.
     fun : float
-        ``f(x)`` at the final point (the unsmoothed objective).
+        ``f(x)`` at the final point: the true (unsmoothed) objective.
+    jac : ndarray or list of ndarray
+        The gradient of the true objective at ``x`` (shapes of ``x0``). It comes from the same
+        oracle call as ``fun``: the final point is evaluated once, or not at all when its value
+        and gradient are already cached (a termination criterion or a module evaluated them).
     nit : int
-        Steps taken.
+        Steps taken (completed moves of ``x``).
     nfev : int
-        Oracle evaluations, every perturbed point included.
+        Oracle calls, each one point: every perturbed point, every line-search trial and the
+        final evaluation at ``x`` count. The same number as :attr:`Optimizer.num_evaluations`
+        and as ``numsmooth run``'s ``nfev``.
+    njev : int
+        Equal to ``nfev``: an oracle returns the value and the gradient together.
     status : int
-        0: a termination criterion fired; 1: ``maxiter`` reached; 2: stopped by the callback;
-        3: every evaluation of a step was non-finite (``x`` is the last finite point);
-        4: a module ended the run (e.g. :class:`~numsmooth.GradientSampling`'s sigma fell below
-        its ``sigma_min``).
+        0: a termination criterion fired (``termination=`` or ``tol=``); 1: ``maxiter``
+        reached; 2: stopped by the callback (it returned True or raised ``StopIteration``);
+        3: every evaluation of a step was non-finite (``x`` is the last point with a finite
+        value); 4: a module ended the run (e.g. :class:`~numsmooth.GradientSampling`'s sigma fell
+        below its ``sigma_min``).
     message : str
         Why the run stopped.
     success : bool
         ``status in (0, 2, 4)``.
     history : dict of list
-        Per step: ``f`` (value at the start of the step), ``sigma`` (the smoothing scale after
-        the step, ``nan`` without one), ``update_norm`` and ``nfev`` (evaluations so far).
+        One entry per completed step ``k``:
+
+        - ``f``: the true ``f(x_k)`` at the start of the step, when the step evaluated it;
+          ``nan`` when it did not (e.g. :class:`~numsmooth.GradientSampling` with
+          ``include_x0=False``, which evaluates only perturbed points);
+        - ``f_smoothed``: the value of the smoothed objective at ``x_k`` that a
+          :class:`~numsmooth.GradientSampling` step computed (the aggregate of the sampled
+          values), ``nan`` when there is none (no sampling module, or the step did not pass it on);
+        - ``sigma``: the smoothing scale after the step (``nan`` without one);
+        - ``update_norm``: ``||x_{k+1} - x_k||_2``;
+        - ``nfev``: evaluations so far, this step's included (the count ``nfev`` would have
+          if the run stopped after this step, before the final evaluation).
+
+    Notes
+    -----
+    ``fun`` is always a true value, ``history["f"]`` holds only true values, and smoothed
+    values are only under ``history["f_smoothed"]``: compare ``fun`` with ``history["f"]``,
+    never with ``history["f_smoothed"]``.
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -56,29 +88,131 @@ class OptimizeResult(dict[str, Any]):
         return "OptimizeResult(" + ", ".join(f"{k}={self.get(k)!r}" for k in keys if k in self) + ")"
 
 
-def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, termination: Any = None,
-             callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False) -> OptimizeResult:
+class _WithArgs:
+    """``fun(x, *args)`` as a one-argument oracle (a class, so it pickles for process pools)."""
+
+    def __init__(self, fun: Callable[..., Any], args: tuple[Any, ...]):
+        self.fun = fun
+        self.args = args
+        self.__name__ = getattr(fun, "__name__", "fun")
+
+    def __call__(self, x: Any) -> Any:
+        return self.fun(x, *self.args)
+
+    def __repr__(self) -> str:
+        return f"{self.fun!r} with args={self.args!r}"
+
+
+def bind_args(fun: Any, args: Any) -> Any:
+    """The oracle ``x -> fun(x, *args)`` (``fun`` itself when ``args`` is empty).
+
+    A per-point function gets ``fun(x, *args)``, a :class:`~numsmooth.batched` one
+    ``fun(X, *args)``. A jitted oracle cannot take extra arguments: its points are evaluated
+    inside a compiled kernel that calls ``fun(x, g_out)``.
+    """
+    if not isinstance(args, tuple):
+        args = (args,)  # as scipy: a single extra argument need not be wrapped in a tuple
+    if not args:
+        return fun
+    kind = _oracle_kind(fun)
+    if kind == "jitted":
+        raise TypeError("args= cannot be used with a jitted oracle fun(x, g_out): its points are evaluated "
+                        "inside a compiled kernel that calls fun(x, g_out) only. Bind the arguments in a "
+                        "closure (a factory returning an @njit function of (x, g_out)), or pass a per-point "
+                        "oracle")
+    if kind == "batched":
+        return batched(_WithArgs(fun.fun, args))
+    return _WithArgs(fun, args)
+
+
+def _takes_intermediate_result(callback: Callable[..., Any]) -> bool:
+    """scipy's rule: the new-style callback has a parameter named ``intermediate_result``."""
+    try:
+        return "intermediate_result" in inspect.signature(callback).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_disp(disp: Any) -> int:
+    """``disp`` as a period in steps (0 = off; True = 1, every step)."""
+    if isinstance(disp, (bool, np.bool_)):
+        return int(disp)
+    return check_int("disp", disp, low=0)
+
+
+class _Table:
+    """The iteration table of ``disp``."""
+
+    HEAD = f"{'iter':>6}  {'f':>16}  {'|g|':>10}  {'sigma':>10}  {'nfev':>10}  {'time [s]':>9}"
+
+    def __init__(self, every: int):
+        self.every = every
+        self.t0 = time.perf_counter()
+        print(self.HEAD)
+
+    def row(self, k: int, f: float, gnorm: float, sigma: float, nfev: int, force: bool = False) -> None:
+        """Iterate ``k``: ``f(x_k)``, ``||g(x_k)||``; sigma and nfev after step ``k``."""
+        if force or k % self.every == 0:
+            print(f"{k:>6}  {f:>16.10g}  {gnorm:>10.3g}  {sigma:>10.3g}  {nfev:>10}  "
+                  f"{time.perf_counter() - self.t0:>9.2f}")
+
+
+def _grad_norm(root: Objective) -> float:
+    """``||g(x)||_2`` when the step evaluated it (never evaluates), else nan."""
+    if not root.has_loss:
+        return math.nan
+    g = root.grad()
+    return float(np.sqrt(np.dot(g, g)))
+
+
+def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int = 1000,
+             tol: float | None = None, termination: Any = None,
+             callback: Callable[..., Any] | None = None, disp: bool | int = False,
+             progress: bool | str = False) -> OptimizeResult:
     """Minimize ``fun`` from ``x0`` with a chain of modules.
 
     Parameters
     ----------
     fun : callable
-        The oracle: per-point ``fun(x) -> (f, g)``, :func:`batched`, or a jitted
-        ``fun(x, g_out) -> f``.
+        The oracle: per-point ``fun(x, *args) -> (f, g)``, :func:`batched`
+        ``fun(X, *args) -> (F, G)``, or a jitted ``fun(x, g_out) -> f``.
     x0 : ndarray or list of ndarray
         Starting point.
     *modules : Module
         The chain (e.g. ``LaplacianSmoothing(), LR(1e-2)``).
+    args : tuple
+        Extra arguments passed to the oracle, as in ``scipy.optimize.minimize`` (a single
+        non-tuple value is wrapped). Not allowed with a jitted oracle (``TypeError``): bind
+        them in a jitted closure instead.
     maxiter : int
         Most steps.
+    tol : float, optional
+        Stop (status 0) when ``||g(x)||_2 <= tol`` at the start of a step (the gradient the
+        step uses: no extra evaluation unless the step does not evaluate ``g(x)`` itself, as
+        :class:`~numsmooth.GradientSampling` with ``include_x0=False``, where it costs one
+        evaluation per step), or when ``||x_{k+1} - x_k||_2 <= tol`` on 3 consecutive steps.
+        Both are checked together with ``termination``.
     termination : criterion or list of criteria, optional
         Checked before each step at the current point (its ``f(x)``/``g(x)`` are shared with
         the step); the run stops when one fires.
     callback : callable, optional
-        ``callback(intermediate_result)`` after each step with fields ``x``, ``fun`` (value at
-        the start of the step), ``nit``; returning True stops the run.
-    progress : bool
-        Show a progress bar (needs ``tqdm``).
+        Called after each step. As in scipy: when it has a parameter named
+        ``intermediate_result`` it receives an :class:`OptimizeResult` with ``x`` (the new
+        point, a copy), ``fun`` (the true ``f`` at the start of the step, ``nan`` if the step
+        did not evaluate it: evaluating the new point would cost an evaluation), ``f_smoothed``,
+        ``nit`` and ``nfev``; otherwise it receives ``xk``, the new point. Returning True or
+        raising ``StopIteration`` stops the run (status 2).
+    disp : bool or int
+        Print an iteration table on stdout, one row per iterate ``x_k`` (``k`` steps done):
+        ``iter`` (k), ``f`` (the true ``f(x_k)``), ``|g|`` (``||g(x_k)||_2``; both ``nan`` when
+        the step from ``x_k`` did not evaluate them), ``sigma`` and ``nfev`` (after the step from
+        ``x_k``), ``time [s]``. ``True`` (= 1) prints every iterate, ``k`` every ``k``-th
+        (0, k, 2k, ...); the final iterate and a line ``status S: message`` are always printed.
+    progress : bool or str
+        Report progress on stderr: a tqdm bar in a terminal (needs ``tqdm``), otherwise a
+        log line every 5 seconds (``NUMSMOOTH_PROGRESS_INTERVAL``), and a line
+        ``compiling kernels (first run only)...`` when Numba compiles for a while. A string
+        is the label (default: the oracle's name).
 
     Returns
     -------
@@ -100,30 +234,59 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
     ...                   maxiter=2000)
     >>> bool(res.fun < 1e-2)
     True
+
+    scipy's conventions: extra arguments, a tolerance and the gradient at the solution:
+
+    >>> def quad(x, a):
+    ...     return float(np.sum((x - a) ** 2)), 2 * (x - a)
+    >>> res = ns.minimize(quad, np.zeros(3), ns.LR(0.25), args=(1.0,), tol=1e-10)
+    >>> res.status, res.nfev == res.njev, bool(np.allclose(res.jac, 0))
+    (0, True, True)
     """
     maxiter = check_int("maxiter", maxiter, low=0)
     criterion = as_criterion(termination)
-    progress = check_bool("progress", progress)
+    if tol is not None:
+        tol = check_real("tol", tol, low=0.0)
+    every = _check_disp(disp)
+    if not isinstance(progress, str):
+        progress = check_bool("progress", progress)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable; got {callback!r}")
+    fun = bind_args(fun, args)
+    new_style = callback is not None and _takes_intermediate_result(callback)
+    tol_criteria = None if tol is None else (TerminateByGradientNorm(tol, n=1), TerminateByUpdateNorm(tol, n=3))
     opt = Optimizer(x0, *modules)
     # a run starts afresh even when the same module objects served an earlier run
     for m in opt.modules:
         m.reset()
     if criterion is not None:
         criterion.reset()
-    history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": [], "nfev": []}
+    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     status, message = 1, f"maximum number of iterations ({maxiter}) reached"
-    bar = _progress_bar(maxiter) if progress else None
-    last_finite: tuple[float, np.ndarray] | None = None
-    root = None
+    bar = None
+    if progress:
+        label = progress if isinstance(progress, str) else getattr(fun, "__name__", "minimize")
+        bar = Progress(maxiter, label)
+    table = _Table(every) if every else None
+    last_finite: tuple[float, np.ndarray, np.ndarray | None] | None = None
+    root: Objective | None = None
+    f_true = math.nan
     try:
         for _ in range(maxiter):
             root = opt.objective(fun)
             if criterion is not None and criterion.should_terminate(root):
                 status, message = 0, f"termination criterion {type(criterion).__name__} fired"
                 break
-            f = opt.apply(root)
+            if tol_criteria is not None:
+                gfired, ufired = (c.should_terminate(root) for c in tol_criteria)
+                if gfired:
+                    status, message = 0, f"gradient norm <= tol ({tol:g})"
+                    break
+                if ufired:
+                    status, message = 0, f"update norm <= tol ({tol:g}) on 3 consecutive steps"
+                    break
+            with CompileNotice(enabled=bool(progress) and opt.num_steps == 0):
+                f = opt.apply(root)
             if opt.stop_message is not None:
                 status, message = 4, opt.stop_message
                 break
@@ -132,42 +295,60 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
                 if last_finite is not None:
                     opt.x = last_finite[1]
                 break
-            history["f"].append(f)
+            # the true f(x) when the step evaluated it; else what the chain reported (smoothed)
+            f_true = math.nan if root.cached_loss is None else float(root.cached_loss)
+            if root.cached_loss is None:
+                f_smoothed = f
+            else:
+                f_smoothed = math.nan if root.reported_loss is None else float(root.reported_loss)
+            history["f"].append(f_true)
+            history["f_smoothed"].append(f_smoothed)
             history["sigma"].append(opt.sigma)
             history["update_norm"].append(opt.last_update_norm)
             history["nfev"].append(opt.num_evaluations)
-            if math.isfinite(f):
-                # root.x is the start of this step, where the value f was finite
-                last_finite = (f, root.x)
+            if math.isfinite(f_true):
+                # root.x is the start of this step, where f and g were evaluated
+                last_finite = (f_true, root.x, root.grad())
+            if table is not None:
+                table.row(opt.num_steps - 1, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
             root = None
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(f=f"{f:.6g}", refresh=False)
-            if callback is not None and callback(OptimizeResult(x=_copy_params(opt), fun=f, nit=opt.num_steps)):
-                status, message = 2, "stopped by the callback"
-                break
+                smoothed = math.isnan(f_true) and not math.isnan(f_smoothed)
+                bar.update(opt.num_steps, f_smoothed if smoothed else f_true, opt.num_evaluations, smoothed)
+            if callback is not None:
+                try:
+                    if new_style:
+                        stop = callback(intermediate_result=OptimizeResult(
+                            x=_copy_params(opt), fun=f_true, f_smoothed=f_smoothed, nit=opt.num_steps,
+                            nfev=opt.num_evaluations))
+                    else:
+                        stop = callback(_copy_params(opt))
+                except StopIteration:
+                    status, message = 2, "the callback raised StopIteration"
+                    break
+                if stop is True or (isinstance(stop, np.bool_) and bool(stop)):
+                    status, message = 2, "stopped by the callback (it returned True)"
+                    break
     finally:
         if bar is not None:
             bar.close()
-    if status == 3 and last_finite is not None:
-        f_final = last_finite[0]
-    elif root is not None and root.has_loss:
-        f_final = root.loss()
+    if status == 3 and last_finite is not None and last_finite[2] is not None:
+        f_final, g_final = last_finite[0], last_finite[2]
+    elif root is not None and root.has_loss and np.array_equal(root.x, opt.x):
+        f_final, g_final = root.loss_and_grad()  # cached: no second evaluation
     else:
-        f_final = opt.objective(fun).loss()
-    return OptimizeResult(
-        x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
+        f_final, g_final = opt.objective(fun).loss_and_grad()
+    res = OptimizeResult(
+        x=_copy_params(opt), fun=float(f_final), jac=opt.layout.unflatten(np.array(g_final, dtype=np.float64)),
+        nit=opt.num_steps, nfev=opt.num_evaluations, njev=opt.num_evaluations,
         status=status, message=message, success=status in (0, 2, 4), history=history,
     )
+    if table is not None:
+        g = np.asarray(g_final, dtype=np.float64)
+        table.row(opt.num_steps, res.fun, float(np.sqrt(np.dot(g, g))), opt.sigma, res.nfev, force=True)
+        print(f"status {status}: {message}")
+    return res
 
 
 def _copy_params(opt: Optimizer) -> Any:
     return opt.layout.unflatten(opt.x.copy())
-
-
-def _progress_bar(total: int) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
-    return tqdm(total=total, file=sys.stderr, leave=False)

@@ -13,9 +13,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def run_json(capsys, *argv):
-    code = main(["run", "--quiet", *argv])
+    # the JSON only where asked (--json -); the summary line then goes to stderr
+    code = main(["run", "--quiet", "--json", "-", *argv])
     out = capsys.readouterr()
     assert code == 0, out.err
+    assert out.err.count("\n") == 1 and "nfev" in out.err
     return json.loads(out.out)
 
 
@@ -45,6 +47,8 @@ def test_run_writes_json_with_the_fields(capsys, tmp_path):
     assert rec["arguments"]["lr"] == 1e-3 and rec["arguments"]["maxiter"] == 3000
     assert len(rec["history"]["f"]) == rec["nit"] == 3000
     assert len(rec["history"]["nfev"]) == rec["nit"]
+    # one meaning of nfev, the library's: evaluations so far after each step, then the final one
+    assert rec["history"]["nfev"] == list(range(1, 3001)) and rec["nfev"] == rec["njev"] == 3001
     assert all(s is None for s in rec["history"]["sigma"])  # nan -> null: strict JSON
     assert rec["fun"] - rec["f_star"] < 0.05
 

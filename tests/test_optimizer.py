@@ -259,7 +259,9 @@ def test_minimize_maxiter_zero():
 def test_minimize_callback_stops_with_status_2():
     seen = []
 
-    def cb(r):
+    # scipy's convention: a parameter named intermediate_result gets the OptimizeResult
+    def cb(intermediate_result):
+        r = intermediate_result
         assert set(r) >= {"x", "fun", "nit"}
         seen.append((r.nit, r.x.copy(), r.fun))
         r.x[:] = 123.0  # a copy: must not affect the run
@@ -268,7 +270,7 @@ def test_minimize_callback_stops_with_status_2():
     res = ns.minimize(point, X0.copy(), ns.LR(0.1), maxiter=100, callback=cb)
     xs, fs = gd_twin(0.1, 3)
     assert res.status == 2 and res.success is True and res.nit == 3
-    assert "callback" in res.message
+    assert "callback" in res.message and "True" in res.message
     assert [s[0] for s in seen] == [1, 2, 3]
     for k, (_, x, f) in enumerate(seen):
         assert_allclose(x, xs[k + 1], rtol=1e-15)
@@ -292,7 +294,9 @@ def test_minimize_progress_bar_same_result():
     (dict(maxiter=-1), ValueError, r"^maxiter must"),
     (dict(maxiter=2.0), TypeError, r"^maxiter must"),
     (dict(callback=3), TypeError, r"^callback must"),
-    (dict(progress="yes"), TypeError, r"^progress must"),
+    (dict(progress=1), TypeError, r"^progress must"),  # a str is a label since the progress issue
+    (dict(disp=-1), ValueError, r"^disp must"),
+    (dict(tol=-1.0), ValueError, r"^tol must"),
 ])
 def test_minimize_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):

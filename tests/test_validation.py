@@ -83,7 +83,10 @@ BAD_CALLS = [
     ("module not a module", lambda: ns.Optimizer(np.ones(2), "LR"), TypeError, r"modules\[0\]"),
     ("minimize maxiter", lambda: ns.minimize(quad, np.ones(2), maxiter=-1), ValueError, "maxiter must be >= 0"),
     ("minimize callback", lambda: ns.minimize(quad, np.ones(2), callback=3), TypeError, "callback must be callable"),
-    ("minimize progress", lambda: ns.minimize(quad, np.ones(2), progress="yes"), TypeError, "progress"),
+    # a str is the progress label since the progress issue; a number is refused
+    ("minimize progress", lambda: ns.minimize(quad, np.ones(2), progress=2), TypeError, "progress"),
+    ("minimize disp", lambda: ns.minimize(quad, np.ones(2), disp=-1), ValueError, "disp must be >= 0"),
+    ("minimize tol", lambda: ns.minimize(quad, np.ones(2), tol=float("nan")), ValueError, "tol must be finite"),
     # oracles returning garbage
     ("oracle not a pair", lambda: _step(lambda x: 1.0), ns.OracleError, "pair"),
     ("oracle value vector", lambda: _step(lambda x: (x, 2 * x)), ns.OracleError, "scalar"),
