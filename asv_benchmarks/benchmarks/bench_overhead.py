@@ -111,10 +111,8 @@ class FloorCase:
         if self.fixed:
             assert self.gs.sampler.stream == self.stream, "perturbations changed under fixed=True"
             if self.d * self.n <= 1 << 20:  # the batch path keeps its block: compare it bit for bit
-                U = (self.X[1:] - self.x0) / self.gs.sigma
                 P = self.x0 + self.gs.sigma * self.gs.perturbations
                 assert np.array_equal(P, self.X[1:]), "floor points differ from the step's"
-                del U
 
     def times(self, rounds: int = ROUNDS, round_time: float = ROUND_TIME) -> list[list[float]]:
         """Per-round seconds of [step, floor] (and gen when fixed=False)."""
