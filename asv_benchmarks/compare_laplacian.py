@@ -1,6 +1,11 @@
 """Side-by-side timings of Laplacian smoothing against baselines, in one process.
 
 Run:  python asv_benchmarks/compare_laplacian.py [--repeats 7] [--sizes 14,20,22,24]
+      python asv_benchmarks/compare_laplacian.py --copy-ratio [--repeats 15]
+
+``--copy-ratio`` prints one row per case (float32 and float64, one line of 2^14..2^22 elements
+and a (64, 2^14) batch): ``laplacian_smooth(g, 1.0, out=out)`` against ``np.copyto(out, g)``,
+interleaved, and their ratio (the target is <= 2 from 2^16 elements up).
 
 For each N (float64, sigma = 1, one line) it prints the median of the repeats of
 - ns.laplacian_smooth with method auto / recursive / fft (into a preallocated out),
@@ -68,11 +73,43 @@ class TorchzeroFormula:
         return self.a.real.copy()
 
 
+COPY_RATIO_CASES = [(1 << 14,), (1 << 16,), (1 << 18,), (1 << 20,), (1 << 22,), (64, 1 << 14)]
+
+
+def copy_ratio(repeats: int) -> None:
+    """One row per (shape, dtype): laplacian_smooth into out vs np.copyto, and the ratio."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"laplacian_smooth(g, 1.0, out=out) vs np.copyto(out, g); median of {repeats} interleaved "
+          f"repeats; numba {numba.get_num_threads()} threads; load average {load:.1f}")
+    print(f"{'shape':>14} {'dtype':>8} {'smooth':>10} {'copy':>10} {'ratio':>6}")
+    for shape in COPY_RATIO_CASES:
+        for dtype in (np.float64, np.float32):
+            g = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+            out = np.empty_like(g)
+            inner = max(1, (1 << 18) // g.size)  # small cases: several calls per timing
+
+            def smooth() -> None:
+                for _ in range(inner):
+                    laplacian_smooth(g, 1.0, out=out)
+
+            def copy() -> None:
+                for _ in range(inner):
+                    np.copyto(out, g)
+
+            t = median_times({"smooth": smooth, "copy": copy}, repeats)
+            print(f"{str(shape):>14} {np.dtype(dtype).name:>8} {t['smooth'] / inner:10.3e} "
+                  f"{t['copy'] / inner:10.3e} {t['smooth'] / t['copy']:6.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--sizes", default="14,20,22,24", help="comma-separated log2 sizes")
+    ap.add_argument("--copy-ratio", action="store_true", help="the laplacian_smooth / np.copyto table")
     args = ap.parse_args()
+    if args.copy_ratio:
+        copy_ratio(args.repeats)
+        return
     sigma = 1.0
     hdr = (f"{'N':>6} {'auto':>10} {'recursive':>10} {'fft':>10} {'copy':>10} {'numpy rfft':>11} "
            f"{'tz complex':>11} | {'auto/copy':>9} {'np/fft':>7} {'tz/auto':>8} {'tz/fft':>7}")

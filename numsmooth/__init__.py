@@ -5,13 +5,18 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import config, problems
+from . import config, problems, recipes
+from ._saving import load_state, save_state
+from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
+from .line_search import WeakWolfe
 from .modules import LR, Adam, Backtracking, Module, Momentum
-from .objective import Objective, OracleError, batched
-from .optimizer import OptimizeResult, Optimizer, minimize
-from .sampling import GradientSampling
-from .smoothing import SmoothedObjective, smoothed
+from .objective import Objective
+from .minimize import OptimizeResult, minimize
+from .optimizer import Optimizer
+from .oracles import OracleError, OracleProtocol, batched
+from .quasi_newton import BFGS, LBFGS
+from .smoothed import SmoothedObjective, smoothed
 from .termination import (
     TerminateAfterNEvaluations,
     TerminateAfterNSeconds,
@@ -26,18 +31,21 @@ from .termination import (
     TerminationCriterion,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "config", "problems",
+    "config", "problems", "recipes",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling
     "smoothed", "SmoothedObjective", "GradientSampling",
     # oracles, objective
-    "batched", "Objective", "OracleError",
+    "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "Optimizer", "minimize", "OptimizeResult",
+    "save_state", "load_state",
+    # quasi-Newton and line searches
+    "BFGS", "LBFGS", "WeakWolfe",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",

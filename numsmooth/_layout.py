@@ -69,7 +69,7 @@ class ParamLayout:
         Raises ``ValueError``/``TypeError`` naming ``name`` when the structure or a shape differs.
         """
         if self.single:
-            arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+            arr = value if isinstance(value, np.ndarray) else _as_array(value, name, self.shapes[0])
             if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
                 raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype}")
             if arr.shape != self.shapes[0] and not (arr.size == self.size and arr.ndim == 1):
@@ -82,13 +82,22 @@ class ParamLayout:
             )
         out = np.empty(self.size, dtype=np.float64)
         for i, (v, shape, lo, hi) in enumerate(zip(value, self.shapes, self.offsets[:-1], self.offsets[1:])):
-            arr = np.asarray(v)
+            arr = v if isinstance(v, np.ndarray) else _as_array(v, f"{name} of parameter {i}", shape)
             if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
-                raise TypeError(f"{name}[{i}] must be a real float array; got dtype {arr.dtype}")
+                raise TypeError(f"{name} of parameter {i} must be a real float array; got dtype {arr.dtype}")
             if arr.shape != shape:
-                raise ValueError(f"{name}[{i}] must have shape {shape}; got shape {arr.shape}")
+                raise ValueError(f"{name} of parameter {i} must have shape {shape}; got shape {arr.shape}")
             out[lo:hi] = arr.ravel()
         return out
+
+
+def _as_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.asarray(value)`` with a message in the caller's terms when it is ragged."""
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an array of shape {shape}; got a ragged "
+                         f"{type(value).__name__}") from None
 
 
 def _float_or_int_array(name: str, value: Any) -> np.ndarray:

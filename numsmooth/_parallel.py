@@ -16,4 +16,4 @@ def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
 
     ``knob`` names the :mod:`numsmooth.config` threshold that applies.
     """
-    return elements >= config.get(knob)
+    return bool(elements >= config.get(knob))

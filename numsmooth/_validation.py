@@ -93,3 +93,15 @@ def check_norm_ord(name: str, value: Any) -> float | str:
     if value < 0:
         raise ValueError(f"{name} must be >= 0; got {value!r}")
     return float(value)
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` abbreviated for error messages (arrays summarised, long text cut)."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=6, edgeitems=2, precision=4)
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # a broken __repr__ must not hide the real error
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 4] + " ..."

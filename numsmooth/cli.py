@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import warnings
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from . import problems as _problems
-from .smoothing import AGGREGATES
+from .aggregates import AGGREGATES
 
 __all__ = ["main", "build_parser"]
 
@@ -59,9 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    sub.add_parser("problems", help="list the benchmark problems (name, dimensions, f*)",
-                   description="One line per problem: name, allowed dimensions, default "
-                   "dimension, optimal value at the default dimension.")
+    probs = sub.add_parser("problems", help="list the benchmark problems (name, dimensions, f*)",
+                           description="One line per problem: name, allowed dimensions, default "
+                           "dimension, optimal value at the default dimension. With a NAME: that "
+                           "problem's formula, start, optimum and references.")
+    probs.add_argument("name", nargs="?", default=None, metavar="NAME",
+                       help="describe this problem instead of listing all")
 
     run = sub.add_parser(
         "run", help="minimize a benchmark problem and write the result as JSON",
@@ -136,6 +140,12 @@ def _progress(quiet: bool) -> bool:
 
 
 def _cmd_problems(args: argparse.Namespace) -> int:
+    if getattr(args, "name", None) is not None:
+        p = _problems.get(args.name)
+        print(f"{p.name}  ({p.dim_rule}, default d = {p.default_dim}, f* = {p.f_star!r})")
+        print(textwrap.fill(p.description, width=90))
+        print(textwrap.fill("References: " + p.references, width=90))
+        return 0
     rows = [(p.name, p.dim_rule, str(p.default_dim), f"{p.f_star:.10g}") for p in _problems.PROBLEMS.values()]
     head = ("name", "dimension", "default d", "f* (default d)")
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]

@@ -28,8 +28,8 @@ from . import problems as _problems
 from .laplacian import LaplacianSmoothing
 from .modules import LR, Backtracking, Module
 from .objective import Objective
-from .optimizer import OptimizeResult, minimize
-from .sampling import GradientSampling
+from .minimize import OptimizeResult, minimize
+from .gradient_sampling import GradientSampling
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm, TerminationCriterion
 
 __all__ = [

@@ -16,7 +16,9 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import pyfftw
 
+from . import config
 from ._kernels import laplacian as _kl
+from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_float_array, check_int, check_real
 from .modules import Module
 from .objective import Objective
@@ -41,19 +43,16 @@ TARGETS = ("update", "grad")
 _PLAN_CACHE_SIZE = 16
 _PLAN_CACHE_BYTES = 1 << 29
 _DENOM_CACHE_SIZE = 64
-# pyFFTW threads: threads=2 pays off from about 2^20 elements (measured: 2^20 10.6 vs 16.8 ms,
-# 2^24 355 vs 613 ms). Below that it loses, and pyFFTW's bundled OpenMP runtime then competes with
-# Numba's (spinning workers of two runtimes on two cores): a recursive solve right after a
-# two-thread FFT of 2^16 elements took 7 ms instead of 0.06 ms.
-_FFT_THREADS_MIN = 1 << 20
-# Up to this many elements the recursive solve runs its serial kernel (same result bit for bit).
-# The serial kernel already runs four lockstep recursions per thread and stays within ~3x of
-# np.copyto (2^14: 21 us vs 3 us; 2^20: 1.5 ms vs 0.57 ms). Unloaded, the parallel kernel is faster
-# from ~2^13 (2^20: 0.65 ms; 2^24: 14 ms vs copy 18 ms), but with the cores oversubscribed each
-# parallel region can wait a scheduler time slice for a descheduled worker (measured under load 8
-# on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial, 2^20 28 ms vs 1.5 ms).
-# So parallelism starts where the serial work is about a time slice (~1 ms).
-_SERIAL_MAX = 1 << 19
+# pyFFTW threads (config knobs fft_threads, fft_threads_min_elements): threads=2 pays off from
+# about 2^20 elements (measured: 2^20 10.6 vs 16.8 ms, 2^24 355 vs 613 ms). Below that it loses,
+# and pyFFTW's bundled OpenMP runtime then competes with Numba's (spinning workers of two runtimes
+# on two cores): a recursive solve right after a two-thread FFT of 2^16 elements took 7 ms
+# instead of 0.06 ms.
+# The recursive solve runs its serial kernel up to the knob laplacian_serial_max_elements (same
+# result bit for bit). Unloaded, the parallel kernel is faster from ~2^13, but with the cores
+# oversubscribed each parallel region can wait a scheduler time slice for a descheduled worker
+# (measured under load 8 on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial,
+# 2^20 28 ms vs 1.5 ms), so parallelism starts where the serial work is about a time slice.
 # Chunks of one long line for the recursive solve: at least this long, and at least
 # _CHUNK_HALO_FACTOR times the boundary halo so the boundary sums stay a small overhead.
 _CHUNK_MIN = 1024
@@ -62,6 +61,8 @@ _CHUNK_MIN = 1024
 # sigma = 1e8, 7e-12 at 1e10, N = 1e5) while the FFT stays at ~5e-16.
 _RECURSIVE_SIGMA_MAX = 1e6
 _CHUNK_HALO_FACTOR = 8
+
+_NATIVE_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
 _T = TypeVar("_T")
 _plan_cache: "OrderedDict[tuple[Any, ...], _FFTPlan]" = OrderedDict()
@@ -93,9 +94,8 @@ class _FFTPlan:
 
     __slots__ = ("real", "spec", "spec_as_real", "fwd", "bwd", "lock")
 
-    def __init__(self, rows: int, n: int, dtype: np.dtype):
+    def __init__(self, rows: int, n: int, dtype: np.dtype, threads: int):
         cdtype = np.complex64 if dtype == np.float32 else np.complex128
-        threads = 2 if rows * n >= _FFT_THREADS_MIN else 1
         self.real = pyfftw.empty_aligned((rows, n), dtype=dtype)
         self.spec = pyfftw.empty_aligned((rows, n // 2 + 1), dtype=cdtype)
         self.spec_as_real = self.spec.view(dtype)
@@ -110,8 +110,9 @@ class _FFTPlan:
 def _plan(rows: int, n: int, dtype: np.dtype) -> _FFTPlan:
     """The cached plan of a (rows, n) batch; least recently built plans are dropped beyond
     ``_PLAN_CACHE_SIZE`` plans or ``_PLAN_CACHE_BYTES`` of buffers (the newest is always kept)."""
-    key = (rows, n, np.dtype(dtype).char)
-    plan = _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype)), _PLAN_CACHE_SIZE)
+    threads = config.get("fft_threads") if use_parallel(rows * n, "fft_threads_min_elements") else 1
+    key = (rows, n, np.dtype(dtype).char, threads)
+    plan = _cache_get(_plan_cache, key, lambda: _FFTPlan(rows, n, np.dtype(dtype), threads), _PLAN_CACHE_SIZE)
     with _cache_lock:
         total = sum(p.real.nbytes + p.spec.nbytes for p in _plan_cache.values())
         while total > _PLAN_CACHE_BYTES and len(_plan_cache) > 1:
@@ -147,6 +148,9 @@ def _fft_denominator(n: int, sigma: float, order: int, power: float, dtype: np.d
 
 def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float, int]:
     """``(r, 1 - r, halo, 1 / (1 - r^n), nchunks)`` of the recursive solve (see the kernel module)."""
+    hit = _rec_cache.get((n, sigma))  # the hot path: no closure built on a hit
+    if hit is not None:
+        return hit
 
     def make() -> tuple[float, float, int, float, int]:
         # r: the small root of s r^2 - (1+2s) r + s, without cancellation; for s > 1 written in
@@ -177,20 +181,45 @@ def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float
 
 
 def _solve_fft(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float) -> None:
+    """The FFT solve, overflow-free: each line is scaled by ``2**-e`` (``e`` the binary exponent
+    of its largest magnitude) before the transform and by ``2**e`` after, both exact, so that
+    neither the transform of values near 1e308 overflows nor that of values near 1e-320 loses
+    digits to subnormals."""
     rows, n = x.shape
     den = _fft_denominator(n, sigma, order, power, x.dtype)
     plan = _plan(rows, n, x.dtype)
+    hi = x.max(axis=1)  # two reductions: no temporary |x|; nan propagates
+    lo = x.min(axis=1)
+    amax = np.maximum(hi, -lo)
+    finite = np.isfinite(amax)
+    e = np.frexp(amax)[1][:, None]  # amax = f 2**e, f in [0.5, 1); 0 for zero and non-finite
     with plan.lock:
-        np.copyto(plan.real, x)
+        np.ldexp(x, -e, out=plan.real)
         plan.fwd.execute()
         plan.spec_as_real *= den
         plan.bwd.execute()
-        np.copyto(out, plan.real)
+        np.ldexp(plan.real, e, out=out)
+    if not finite.all():
+        _nonfinite_lines(out, hi, lo, order, finite)
+
+
+def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int, finite: np.ndarray) -> None:
+    """Rows of ``out`` whose input held inf or nan (max ``hi``, min ``lo``): for order 1 the limit
+    (every entry of the inverse is positive, so ``+inf`` alone gives ``+inf`` everywhere, ``-inf``
+    alone ``-inf``; nan, or both signs, give nan); for higher orders, whose inverse has entries of
+    both signs, nan."""
+    for i in np.flatnonzero(~finite).tolist():
+        if order == 1 and not (np.isnan(hi[i]) or np.isnan(lo[i])) and not (hi[i] == np.inf and lo[i] == -np.inf):
+            out[i] = np.inf if hi[i] == np.inf else -np.inf
+        else:
+            out[i] = np.nan
 
 
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
-    kernel = _kl.periodic_solve_rows_serial if x.size <= _SERIAL_MAX else _kl.periodic_solve_rows
+    # the knob is the largest size solved serially, hence size - 1
+    parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
+    kernel = _kl.periodic_solve_rows if parallel else _kl.periodic_solve_rows_serial
     kernel(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
 
 
@@ -319,7 +348,28 @@ def laplacian_smooth(
     >>> bool(np.isclose(y.mean(), g.mean()))
     True
     """
+    # Fast path for the common call: a native-order, C-contiguous float array smoothed along its
+    # last axis (order 1, power 1, sigma in the recursion's range) into a fresh or a matching,
+    # non-overlapping out. Every case it takes is one the general path accepts and solves the
+    # same way, so results and errors do not depend on it; it only skips the Python overhead.
+    if (type(g) is np.ndarray and g.dtype in _NATIVE_FLOATS and g.flags.c_contiguous and g.ndim
+            and g.size and type(sigma) is float and 0.0 <= sigma <= _RECURSIVE_SIGMA_MAX
+            and type(order) is int and order == 1 and type(power) is float and power == 1.0
+            and type(axis) is int and (axis == -1 or axis == g.ndim - 1)
+            and (method == "auto" or method == "recursive") and type(method) is str):
+        n = g.shape[-1]
+        if out is None:
+            res = np.empty_like(g)
+            _solve_lines(g.reshape(-1, n), res.reshape(-1, n), sigma, 1, 1.0, "recursive")
+            return res
+        if (type(out) is np.ndarray and out.dtype == g.dtype and out.shape == g.shape
+                and out.flags.c_contiguous and out.flags.writeable
+                and (out is g or not np.may_share_memory(out, g))):
+            _solve_lines(g.reshape(-1, n), out.reshape(-1, n), sigma, 1, 1.0, "recursive")
+            return out
     g = check_float_array("g", g)
+    if not g.dtype.isnative:  # big-endian input: the kernels and FFTW take native order only
+        g = g.astype(g.dtype.newbyteorder("="))
     sigma, order, power, method = _check_params(sigma, order, power, method)
     if g.ndim == 0:
         raise ValueError(f"g must have at least one dimension; got a 0-d array {g!r}")
@@ -332,7 +382,7 @@ def laplacian_smooth(
             raise TypeError(f"out must be a NumPy array; got {type(out).__name__}")
         if out.shape != g.shape:
             raise ValueError(f"out must have the shape of g {g.shape}; got shape {out.shape}")
-        if out.dtype != g.dtype:
+        if out.dtype.newbyteorder("=") != g.dtype:
             raise TypeError(f"out must have the dtype of g ({g.dtype}); got dtype {out.dtype}")
         if not out.flags.writeable:
             raise ValueError("out must be writeable")
@@ -349,7 +399,7 @@ def laplacian_smooth(
         _solve_lines(x, res.reshape(-1, n), sigma, order, power, method)
         return res if last else np.moveaxis(res, -1, axis_i)
     om = out if last else np.moveaxis(out, axis_i, -1)
-    if om.flags.c_contiguous:
+    if om.flags.c_contiguous and out.dtype.isnative:
         o2 = om.reshape(-1, n)  # a view
         # out is g: x and o2 are then the same contiguous buffer, and both solvers are safe in
         # place; any other overlap goes through a temporary
@@ -358,7 +408,7 @@ def laplacian_smooth(
             return out
     tmp = np.empty(gm.shape, dtype=g.dtype)
     _solve_lines(x, tmp.reshape(-1, n), sigma, order, power, method)
-    om[...] = tmp
+    om[...] = tmp  # also converts to a big-endian out
     return out
 
 
@@ -389,9 +439,26 @@ class LaplacianSmoothing(Module):
         Power of the operator, > 0.
     method : {"auto", "fft", "recursive"}
         Solver, as in :func:`laplacian_smooth`.
+    axis : int or None
+        ``None`` (default, torchzero's behaviour): each parameter is flattened row-major and
+        smoothed as one line. An int: each parameter is smoothed along that axis, every line
+        along it on its own (``laplacian_smooth(p, axis=axis)``); a parameter with too few
+        dimensions for ``axis`` (a bias vector with ``axis=1``) is flattened as with ``None``,
+        which for 1-D parameters is the same thing. Needs ``layerwise=True``.
+
+    Raises
+    ------
+    ValueError
+        An argument is out of range, or ``axis`` is an int with ``layerwise=False`` (one
+        concatenated vector has no axes to choose from).
 
     Notes
     -----
+    With ``axis=None`` the result depends on the memory layout: a weight stored as
+    ``(in, out)`` is smoothed across its ``out`` index (neighbours in the flat vector), the same
+    weight stored ``(out, in)`` across its ``in`` index; ``axis`` states the intent. Smoothing
+    along a non-last axis goes through a scratch buffer that the module keeps between steps.
+
     Denominators (FFT) and recursion constants are cached per (length, sigma, order, power,
     dtype), so a changed ``sigma`` never meets a stale cache. Differences from torchzero 0.4.4's
     module: ``min_numel`` is inclusive (torchzero smooths only ``numel > min_numel``), N = 1 is
@@ -412,11 +479,18 @@ class LaplacianSmoothing(Module):
     """
 
     def __init__(self, sigma: float = 1.0, layerwise: bool = True, min_numel: int = 4,
-                 target: str = "update", *, order: int = 1, power: float = 1.0, method: str = "auto"):
+                 target: str = "update", *, order: int = 1, power: float = 1.0, method: str = "auto",
+                 axis: int | None = None):
         super().__init__()
         sigma, order, power, method = _check_params(sigma, order, power, method)
         self._sigma = sigma
         self.layerwise = check_bool("layerwise", layerwise)
+        self.axis = None if axis is None else check_int("axis", axis)
+        if self.axis is not None and not self.layerwise:
+            raise ValueError(
+                f"axis={axis!r} needs layerwise=True: with layerwise=False all parameters are "
+                "concatenated into one flat vector, which has no axes (use axis=None)")
+        self._scratch = np.empty(0)
         self.min_numel = check_int("min_numel", min_numel, low=1)
         self.target = check_choice("target", target, TARGETS)
         self.order = order
@@ -434,16 +508,24 @@ class LaplacianSmoothing(Module):
 
     def config(self) -> dict[str, Any]:
         # sigma is settable, so it is saved with the state (state_dict) rather than compared.
-        return {"layerwise": self.layerwise, "min_numel": self.min_numel, "target": self.target,
-                "order": self.order, "power": self.power, "method": self.method}
+        cfg: dict[str, Any] = {"layerwise": self.layerwise, "min_numel": self.min_numel, "target": self.target,
+                               "order": self.order, "power": self.power, "method": self.method}
+        if self.axis is not None:  # states saved before axis existed (axis=None) stay loadable
+            cfg["axis"] = self.axis
+        return cfg
 
     def state_dict(self) -> dict[str, Any]:
         d = super().state_dict()
         d["sigma"] = self._sigma
         return d
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
+    def check_state_dict(self, state: Any, size: int | None = None, where: str = "") -> None:
+        super().check_state_dict(state, size, where)
+        if "sigma" in state:
+            check_real(f"{where or type(self).__name__}: sigma", state["sigma"], low=0.0)
+
+    def _load_checked(self, state: dict[str, Any]) -> None:
+        super()._load_checked(state)
         if "sigma" in state:
             self.sigma = state["sigma"]
 
@@ -451,19 +533,28 @@ class LaplacianSmoothing(Module):
         args = ", ".join(f"{k}={v!r}" for k, v in {"sigma": self._sigma, **self.config()}.items())
         return f"{type(self).__name__}({args})"
 
-    def smooth_(self, v: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``."""
+    def smooth_(self, v: np.ndarray, offsets: np.ndarray,
+                shapes: list[tuple[int, ...]] | None = None) -> np.ndarray:
+        """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``
+        (with shapes ``shapes``, needed when ``axis`` is an int)."""
+        solver = _resolve_method(self.method, self.order, self.power, self._sigma)
+        if self.axis is not None and shapes is not None:
+            need = max((_moved_size(sh, self.axis) for sh in shapes), default=0)
+            if self._scratch.size < need:
+                self._scratch = np.empty(need)
         return _smooth_flat_(v, offsets, self.layerwise, self.min_numel, self._sigma, self.order,
-                             self.power, _resolve_method(self.method, self.order, self.power, self._sigma))
+                             self.power, solver, self.axis, shapes, self._scratch)
 
     def step(self, objective: Objective) -> Objective:
-        offsets = objective.layout.offsets
+        layout = objective.layout
         if self.target == "update":
-            self.smooth_(objective.get_update(), offsets)
+            self.smooth_(objective.get_update(), layout.offsets, layout.shapes)
             return objective
-        # the gradient transform of this step keeps this step's settings
+        # the gradient transform of this step keeps this step's settings; it may run on several
+        # threads (executors), so it does not share the module's scratch buffer
         solver = _resolve_method(self.method, self.order, self.power, self._sigma)
-        args = (offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power, solver)
+        args = (layout.offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power,
+                solver, self.axis, layout.shapes, None)
 
         def smooth_grad(g: np.ndarray) -> np.ndarray:
             return _smooth_flat_(np.array(g, dtype=np.float64, copy=True), *args)
@@ -471,15 +562,48 @@ class LaplacianSmoothing(Module):
         return objective.transform_gradient(smooth_grad)
 
 
+def _line_axis(shape: tuple[int, ...], axis: int | None) -> int | None:
+    """The axis of ``shape`` to smooth along, or None to smooth the flattened array."""
+    nd = len(shape)
+    if axis is None or nd <= 1 or not -nd <= axis < nd:
+        return None
+    return axis % nd
+
+
+def _moved_size(shape: tuple[int, ...], axis: int) -> int:
+    """Scratch elements needed to smooth ``shape`` along ``axis`` (0 if no copy is needed)."""
+    ax = _line_axis(shape, axis)
+    return 0 if ax is None or ax == len(shape) - 1 else math.prod(shape)
+
+
 def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel: int, sigma: float,
-                  order: int, power: float, solver: str) -> np.ndarray:
-    """Smooth the flat vector ``v`` in place: whole, or segment by segment of ``offsets``."""
+                  order: int, power: float, solver: str, axis: int | None = None,
+                  shapes: list[tuple[int, ...]] | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Smooth the flat vector ``v`` in place: whole, or segment by segment of ``offsets`` (each
+    flattened, or along ``axis`` of its shape in ``shapes``; ``scratch`` holds the lines of a
+    non-last axis, allocated here when None)."""
     if not layerwise:
         x = v.reshape(1, -1)
         _solve_lines(x, x, sigma, order, power, solver)
         return v
-    for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
-        if hi - lo >= min_numel:
+    for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        if hi - lo < min_numel:
+            continue
+        ax = None if shapes is None else _line_axis(shapes[k], axis)
+        if ax is None:
             x = v[lo:hi].reshape(1, -1)
             _solve_lines(x, x, sigma, order, power, solver)
+            continue
+        shape = shapes[k]  # type: ignore[index]
+        if ax == len(shape) - 1:  # lines are contiguous: in place
+            x = v[lo:hi].reshape(-1, shape[-1])
+            _solve_lines(x, x, sigma, order, power, solver)
+            continue
+        moved = np.moveaxis(v[lo:hi].reshape(shape), ax, -1)
+        buf = np.empty(hi - lo) if scratch is None else scratch[: hi - lo]
+        x = buf.reshape(moved.shape)
+        np.copyto(x, moved)
+        x2 = x.reshape(-1, shape[ax])
+        _solve_lines(x2, x2, sigma, order, power, solver)
+        np.copyto(moved, x)
     return v

@@ -9,104 +9,27 @@ so saving, restoring and rolling back a failed step are generic.
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from ._state import Stateful
 from ._validation import check_int, check_real
 from .objective import Objective
 
 
-class Module:
+class Module(Stateful):
     """Base class of every module.
 
-    Subclasses implement :meth:`step`, keep their mutable state in ``self.state`` and list
-    their sub-modules in :meth:`children`. ``reset()`` clears the state of the module and of its
-    children; :meth:`state_dict` / :meth:`load_state_dict` save and restore it.
+    Subclasses implement :meth:`step`, keep their mutable state as plain data in ``self.state``
+    and list their sub-modules in :meth:`children`. ``reset()`` clears the state of the module
+    and of its children; :meth:`state_dict` / :meth:`load_state_dict` save and restore it (see
+    :class:`numsmooth._state.Stateful`).
     """
-
-    def __init__(self) -> None:
-        self.state: dict[str, Any] = {}
 
     def step(self, objective: Objective) -> Objective:  # pragma: no cover - abstract
         """Transform ``objective`` (usually its ``update``) and return the objective for the next module."""
         raise NotImplementedError
-
-    def children(self) -> list["Module"]:
-        """Sub-modules whose state belongs to this module (none by default)."""
-        return []
-
-    def config(self) -> dict[str, Any]:
-        """Hyperparameters that identify the configuration (used to reject a foreign state)."""
-        return {}
-
-    def reset(self) -> None:
-        """Forget all state (buffers, counters) of this module and of its children."""
-        self.state.clear()
-        for child in self.children():
-            child.reset()
-
-    def state_dict(self) -> dict[str, Any]:
-        """A deep copy of this module's state and of its children's, with its configuration."""
-        return {
-            "type": type(self).__name__,
-            "config": self.config(),
-            "state": copy_state(self.state),
-            "children": [c.state_dict() for c in self.children()],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state made by :meth:`state_dict` of a module of the same type and configuration."""
-        if not isinstance(state, dict) or "type" not in state:
-            raise TypeError(f"state must be a dict made by {type(self).__name__}.state_dict(); got {type(state).__name__}")
-        if state["type"] != type(self).__name__:
-            raise ValueError(f"state belongs to a {state['type']}, not to a {type(self).__name__}")
-        if not _same_config(state["config"], self.config()):
-            raise ValueError(
-                f"state of {type(self).__name__} was saved with configuration {state['config']!r}, "
-                f"which differs from this one {self.config()!r}"
-            )
-        kids = self.children()
-        if len(state["children"]) != len(kids):
-            raise ValueError(
-                f"state of {type(self).__name__} has {len(state['children'])} sub-modules; this one has {len(kids)}"
-            )
-        for child, sub in zip(kids, state["children"]):
-            child.load_state_dict(sub)
-        self.state = copy_state(state["state"])
-        self._after_load()
-
-    def _after_load(self) -> None:
-        """Hook for modules that derive caches from their state."""
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-        return f"{type(self).__name__}({args})"
-
-
-def copy_state(value: Any) -> Any:
-    """A deep copy of plain state data (arrays, containers, scalars), faster than
-    ``copy.deepcopy`` on the small dicts modules keep; it runs before every step."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: copy_state(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_state(v) for v in value]
-    if isinstance(value, (int, float, str, bool, type(None), np.generic)):
-        return value
-    return copy.deepcopy(value)
-
-
-def _same_config(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_config(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same_config(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
-    return bool(a == b)
 
 
 def as_module_list(modules: Any, name: str = "modules") -> list[Module]:
@@ -132,10 +55,13 @@ def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
     """Apply ``modules`` in order, each to the objective the previous one returned.
 
     A module that sets ``objective.reset_following = True`` (as GradientSampling does when its
-    sigma decays) has the state of every module after it reset before they run.
+    sigma decays) has the state of every module after it reset before they run; one that
+    requests a stop (``objective.request_stop``) ends the chain.
     """
     for i, m in enumerate(modules):
         objective = m.step(objective)
+        if objective.stop_message is not None:
+            break
         if objective.reset_following:
             objective.reset_following = False
             for later in modules[i + 1:]:
@@ -306,8 +232,3 @@ class Backtracking(Module):
         self.state["last_step"] = best_t
         d *= best_t
         return objective
-
-
-def modules_state(modules: Iterable[Module]) -> list[dict[str, Any]]:
-    """State dicts of a list of modules (for snapshots and saving)."""
-    return [m.state_dict() for m in modules]

@@ -1,60 +1,21 @@
-"""The :class:`Optimizer`, :func:`minimize` and :class:`OptimizeResult`."""
+"""The :class:`Optimizer`: a point, a chain of modules, one step at a time."""
 
 from __future__ import annotations
 
 import math
-import sys
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ._layout import ParamLayout
-from ._validation import check_bool, check_int
+from ._saving import load_state, save_state
 from .modules import Module, as_module_list, run_chain
-from .objective import Objective, Oracle, make_oracle
-from .termination import as_criterion
+from .objective import Objective
+from .oracles import ForwardingOracle, Oracle, make_oracle
 
-__all__ = ["Optimizer", "minimize", "OptimizeResult"]
+__all__ = ["Optimizer"]
 
 _STATE_VERSION = 1
-
-
-class OptimizeResult(dict[str, Any]):
-    """Result of :func:`minimize`, a dict with attribute access (as ``scipy.optimize``).
-
-    Attributes
-    ----------
-    x : ndarray or list of ndarray
-        The final point, in the shapes of ``x0``.
-    fun : float
-        ``f(x)`` at the final point (the unsmoothed objective).
-    nit : int
-        Steps taken.
-    nfev : int
-        Oracle evaluations, every perturbed point included.
-    status : int
-        0: a termination criterion fired; 1: ``maxiter`` reached; 2: stopped by the callback;
-        3: every evaluation of a step was non-finite (``x`` is the last finite point).
-    message : str
-        Why the run stopped.
-    success : bool
-        ``status in (0, 2)``.
-    history : dict of list
-        Per step: ``f`` (value at the start of the step), ``sigma`` (the smoothing scale after
-        the step, ``nan`` without one), ``update_norm`` and ``nfev`` (evaluations so far).
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    __setattr__ = dict.__setitem__
-
-    def __repr__(self) -> str:
-        keys = ("fun", "nit", "nfev", "status", "success", "message")
-        return "OptimizeResult(" + ", ".join(f"{k}={self.get(k)!r}" for k in keys if k in self) + ")"
 
 
 class Optimizer:
@@ -93,6 +54,8 @@ class Optimizer:
         self.num_steps = 0
         self.last_step_finite = True
         self.last_update_norm = math.nan
+        #: Set when a module ended the run (see Objective.request_stop); None otherwise.
+        self.stop_message: str | None = None
         self._oracle: Oracle | None = None
 
     @property
@@ -101,6 +64,13 @@ class Optimizer:
         v = self._x.view()
         v.flags.writeable = False
         return v
+
+    @x.setter
+    def x(self, value: Any) -> None:
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.shape != self._x.shape or not np.all(np.isfinite(arr)):
+            raise ValueError(f"x must be a finite float vector of shape {self._x.shape}; got shape {arr.shape}")
+        self._x[:] = arr
 
     @property
     def params(self) -> Any:
@@ -145,15 +115,20 @@ class Optimizer:
         saved = [m.state_dict() for m in self.modules]  # deep copies already
         try:
             last = run_chain(self.modules, root)
+            if last.stop_message is not None:
+                # a module ended the run (e.g. GradientSampling's sigma fell below sigma_min)
+                self.stop_message = last.stop_message
+                f_stop = root.cached_loss if root.cached_loss is not None else last.cached_loss
+                return math.nan if f_stop is None else float(f_stop)
             update = last.get_update()
             if update.shape != self._x.shape:
                 raise ValueError(f"the module chain produced an update of shape {update.shape}; expected {self._x.shape}")
         except BaseException:
             self._restore(saved)
             raise
-        f = root._f
+        f = root.cached_loss
         if f is None:
-            f = last.reported_loss if last.reported_loss is not None else last._f
+            f = last.reported_loss if last.reported_loss is not None else last.cached_loss
         if not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False
@@ -167,7 +142,7 @@ class Optimizer:
 
     def _restore(self, saved: list[dict[str, Any]]) -> None:
         for m, s in zip(self.modules, saved):
-            m.load_state_dict(s)
+            m._load_checked(s)
 
     @property
     def sigma(self) -> float:
@@ -192,24 +167,61 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` of an optimizer with the same configuration."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError("state must be a dict made by Optimizer.state_dict()")
-        shapes = [tuple(s) for s in state["shapes"]]
-        if shapes != self.layout.shapes or state["single"] != self.layout.single:
-            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
-        if len(state["modules"]) != len(self.modules):
-            raise ValueError(f"state has {len(state['modules'])} modules; this optimizer has {len(self.modules)}")
-        saved = [m.state_dict() for m in self.modules]
-        try:
-            for m, s in zip(self.modules, state["modules"]):
-                m.load_state_dict(s)
-        except BaseException:
-            self._restore(saved)
-            raise
-        self._x[:] = state["x"]
+        """Restore a state from :meth:`state_dict` of an optimizer with the same configuration.
+
+        The whole state is checked first (keys, types, shapes, dtypes, finiteness, ranges, every
+        module's configuration and state); on a bad entry a ``ValueError``/``TypeError`` naming
+        it is raised and nothing has changed.
+        """
+        x = self._check_state_dict(state)
+        for m, s in zip(self.modules, state["modules"]):
+            m._load_checked(s)
+        self._x[:] = x
         self.num_evaluations = int(state["num_evaluations"])
         self.num_steps = int(state["num_steps"])
+
+    def _check_state_dict(self, state: Any) -> np.ndarray:
+        """Check a whole state without changing anything; return its ``x`` as flat float64."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict made by Optimizer.state_dict(); got {type(state).__name__}")
+        expected = {"version", "shapes", "single", "x", "num_evaluations", "num_steps", "modules"}
+        if set(state) != expected:
+            missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValueError(f"state must be a dict made by Optimizer.state_dict() with the keys "
+                             f"{sorted(expected)}; missing {missing}, unexpected {extra}")
+        if state["version"] != _STATE_VERSION:
+            raise ValueError(f"state['version'] must be {_STATE_VERSION}; got {state['version']!r}")
+        try:
+            shapes = [tuple(int(k) for k in s) for s in state["shapes"]]
+        except (TypeError, ValueError):
+            raise TypeError(f"state['shapes'] must be a list of shapes; got {state['shapes']!r}") from None
+        if shapes != self.layout.shapes or bool(state["single"]) != self.layout.single:
+            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
+        x = state["x"]
+        if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.shape != self._x.shape:
+            desc = f"an array of shape {x.shape} and dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"state['x'] must be a float array of shape {self._x.shape}; got {desc}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("state['x'] must be finite")
+        for key in ("num_evaluations", "num_steps"):
+            v = state[key]
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"state[{key!r}] must be an integer >= 0; got {v!r}")
+        mods = state["modules"]
+        if not isinstance(mods, list) or len(mods) != len(self.modules):
+            n = len(mods) if isinstance(mods, list) else mods
+            raise ValueError(f"state has {n!r} modules; this optimizer has {len(self.modules)}")
+        for i, (m, s) in enumerate(zip(self.modules, mods)):
+            m.check_state_dict(s, self._x.size, f"state['modules'][{i}] ({type(m).__name__})")
+        return np.asarray(x, dtype=np.float64)
+
+    def save(self, file: Any) -> None:
+        """Write :meth:`state_dict` to an ``.npz`` file without pickle (see :func:`numsmooth.save_state`)."""
+        save_state(file, self.state_dict())
+
+    def load(self, file: Any) -> None:
+        """Load a state written by :meth:`save` (checked whole, as :meth:`load_state_dict`)."""
+        self.load_state_dict(load_state(file))
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -217,157 +229,43 @@ class Optimizer:
         return d
 
 
-class _CountingOracle:
-    """Forward to an oracle and add its evaluations to the optimizer's count."""
+class _CountingOracle(ForwardingOracle):
+    """Forward to the optimizer's oracle and add its evaluations to the optimizer's count."""
 
     def __init__(self, oracle: Oracle, optimizer: Optimizer):
-        self.oracle = oracle
+        super().__init__(oracle)
         self.optimizer = optimizer
-        self.layout = oracle.layout
-        self.kind = oracle.kind
+
+    @property
+    def num_evaluations(self) -> int:
+        return self.optimizer.num_evaluations
 
     def _count(self, before: int) -> None:
-        self.optimizer.num_evaluations += self.oracle.num_evaluations - before
+        self.optimizer.num_evaluations += self.base.num_evaluations - before
 
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        before = self.oracle.num_evaluations
+        before = self.base.num_evaluations
         try:
-            return self.oracle.evaluate(x)
+            return self.base.evaluate(x)
         finally:
             self._count(before)
 
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
-    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int = 0) -> None:
-        before = self.oracle.num_evaluations
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Any = None, chunksize: int | None = None) -> None:
+        before = self.base.num_evaluations
         try:
-            self.oracle.evaluate_points(X, F, G, first_index)
+            self.base.evaluate_points(X, F, G, first_index, executor, chunksize)
         finally:
             self._count(before)
 
     def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
-                           G: np.ndarray, offset: int, sample_base: int = 0) -> None:
-        before = self.oracle.num_evaluations
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Any = None, chunksize: int | None = None) -> None:
+        before = self.base.num_evaluations
         try:
-            self.oracle.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base)
+            self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
         finally:
             self._count(before)
-
-    @property
-    def num_evaluations(self) -> int:
-        return self.optimizer.num_evaluations
-
-
-def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, termination: Any = None,
-             callback: Callable[[OptimizeResult], Any] | None = None, progress: bool = False) -> OptimizeResult:
-    """Minimize ``fun`` from ``x0`` with a chain of modules.
-
-    Parameters
-    ----------
-    fun : callable
-        The oracle: per-point ``fun(x) -> (f, g)``, :func:`batched`, or a jitted
-        ``fun(x, g_out) -> f``.
-    x0 : ndarray or list of ndarray
-        Starting point.
-    *modules : Module
-        The chain (e.g. ``LaplacianSmoothing(), LR(1e-2)``).
-    maxiter : int
-        Most steps.
-    termination : criterion or list of criteria, optional
-        Checked before each step at the current point (its ``f(x)``/``g(x)`` are shared with
-        the step); the run stops when one fires.
-    callback : callable, optional
-        ``callback(intermediate_result)`` after each step with fields ``x``, ``fun`` (value at
-        the start of the step), ``nit``; returning True stops the run.
-    progress : bool
-        Show a progress bar (needs ``tqdm``).
-
-    Returns
-    -------
-    OptimizeResult
-
-    Notes
-    -----
-    Every module and criterion is reset first, so a run does not depend on what the same
-    objects did before.
-
-    Examples
-    --------
-    LSGD on an ill-conditioned quadratic:
-
-    >>> import numpy as np, numsmooth as ns
-    >>> c = np.where(np.arange(100) % 2 == 0, 10.0, 1.0)
-    >>> fun = lambda x: (float(np.sum((x - 2) ** 2 / c**2)), 2 * (x - 2) / c**2)
-    >>> res = ns.minimize(fun, np.zeros(100), ns.LaplacianSmoothing(sigma=1.0), ns.LR(0.5),
-    ...                   maxiter=2000)
-    >>> bool(res.fun < 1e-2)
-    True
-    """
-    maxiter = check_int("maxiter", maxiter, low=0)
-    criterion = as_criterion(termination)
-    progress = check_bool("progress", progress)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable; got {callback!r}")
-    opt = Optimizer(x0, *modules)
-    # a run starts afresh even when the same module objects served an earlier run
-    for m in opt.modules:
-        m.reset()
-    if criterion is not None:
-        criterion.reset()
-    history: dict[str, list[float]] = {"f": [], "sigma": [], "update_norm": [], "nfev": []}
-    status, message = 1, f"maximum number of iterations ({maxiter}) reached"
-    bar = _progress_bar(maxiter) if progress else None
-    last_finite: tuple[float, np.ndarray] | None = None
-    root = None
-    try:
-        for _ in range(maxiter):
-            root = opt.objective(fun)
-            if criterion is not None and criterion.should_terminate(root):
-                status, message = 0, f"termination criterion {type(criterion).__name__} fired"
-                break
-            f = opt.apply(root)
-            if not opt.last_step_finite:
-                status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
-                if last_finite is not None:
-                    opt._x[:] = last_finite[1]
-                break
-            history["f"].append(f)
-            history["sigma"].append(opt.sigma)
-            history["update_norm"].append(opt.last_update_norm)
-            history["nfev"].append(opt.num_evaluations)
-            if math.isfinite(f):
-                # root.x is the start of this step, where the value f was finite
-                last_finite = (f, root.x)
-            root = None
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(f=f"{f:.6g}", refresh=False)
-            if callback is not None and callback(OptimizeResult(x=_copy_params(opt), fun=f, nit=opt.num_steps)):
-                status, message = 2, "stopped by the callback"
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    if status == 3 and last_finite is not None:
-        f_final = last_finite[0]
-    elif root is not None and root.has_loss:
-        f_final = root.loss()
-    else:
-        f_final = opt.objective(fun).loss()
-    return OptimizeResult(
-        x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
-        status=status, message=message, success=status in (0, 2), history=history,
-    )
-
-
-def _copy_params(opt: Optimizer) -> Any:
-    return opt.layout.unflatten(opt._x.copy())
-
-
-def _progress_bar(total: int) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
-    return tqdm(total=total, file=sys.stderr, leave=False)

@@ -15,7 +15,7 @@ from typing import Any, Callable, cast
 import numpy as np
 
 from ._validation import check_int, check_norm_ord, check_real
-from .modules import Module
+from ._state import Stateful
 from .objective import Objective
 
 __all__ = [
@@ -50,8 +50,12 @@ def vector_metric(v: np.ndarray, ord: float | str) -> float:
     return float(np.linalg.norm(v, ord=ord))
 
 
-class TerminationCriterion(Module):
+class TerminationCriterion(Stateful):
     """Base class: subclasses implement ``_condition(objective) -> bool``.
+
+    A criterion is not a module: it does not transform a step, it is consulted by
+    :class:`~numsmooth.GradientSampling` (to decay sigma) and :func:`~numsmooth.minimize` (to
+    stop). Its counters are state like a module's, saved and restored with the optimizer.
 
     Parameters
     ----------
@@ -80,11 +84,6 @@ class TerminationCriterion(Module):
         else:
             self.state["streak"] = 0
         return False
-
-    def step(self, objective: Objective) -> Objective:
-        """As a module in a chain: record the verdict in ``objective.should_terminate``."""
-        objective.should_terminate = self.should_terminate(objective)  # type: ignore[attr-defined]
-        return objective
 
 
 class TerminateAfterNSteps(TerminationCriterion):
@@ -218,12 +217,14 @@ class TerminateOnLossReached(TerminationCriterion):
 class _Combination(TerminationCriterion):
     def __init__(self, *criteria: TerminationCriterion):
         super().__init__()
+        if not criteria:
+            raise ValueError(f"{type(self).__name__}() needs at least one criterion; got none")
         for i, c in enumerate(criteria):
             if not isinstance(c, TerminationCriterion):
                 raise TypeError(f"criteria[{i}] must be a termination criterion; got {c!r}")
         self.criteria = list(criteria)
 
-    def children(self) -> list[Module]:
+    def children(self) -> list[Stateful]:
         return list(self.criteria)
 
     def config(self) -> dict[str, Any]:

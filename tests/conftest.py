@@ -2,6 +2,14 @@
 
 import numba
 import pytest
+from hypothesis import settings
+
+# The suite is deterministic: every Hypothesis test draws the same examples on every run (cases
+# it once found are kept as explicit @example). `--hypothesis-profile=explore` draws fresh random
+# examples, e.g. with `--hypothesis-seed=N`, to look for new failures.
+settings.register_profile("numsmooth", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile("numsmooth")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,3 +35,13 @@ def threads():
 
     yield run
     numba.set_num_threads(old)
+
+
+@pytest.fixture
+def knobs():
+    """``knobs(name=value, ...)`` changes numsmooth.config knobs for one test; all are restored."""
+    from numsmooth import config
+
+    saved = {name: entry["value"] for name, entry in config.describe().items()}
+    yield config.set
+    config.set(**saved)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from naive import NAIVE_AGGREGATES, naive_min_norm_hull
 from numsmooth._kernels import aggregate as agg
 from numsmooth._kernels import hull
-from numsmooth.smoothing import min_norm_hull
+from numsmooth.hull import min_norm_hull
 
 CODES = {"mean": agg.MEAN, "max": agg.MAX, "min": agg.MIN, "min-norm": agg.MIN_NORM, "min-value": agg.MIN_VALUE}
 BATCH = {
@@ -333,8 +333,17 @@ def test_mean_of_identical_rows_is_the_row(row, m):
 @settings(max_examples=60, deadline=None)
 @given(G=gradients(), data=st.data())
 def test_permutation_invariance(G, data):
+    check_permutation_invariance(G, np.array(data.draw(st.permutations(range(G.shape[0])))))
+
+
+def test_permutation_invariance_found_case():
+    """Found by Hypothesis (seed 36; a st.data() draw cannot be an @example): the Gram matrix of
+    gradients below ~1e-154 underflowed to zero and the QP returned the shortest row."""
+    check_permutation_invariance(np.array([[2.7503982048898062e-185], [0.0]]), np.array([1, 0]))
+
+
+def check_permutation_invariance(G, perm):
     m = G.shape[0]
-    perm = np.array(data.draw(st.permutations(range(m))))
     Gp = np.ascontiguousarray(G[perm])
     F = np.zeros(m)
     scale = max(np.abs(G).max(), 1e-300)
@@ -349,6 +358,8 @@ def test_permutation_invariance(G, data):
 
 @settings(max_examples=80, deadline=None)
 @given(G=gradients(max_m=15, max_d=4))
+@example(G=np.array([[2.7503982048898062e-185], [0.0]]))
+@example(G=np.array([[0.0], [1e-160]]))
 def test_hull_point_is_in_hull_and_optimal(G):
     status, w, out = solve_hull(G)
     assert status >= 0, status

@@ -109,3 +109,13 @@ def test_demo_no_plot(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--quick", "--quiet", "--no-plot"]) == 0
     assert not (tmp_path / "numsmooth-demo.png").exists()
+
+
+def test_problems_describes_one_problem(capsys):
+    assert main(["problems", "chebyshev_rosenbrock"]) == 0
+    out = capsys.readouterr().out
+    assert "first" in out and "(x_1 - 1)^2 / 4" in out and "Gürbüzbalaban" in out
+    assert main(["problems", "chebyshev_rosenbrock_2"]) == 0
+    out = capsys.readouterr().out
+    assert "second" in out and "|x_1 - 1| / 4" in out and "2 |x_i|" in out
+    assert main(["problems", "no_such_problem"]) == 2

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import numsmooth as ns
-from numsmooth.objective import DEFAULT_TASKS, default_chunksize
+from numsmooth import config
+from numsmooth.oracles import default_chunksize
 
 D = 7
 N = 29  # with include_x0: 28 perturbed points, not a multiple of the chunk sizes below
@@ -217,7 +218,7 @@ def test_default_chunksize():
     class NoSize(cf.Executor):
         pass
 
-    assert default_chunksize(NoSize(), 100) == math.ceil(100 / DEFAULT_TASKS) == 13
+    assert default_chunksize(NoSize(), 100) == math.ceil(100 / config.get("default_tasks")) == 13
     assert default_chunksize(NoSize(), 3) == 1
     with cf.ThreadPoolExecutor(5) as pool:
         assert default_chunksize(pool, 100) == 5  # 4 tasks per worker

@@ -231,7 +231,7 @@ def test_long_line(sigma):
     nchunks = lap_mod._recursive_constants(n, sigma)[4]
     if sigma <= 1e3:
         assert nchunks > 1  # the chunked path is what is tested here ...
-    assert n > lap_mod._SERIAL_MAX  # ... in the parallel kernel
+    assert n > ns.config.get("laplacian_serial_max_elements")  # ... in the parallel kernel
     y = laplacian_smooth(g, sigma, method="recursive")
     yf = laplacian_smooth(g, sigma, method="fft")
     # extended-precision FFT reference (NumPy >= 2 transforms long double natively)
@@ -297,7 +297,7 @@ def test_serial_and_parallel_kernels_identical():
 def test_thread_count_does_not_change_results():
     rng = np.random.default_rng(2)
     cases = [rng.standard_normal(2**19 + 3), rng.standard_normal((64, 9000)), rng.standard_normal((3, 200_000))]
-    assert all(g.size > lap_mod._SERIAL_MAX for g in cases)  # the parallel kernel runs
+    assert all(g.size > ns.config.get("laplacian_serial_max_elements") for g in cases)  # the parallel kernel runs
     saved = numba.get_num_threads()
     try:
         results = []
@@ -626,3 +626,237 @@ def test_out_readonly_rejected():
     out.flags.writeable = False
     with pytest.raises(ValueError, match="out must be writeable"):
         laplacian_smooth(G, out=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# extreme magnitudes, inf and nan, byte order
+# ---------------------------------------------------------------------------------------------
+def rel_err_ld(y: np.ndarray, ref: np.ndarray) -> float:
+    """Relative 2-norm error computed in long double throughout (float64 norms of values near
+    1e308 overflow, those of values near 1e-300 underflow)."""
+    ref = np.asarray(ref, dtype=LD)
+    d = np.asarray(y, dtype=LD) - ref
+    return float(np.sqrt(np.sum(d * d)) / np.sqrt(np.sum(ref * ref)))
+
+
+MAGNITUDES64 = [5e-324 * 2**40, 1e-300, 1e-200, 1e-160, 1e100, 1e200, 1e300, 1e308]
+
+
+@pytest.mark.parametrize("mag", MAGNITUDES64)
+@pytest.mark.parametrize("order,power", [(1, 1.0), (2, 1.0), (1, 0.5), (3, 2.5)])
+def test_extreme_magnitudes_against_long_double(mag, order, power):
+    n = 97
+    base = test_vector(n)
+    g = base / np.max(np.abs(base)) * mag  # largest magnitude exactly ~mag
+    for sigma in (1.0, 1e3, 1e8):
+        ref = dense_solve(g, sigma, order, power)
+        for method in methods_for(order, power):
+            if method == "recursive" and sigma > 1e6:
+                continue  # outside the recursion's verified range (see test_huge_sigma)
+            y = laplacian_smooth(g, sigma, order=order, power=power, method=method)
+            assert np.all(np.isfinite(y)), (method, sigma)
+            # near the subnormal range the input itself carries only ~40 bits
+            tol = 1e-12 if mag > 1e-290 else 1e-9
+            assert rel_err_ld(y, ref) <= tol, (method, sigma)
+
+
+def test_lines_of_different_magnitudes_in_one_batch():
+    """The scaling is per line: a line of 1e-300 next to one of 1e300 keeps all its digits."""
+    base = test_vector(64)
+    g = np.stack([base * 1e-300, base * 1e300, base, np.zeros(64), base * 1e-310])
+    for method in ("fft", "recursive"):
+        y = laplacian_smooth(g, 2.0, method=method)
+        for i in (0, 1, 2, 4):
+            tol = 1e-12 if i != 4 else 1e-8
+            assert rel_err_ld(y[i], dense_solve(g[i], 2.0)) <= tol, (method, i)
+        assert np.all(y[3] == 0.0)
+    y = laplacian_smooth(g, 2.0, order=2, power=0.5)
+    for i in (0, 1, 2):
+        assert rel_err_ld(y[i], dense_solve(g[i], 2.0, 2, 0.5)) <= 1e-12
+
+
+@pytest.mark.parametrize("mag", [1e-40, 1e-30, 1e30, 3e38])
+def test_float32_extreme_magnitudes(mag):
+    base = test_vector(64)
+    g = (base / np.max(np.abs(base)) * mag).astype(np.float32)
+    for order, power in [(1, 1.0), (2, 0.5)]:
+        ref = dense_solve(g, 1.0, order, power)
+        for method in methods_for(order, power):
+            y = laplacian_smooth(g, 1.0, order=order, power=power, method=method)
+            assert y.dtype == np.float32 and np.all(np.isfinite(y))
+            assert rel_err_ld(y, ref) <= (1e-5 if mag > 1e-37 else 1e-2), (method, order)
+
+
+def limit_reference(g: np.ndarray, sigma: float, order: int, power: float) -> np.ndarray:
+    """The mathematical limit for inf entries: replace +-inf by +-1e4000 (finite in long double),
+    solve densely in long double and round to float64 (beyond 1.8e308: inf); nan stays nan."""
+    gl = np.asarray(g, dtype=LD)
+    gl[np.isposinf(g)] = LD("1e4000")
+    gl[np.isneginf(g)] = LD("-1e4000")
+    with np.errstate(over="ignore"):
+        return np.asarray(dense_solve(gl, sigma, order, power), dtype=np.float64)
+
+
+@pytest.mark.parametrize("n", [5, 64, 5000])  # 5000: the recursion runs several chunks per line
+@pytest.mark.parametrize("method", ["recursive", "fft", "auto"])
+def test_inf_and_nan_input_order_one(n, method):
+    """Order 1: every entry of the inverse is positive, so +inf alone gives +inf everywhere, -inf
+    alone -inf everywhere (the limit), and nan or both signs give nan; other lines unaffected."""
+    base = test_vector(n)
+    rows = [base.copy() for _ in range(6)]
+    rows[0][n // 3] = np.inf
+    rows[1][n // 2] = -np.inf
+    rows[1][0] = -np.inf
+    rows[2][1] = np.inf
+    rows[2][n - 1] = -np.inf
+    rows[3][n // 2] = np.nan
+    rows[4][:] = 1e308  # finite, near overflow: stays finite
+    g = np.stack(rows)
+    for power in ((1.0, 0.5) if method != "recursive" else (1.0,)):
+        y = laplacian_smooth(g, 1.0, power=power, method=method)
+        assert np.all(y[0] == np.inf) and np.all(y[1] == -np.inf)
+        assert np.all(np.isnan(y[2])) and np.all(np.isnan(y[3]))
+        np.testing.assert_allclose(y[4], 1e308, rtol=1e-14)
+        assert rel_err(y[5], dense_solve(base, 1.0, 1, power)) <= 1e-12
+        if n <= 64:  # the long-double limit agrees (the dense reference is O(N^2))
+            for i in (0, 1):
+                np.testing.assert_array_equal(y[i], limit_reference(g[i], 1.0, 1, power))
+    # float32 the same way
+    y32 = laplacian_smooth(g[:4].astype(np.float32), 1.0, method=method)
+    assert np.all(y32[0] == np.inf) and np.all(y32[1] == -np.inf) and np.all(np.isnan(y32[2:]))
+
+
+def test_inf_input_higher_order_is_nan():
+    """Order >= 2: the inverse has entries of both signs, so a line with inf or nan gives nan."""
+    g = np.stack([test_vector(16), test_vector(16)])
+    g[0, 3] = np.inf
+    y = laplacian_smooth(g, 1.0, order=2)
+    assert np.all(np.isnan(y[0]))
+    assert rel_err(y[1], dense_solve(g[1], 1.0, 2)) <= 1e-12
+    ref = limit_reference(g[0], 1.0, 2, 1.0)
+    assert np.any(ref == np.inf) and np.any(ref == -np.inf)  # why there is no single limit
+
+
+def test_inf_input_identity_cases():
+    """sigma = 0 and N = 1 are the identity, non-finite values included."""
+    g = np.array([1.0, np.inf, np.nan, -np.inf])
+    for method in ("recursive", "fft"):
+        np.testing.assert_array_equal(laplacian_smooth(g, 0.0, method=method), g)
+        np.testing.assert_array_equal(laplacian_smooth(g[:, None], 3.0, method=method), g[:, None])
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "<f8", "<f4"])
+@pytest.mark.parametrize("first", ["native", "swapped"])
+def test_byte_order(dtype, first):
+    """Big-endian input is converted at the boundary: native output of the same dtype and value,
+    whichever byte order is seen first by the FFTW plan cache."""
+    lap_mod._plan_cache.clear()
+    native = np.dtype(dtype).newbyteorder("=")
+    base = np.stack([test_vector(48), -test_vector(48)[::-1]])
+    gn = base.astype(native)
+    gs = base.astype(dtype)
+    for order, power in [(1, 1.0), (2, 0.5)]:
+        ref = dense_solve(gn, 1.5, order, power)
+        for method in methods_for(order, power):
+            pair = [gn, gs] if first == "native" else [gs, gn]
+            ys = [laplacian_smooth(a, 1.5, order=order, power=power, method=method) for a in pair]
+            for y in ys:
+                assert y.dtype == native and y.dtype.isnative
+                assert rel_err(y, ref) <= (1e-12 if native == np.float64 else 1e-5)
+            np.testing.assert_array_equal(ys[0], ys[1])
+            # into a big-endian out, along axis 0, and in place
+            out = np.empty(gs.shape, dtype=dtype)
+            r = laplacian_smooth(gs, 1.5, order=order, power=power, method=method, out=out)
+            assert r is out
+            np.testing.assert_array_equal(out, ys[0])
+            yt = laplacian_smooth(np.ascontiguousarray(gs.T), 1.5, order=order, power=power, method=method, axis=0)
+            np.testing.assert_array_equal(yt, ys[0].T)
+            gi = gs.copy()
+            laplacian_smooth(gi, 1.5, order=order, power=power, method=method, out=gi)
+            np.testing.assert_array_equal(gi, ys[0])
+
+
+def test_byte_order_module():
+    x0 = test_vector(40).astype(">f8")
+
+    def run(x):
+        opt = ns.Optimizer(x, LaplacianSmoothing(1.0), ns.LR(0.5))
+        for _ in range(3):
+            opt.step(lambda x: (float(x @ x), 2 * x + 1.0))
+        return opt.x
+
+    a, b = run(x0), run(x0.astype("<f8"))
+    assert a.dtype.isnative
+    np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# the module's axis
+# ---------------------------------------------------------------------------------------------
+PARAM_SHAPES = [(6, 5), (7,), (3, 4, 5), (2,), (1, 9), (4, 1)]
+
+
+def _params(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in PARAM_SHAPES]
+
+
+def _axis_step(module, params, target="update"):
+    """One step of lr 1 from x = params with gradient -params: returns the smoothed update."""
+    opt = ns.Optimizer([np.zeros_like(p) for p in params], module, ns.LR(1.0))
+    opt.step(lambda x: (0.0, [-p for p in params]))
+    return list(opt.params) if isinstance(opt.params, (list, tuple)) else [opt.params]
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, 2, -2, -3])
+@pytest.mark.parametrize("target", ["update", "grad"])
+def test_module_axis_against_dense_solve(axis, target):
+    params = _params(4)
+    got = _axis_step(LaplacianSmoothing(2.0, min_numel=2, axis=axis, target=target), params)
+    for p, y in zip(params, got):
+        nd = p.ndim
+        if p.size < 2:
+            ref = p
+        elif axis is None or nd == 1 or not -nd <= axis < nd:  # flattened
+            ref = dense_solve(p.ravel(), 2.0).reshape(p.shape)
+        else:
+            ref = dense_solve(p, 2.0, axis=axis)
+            np.testing.assert_array_equal(y, laplacian_smooth(p, 2.0, axis=axis))
+        assert rel_err(y, ref) <= 1e-12, (p.shape, axis)
+
+
+def test_module_axis_layout_dependence():
+    """A weight stored (in, out) and its transpose stored (out, in): flattening smooths them along
+    different indices; axis= names the index and gives the transposed result."""
+    W = np.random.default_rng(9).standard_normal((8, 5))  # (in, out)
+    flat_a = _axis_step(LaplacianSmoothing(1.0), [W])[0]
+    flat_b = _axis_step(LaplacianSmoothing(1.0), [np.ascontiguousarray(W.T)])[0]
+    assert not np.allclose(flat_a, flat_b.T)
+    along_in_a = _axis_step(LaplacianSmoothing(1.0, axis=0), [W])[0]
+    along_in_b = _axis_step(LaplacianSmoothing(1.0, axis=1), [np.ascontiguousarray(W.T)])[0]
+    np.testing.assert_array_equal(along_in_a, along_in_b.T)
+    assert rel_err(along_in_a, dense_solve(W, 1.0, axis=0)) <= 1e-12
+
+
+def test_module_axis_needs_layerwise_and_is_saved():
+    with pytest.raises(ValueError, match=r"axis=1 needs layerwise=True"):
+        LaplacianSmoothing(layerwise=False, axis=1)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        LaplacianSmoothing(axis=1.0)
+    m = LaplacianSmoothing(axis=-1)
+    assert "axis=-1" in repr(m)
+    with pytest.raises(ValueError, match="configuration"):
+        LaplacianSmoothing(axis=0).load_state_dict(m.state_dict())
+    LaplacianSmoothing().load_state_dict(LaplacianSmoothing(axis=None).state_dict())
+
+
+def test_module_axis_reuses_its_scratch():
+    params = _params(5)
+    m = LaplacianSmoothing(1.0, axis=0)
+    opt = ns.Optimizer([np.zeros_like(p) for p in params], m, ns.LR(1.0))
+    opt.step(lambda x: (0.0, [-p for p in params]))
+    buf = m._scratch
+    assert buf.size == max(p.size for p in params if p.ndim >= 2)
+    for _ in range(3):
+        opt.step(lambda x: (0.0, [-p for p in params]))
+    assert m._scratch is buf  # no per-step allocation of the parameters' size

@@ -352,7 +352,7 @@ def test_oracle_raising_mid_step_rolls_back(k):
     assert st_before[0]["buf"] is not None and st_before[1]["t"] == 3
     nsteps, nev = opt.num_steps, opt.num_evaluations
     fun.arm(k)
-    with pytest.raises(ns.OracleError, match=r"RuntimeError.*disk on fire.*sample 0") as ei:
+    with pytest.raises(ns.OracleError, match=r"RuntimeError.*disk on fire.*at x = \[") as ei:
         opt.step(fun)
     assert isinstance(ei.value.__cause__, RuntimeError)
     assert opt.x.tobytes() == x_before.tobytes()
@@ -381,11 +381,11 @@ def test_oracle_raising_propagates_out_of_minimize():
 
 
 BAD_ORACLES = [
-    (lambda x: (f_np(x), g_np(x)[:-1]), r"gradient at sample 0 \(x = \[.*\]\) must have shape \(7,\); got shape \(6,\)"),
+    (lambda x: (f_np(x), g_np(x)[:-1]), r"gradient must have shape \(7,\); got shape \(6,\) at x = \[.*\]"),
     (lambda x: (f_np(x), np.vstack([g_np(x), g_np(x)])), r"gradient.*shape"),
-    (lambda x: (np.array([f_np(x), 1.0]), g_np(x)), r"shape.*sample 0.*scalar"),
+    (lambda x: (np.array([f_np(x), 1.0]), g_np(x)), r"shape \(2,\).*scalar.*at x = "),
     (lambda x: (np.array([f_np(x)]), g_np(x)), r"scalar"),
-    (lambda x: f_np(x), r"pair \(f, g\) at sample 0"),
+    (lambda x: f_np(x), r"pair \(f, g\) at x = "),
     (lambda x: (f_np(x), g_np(x), 0.0), r"pair"),
     (lambda x: None, r"pair"),
     (lambda x: (complex(f_np(x), 1.0), g_np(x)), r"complex"),
@@ -413,7 +413,7 @@ def test_malformed_gradient_for_list_of_arrays():
     p0 = [np.zeros(2), np.zeros((2, 2))]
     with pytest.raises(ns.OracleError, match=r"gradient.*list of 2"):
         ns.minimize(lambda p: (0.0, [np.zeros(2)]), p0, maxiter=1)
-    with pytest.raises(ns.OracleError, match=r"gradient.*\[1\].*shape"):
+    with pytest.raises(ns.OracleError, match=r"gradient of parameter 1 must have shape \(2, 2\)"):
         ns.minimize(lambda p: (0.0, [np.zeros(2), np.zeros(4)]), p0, maxiter=1)
 
 
@@ -425,7 +425,7 @@ def test_malformed_batched_output():
     with pytest.raises(ns.OracleError, match=r"G of shape"):
         ns.minimize(bad_g, X0.copy(), maxiter=1)
     raising = ns.batched(lambda X: 1 / 0)
-    with pytest.raises(ns.OracleError, match=r"ZeroDivisionError.*samples 0\.\.0"):
+    with pytest.raises(ns.OracleError, match=r"ZeroDivisionError.* at x"):
         ns.minimize(raising, X0.copy(), maxiter=1)
 
 

@@ -49,7 +49,8 @@ NAIVE = {
     ),
     "l1": lambda x: np.sum(np.abs(x)),
     "maxquad": _maxquad_np,
-    "chebyshev_rosenbrock": lambda x: abs(x[0] - 1) / 4 + np.sum(np.abs(x[1:] - 2 * x[:-1] ** 2 + 1)),
+    "chebyshev_rosenbrock": lambda x: (x[0] - 1) ** 2 / 4 + np.sum(np.abs(x[1:] - 2 * x[:-1] ** 2 + 1)),
+    "chebyshev_rosenbrock_2": lambda x: abs(x[0] - 1) / 4 + np.sum(np.abs(x[1:] - 2 * np.abs(x[:-1]) + 1)),
     "maxq": lambda x: np.max(x**2),
     "mxhilb": _mxhilb_np,
     "chained_lq": lambda x: np.sum(
@@ -149,6 +150,37 @@ def test_subgradient_inequality_for_convex_problems(name):
         assert fy >= fx + gx @ (y - x) - 1e-9 * max(1.0, abs(fy))
 
 
+# gradient twins of Nesterov's Chebyshev-Rosenbrock functions (Gürbüzbalaban & Overton 2012)
+
+
+def _cheb_grad_np(x, second):
+    r = x[1:] - 2 * (np.abs(x[:-1]) if second else x[:-1] ** 2) + 1
+    g = np.zeros_like(x)
+    g[0] = np.sign(x[0] - 1) / 4 if second else (x[0] - 1) / 2
+    g[1:] += np.sign(r)
+    g[:-1] += np.sign(r) * (-2 * np.sign(x[:-1]) if second else -4 * x[:-1])
+    return g
+
+
+@pytest.mark.parametrize("name", ["chebyshev_rosenbrock", "chebyshev_rosenbrock_2"])
+def test_chebyshev_rosenbrock_gradient_twin(name):
+    p = nsp.get(name)
+    rng = np.random.default_rng(5)
+    for d in (2, 3, 8):
+        for _ in range(10):
+            x = rng.uniform(-1.5, 1.5, d)
+            f, g = fg(p, x)
+            assert_allclose(g, _cheb_grad_np(x, name.endswith("_2")), rtol=1e-14, atol=1e-15)
+            assert_allclose(f, NAIVE[name](x), rtol=1e-14)
+        # optimum, and the two functions differ off the optimum
+        f, g = fg(p, np.ones(d))
+        assert f == 0.0
+    x = np.array([0.5, -0.2, 0.9])
+    assert fg(nsp.get("chebyshev_rosenbrock"), x)[0] != fg(nsp.get("chebyshev_rosenbrock_2"), x)[0]
+    # at the optimum of the first function the gradient of the smooth term vanishes
+    assert fg(nsp.get("chebyshev_rosenbrock"), np.ones(3))[1].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_subgradients_at_special_kinks():
     f, g = fg(nsp.get("ackley"), np.zeros(4))
     assert f == 0.0 and np.all(g == 0.0)
@@ -189,7 +221,7 @@ def test_start_is_finite_and_worse_than_optimum(name):
 
 
 # Start values: Rosenbrock 24.2 (Moré, Garbow & Hillstrom 1981), MAXQUAD 5337.0664 (Lemaréchal &
-# Mifflin 1978), Chebyshev-Rosenbrock 1/2 (Gürbüzbalaban & Overton 2012). The Haarala et al.
+# Mifflin 1978), Chebyshev-Rosenbrock 1 (first) and 1/2 (second) (Gürbüzbalaban & Overton 2012). The Haarala et al.
 # values at d = 50 are worked out by hand from the formulas and start points of the paper:
 #   maxq: x_50 = -50 -> 2500; mxhilb: row 1 of the Hilbert matrix -> H_50 = sum 1/j;
 #   chained LQ at -0.5: max(1, 0.5) per pair -> 49; CB3 at 2: max(20, 0, 2) per pair -> 980;
@@ -200,8 +232,10 @@ START_VALUES = {
     ("rosenbrock", 2): 24.2,
     ("rastrigin", 2): 2 * (10 + 3.3**2 - 10 * math.cos(2 * math.pi * 3.3)),
     ("maxquad", 10): 5337.0664,
-    ("chebyshev_rosenbrock", 2): 0.5,
-    ("chebyshev_rosenbrock", 10): 0.5,
+    ("chebyshev_rosenbrock", 2): 1.0,
+    ("chebyshev_rosenbrock", 10): 1.0,
+    ("chebyshev_rosenbrock_2", 2): 0.5,
+    ("chebyshev_rosenbrock_2", 10): 0.5,
     ("l1", 10): 10.0,
     ("maxq", 50): 2500.0,
     ("mxhilb", 50): sum(1.0 / j for j in range(1, 51)),
@@ -230,6 +264,7 @@ def test_start_points():
     assert nsp.get("chained_crescent_1").x0(4).tolist() == [-1.5, 2, -1.5, 2]
     assert nsp.get("brown2").x0(4).tolist() == [-1, 1, -1, 1]
     assert nsp.get("chebyshev_rosenbrock").x0(3).tolist() == [-1, 1, 1]
+    assert nsp.get("chebyshev_rosenbrock_2").x0(3).tolist() == [-1, 1, 1]
     assert np.all(nsp.get("rastrigin").x0(3) == 3.3)
     # a fresh array every time
     p = nsp.get("l1")
@@ -303,6 +338,23 @@ def test_chained_mifflin2_optimum_by_epigraph():
     f = fg(p, r.x[:n])[0]
     assert abs(f - p.f_star) < 1e-6
     assert f <= -34.795178 + 1e-9  # at least as good as the published value
+    assert f >= p.f_star
+
+
+def test_chained_mifflin2_no_method_goes_below_f_star():
+    # f* is the lowest value found (see _MIFFLIN2_F_STAR_50); an earlier -34.7951814094 was
+    # undercut by 1.4e-10. BFGS with weak Wolfe searches from three starts (the standard one
+    # stalls 9.5e-6 above f*, the random ones get within 2e-11).
+    import numsmooth as ns
+
+    p = nsp.get("chained_mifflin2")
+    rng = np.random.default_rng(11)
+    found = []
+    for x0 in (p.x0(), rng.uniform(-2, 2, 50), rng.uniform(-1, 1, 50)):
+        res = ns.minimize(p.fun, x0, ns.BFGS(), ns.WeakWolfe(), maxiter=2000)
+        found.append(min(res.fun, min(res.history["f"])))
+    assert min(found) >= p.f_star
+    assert min(found) - p.f_star < 1e-9 and max(found) - p.f_star < 1e-4
 
 
 # ---------------------------------------------------------------------------------------------

@@ -491,13 +491,12 @@ def test_reset_clears_streak():
     assert verdicts(crit, g_stubs([0.0, 0.0, 0.0])) == [False, False, True]
 
 
-def test_criterion_as_chain_module_sets_flag():
+def test_criterion_is_not_a_module():
+    # criteria are consulted by GradientSampling and minimize; a chain refuses them
     crit = ns.TerminateOnLossReached(0.0)
-    s = Stub(f=-1.0)
-    assert crit.step(s) is s and s.should_terminate is True
-    s2 = Stub(f=1.0)
-    crit.step(s2)
-    assert s2.should_terminate is False
+    assert not isinstance(crit, ns.Module)
+    with pytest.raises(TypeError, match=r"modules\[0\] must be a numsmooth module"):
+        ns.Optimizer(np.ones(2), crit)
 
 
 def test_criterion_state_dict_roundtrip():

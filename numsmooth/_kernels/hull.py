@@ -18,6 +18,11 @@ algorithm (Wolfe 1976) on the Gram matrix ``K = G G^T``:
 ``A`` is kept as a Cholesky factor, appended in O(|S|^2) per new row and rebuilt after a removal,
 so a solve costs O(m^2 d) for ``K`` (BLAS) plus O(|S|^2) per iteration.
 
+The kernels assume ``G`` of moderate magnitude (its Gram matrix neither overflows nor underflows):
+the driver :func:`numsmooth.hull.min_norm_hull` scales ``G`` by a power of two first. No jitted
+function here calls a ``parallel=True`` one; the Python side chooses between the serial and the
+parallel version of ``G^T w`` and ``G x`` (same bits either way).
+
 References
 ----------
 P. Wolfe, "Finding the nearest point in a polytope", Math. Programming 11 (1976) 128-149.
@@ -27,8 +32,6 @@ import math
 
 import numpy as np
 from numba import njit, prange
-
-from ._config import PARALLEL_MIN
 
 # Return codes other than an iteration count.
 MAXITER = -1   # maxiter reached; w and out hold the last iterate (feasible)
@@ -89,20 +92,18 @@ def _combine_block(G, w, lo, hi, out):
                 out[j] += wk * G[k, j]
 
 
+@njit(cache=True)
+def combine_rows(G, w, out):
+    """``out = G^T w``, summing rows in index order (rows with ``w[k] == 0`` skipped)."""
+    _combine_block(G, w, 0, G.shape[1], out)
+
+
 @njit(cache=True, parallel=True)
-def _combine_blocks(G, w, out):
+def combine_rows_parallel(G, w, out):
+    """:func:`combine_rows`, parallel over blocks of coordinates: the same bits."""
     d = G.shape[1]
     for b in prange((d + _BLOCK - 1) // _BLOCK):
         _combine_block(G, w, b * _BLOCK, min(b * _BLOCK + _BLOCK, d), out)
-
-
-@njit(cache=True)
-def _combine_rows(G, w, out):
-    """``out = G^T w``: parallel over coordinate blocks (when large), serial over rows in index order."""
-    if G.shape[1] <= _BLOCK or G.size < PARALLEL_MIN:
-        _combine_block(G, w, 0, G.shape[1], out)
-    else:
-        _combine_blocks(G, w, out)
 
 
 @njit(cache=True)
@@ -131,9 +132,25 @@ def min_norm_hull(G, w_out, out, tol, maxiter):
 
     Notes
     -----
-    Deterministic: ``K`` comes from one BLAS call and everything after it is serial, except the
-    final ``G^T w``, which is parallel over coordinates only. Duplicate and collinear rows, and
+    Deterministic: ``K`` comes from one BLAS call and everything after it is serial (this
+    all-in-one kernel forms ``G^T w`` serially; the driver uses :func:`min_norm_hull_weights` and
+    picks the serial or parallel product). ``G`` must be of moderate magnitude (see the module
+    docstring). Duplicate and collinear rows, and
     ``m = 1``, need no special case: a row affinely dependent on the corral is never added.
+    """
+    status = min_norm_hull_weights(G, w_out, tol, maxiter)
+    if status == NONFINITE:
+        for t in range(out.shape[0]):
+            out[t] = np.nan
+    else:
+        combine_rows(G, w_out, out)
+    return status
+
+
+@njit(cache=True)
+def min_norm_hull_weights(G, w_out, tol, maxiter):
+    """The weights of :func:`min_norm_hull` only (``w_out``; nan when ``G`` is not finite), so
+    that the caller may form ``G^T w`` with the serial or the parallel kernel; same return codes.
     """
     m, d = G.shape
     K = G @ G.T
@@ -143,8 +160,6 @@ def min_norm_hull(G, w_out, out, tol, maxiter):
             if not math.isfinite(K[k, i]):
                 for t in range(m):
                     w_out[t] = np.nan
-                for t in range(d):
-                    out[t] = np.nan
                 return NONFINITE
         if K[k, k] > scale:
             scale = K[k, k]
@@ -157,7 +172,6 @@ def min_norm_hull(G, w_out, out, tol, maxiter):
         w_out[t] = 0.0
     if scale == 0.0:  # every row is zero: the origin
         w_out[i0] = 1.0
-        _combine_rows(G, w_out, out)
         return 0
     c = scale
     cap = min(m, d + 1)  # no affinely independent set is larger
@@ -254,7 +268,6 @@ def min_norm_hull(G, w_out, out, tol, maxiter):
         tot += lam[s]
     for s in range(n):
         w_out[S[s]] = lam[s] / tot
-    _combine_rows(G, w_out, out)
     return status
 
 
@@ -266,19 +279,18 @@ def _row_dot(G, k, x):
     return a
 
 
-@njit(cache=True, parallel=True)
-def _row_dots_parallel(G, x, out):
-    for k in prange(G.shape[0]):
+@njit(cache=True)
+def row_dots(G, x, out):
+    """``out[k] = G[k] . x``, each a serial sum over coordinates in index order."""
+    for k in range(G.shape[0]):
         out[k] = _row_dot(G, k, x)
 
 
-@njit(cache=True)
-def _row_dots(G, x, out):
-    if G.size < PARALLEL_MIN:
-        for k in range(G.shape[0]):
-            out[k] = _row_dot(G, k, x)
-    else:
-        _row_dots_parallel(G, x, out)
+@njit(cache=True, parallel=True)
+def row_dots_parallel(G, x, out):
+    """:func:`row_dots`, parallel over rows: the same bits."""
+    for k in prange(G.shape[0]):
+        out[k] = _row_dot(G, k, x)
 
 
 @njit(cache=True)
@@ -288,9 +300,15 @@ def hull_gap(G, x):
     Zero exactly at the minimum-norm point (the gap bounds ``||x - x*||^2`` from above, in the
     same units); computed directly from ``G``, not from the Gram matrix.
     """
+    dots = np.empty(G.shape[0])
+    row_dots(G, x, dots)
+    return hull_gap_dots(G, x, dots)
+
+
+@njit(cache=True)
+def hull_gap_dots(G, x, dots):
+    """:func:`hull_gap` with ``dots = G x`` computed by the caller (serially or in parallel)."""
     m, d = G.shape
-    dots = np.empty(m)
-    _row_dots(G, x, dots)
     xx = 0.0
     for j in range(d):
         xx += x[j] * x[j]

@@ -22,6 +22,8 @@ recursion state) is compiled only when float32 input is given.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -89,8 +91,13 @@ def _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn):
 
 
 @njit(cache=True)
-def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi):
-    """Pass 2 for lanes ``4 gi .. 4 gi + 3``: both recursions, in lockstep when four lanes exist."""
+def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi):
+    """Pass 2 for lanes ``4 gi .. 4 gi + 3``: both recursions, in lockstep when four lanes exist.
+
+    ``wend[t]`` receives the final causal state of lane ``t``: it is finite exactly when the lane
+    and its halo hold finite values only (an inf stays inf, ``+inf`` meeting ``-inf`` or a nan
+    gives nan), which :func:`_nonfinite_rows` uses.
+    """
     t0 = 4 * gi
     if t0 + 4 <= nlane:
         lo0, hi0 = _lane_bounds(t0, n, nchunks)
@@ -124,6 +131,10 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
         for j in range(lo3 + m, hi3):
             w3 = gain * xf[j] + r * w3
             of[j] = w3
+        wend[t0] = w0
+        wend[t0 + 1] = w1
+        wend[t0 + 2] = w2
+        wend[t0 + 3] = w3
         if nchunks > 1:
             v0 = bstate[t0]
             v1 = bstate[t0 + 1]
@@ -163,6 +174,7 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
             for j in range(lo, hi):
                 w = gain * xf[j] + r * w
                 of[j] = w
+            wend[t] = w
             if nchunks > 1:
                 v = bstate[t]
             else:
@@ -185,6 +197,29 @@ def _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate,
         fstate[t] = _causal_state(x[i], 0, n, r, gain, halo, inv_one_minus_rn)
 
 
+@njit(cache=True)
+def _nonfinite_rows(of, n, nchunks, wend):
+    """Overwrite each row that holds a non-finite value with the limit of the solve: ``+inf``
+    (``-inf``) everywhere if its non-finite values are all ``+inf`` (``-inf``), nan otherwise.
+
+    Every entry of ``(I - s L)^{-1}`` is positive, so one infinite input sends every output to
+    infinity of its sign; the rows are read off the lanes' final causal states ``wend``.
+    """
+    rows = wend.shape[0] // nchunks
+    for i in range(rows):
+        v = 0.0
+        for t in range(i * nchunks, (i + 1) * nchunks):
+            w = wend[t]
+            if not math.isfinite(w):
+                if math.isnan(w) or (v != 0.0 and v != w):
+                    v = np.nan
+                elif v == 0.0:
+                    v = w
+        if v != 0.0:
+            for j in range(i * n, (i + 1) * n):
+                of[j] = v
+
+
 @njit(cache=True, parallel=True)
 def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """Solve ``(I - s L) y = x[i]`` for every row ``i`` of the 2-D C-contiguous ``x`` into ``out``.
@@ -204,12 +239,14 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     xf = x.reshape(rows * n)
     of = out.reshape(rows * n)
     nlane = rows * nchunks
-    fstate = np.zeros(nlane, dtype=np.float64)
+    fstate = np.empty(nlane, dtype=np.float64)
     bstate = np.zeros(nlane, dtype=np.float64)
+    wend = np.empty(nlane, dtype=np.float64)
     for t in prange(nlane):  # pass 1 reads x only, before anything is written to out
         _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in prange((nlane + 3) // 4):  # pass 2: each group owns its output segments
-        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
+        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
+    _nonfinite_rows(of, n, nchunks, wend)
 
 
 @njit(cache=True)
@@ -219,9 +256,11 @@ def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
     xf = x.reshape(rows * n)
     of = out.reshape(rows * n)
     nlane = rows * nchunks
-    fstate = np.zeros(nlane, dtype=np.float64)
+    fstate = np.empty(nlane, dtype=np.float64)
     bstate = np.zeros(nlane, dtype=np.float64)
+    wend = np.empty(nlane, dtype=np.float64)
     for t in range(nlane):
         _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in range((nlane + 3) // 4):
-        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, gi)
+        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
+    _nonfinite_rows(of, n, nchunks, wend)

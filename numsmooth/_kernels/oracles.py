@@ -40,6 +40,12 @@ def _build(fun: Any) -> SimpleNamespace:
         for i in prange(X.shape[0]):
             F[i] = fun(X[i], G[i])
 
+    @njit
+    def rows_serial(X, F, G):
+        """`rows` on one thread."""
+        for i in range(X.shape[0]):
+            F[i] = fun(X[i], G[i])
+
     @njit(parallel=True)
     def perturbed(x, sigma, U, F, G, offset):
         """Evaluate at ``x + sigma * U[i]`` into ``F[offset + i]``, ``G[offset + i]``.
@@ -64,4 +70,5 @@ def _build(fun: Any) -> SimpleNamespace:
                 pt[j] = x[j] + sigma * U[i, j]
             F[offset + i] = fun(pt, G[offset + i])
 
-    return SimpleNamespace(one=one, rows=rows, perturbed=perturbed, perturbed_serial=perturbed_serial)
+    return SimpleNamespace(one=one, rows=rows, rows_serial=rows_serial, perturbed=perturbed,
+                           perturbed_serial=perturbed_serial)

@@ -29,6 +29,7 @@ __all__ = [
     "l1",
     "maxquad",
     "chebyshev_rosenbrock",
+    "chebyshev_rosenbrock_2",
     "maxq",
     "mxhilb",
     "chained_lq",
@@ -172,18 +173,37 @@ def maxquad(x, g_out):
 
 @njit(cache=True)
 def chebyshev_rosenbrock(x, g_out):
-    """Nesterov's nonsmooth Chebyshev–Rosenbrock: ``|x_1 - 1|/4 + sum |x_{i+1} - 2 x_i^2 + 1|``."""
+    """Nesterov's first nonsmooth Chebyshev-Rosenbrock function:
+    ``(x_1 - 1)^2 / 4 + sum_{i<d} |x_{i+1} - 2 x_i^2 + 1|`` (sign 0 at the kinks)."""
     d = x.shape[0]
     for i in range(d):
         g_out[i] = 0.0
-    f = 0.25 * abs(x[0] - 1.0)
-    g_out[0] = 0.25 * _sign(x[0] - 1.0)
+    f = 0.25 * (x[0] - 1.0) * (x[0] - 1.0)
+    g_out[0] = 0.5 * (x[0] - 1.0)
     for i in range(d - 1):
         r = x[i + 1] - 2.0 * x[i] * x[i] + 1.0
         s = _sign(r)
         f += abs(r)
         g_out[i + 1] += s
         g_out[i] += -4.0 * s * x[i]
+    return f
+
+
+@njit(cache=True)
+def chebyshev_rosenbrock_2(x, g_out):
+    """Nesterov's second nonsmooth Chebyshev-Rosenbrock function:
+    ``|x_1 - 1| / 4 + sum_{i<d} |x_{i+1} - 2 |x_i| + 1|`` (sign 0 at the kinks)."""
+    d = x.shape[0]
+    for i in range(d):
+        g_out[i] = 0.0
+    f = 0.25 * abs(x[0] - 1.0)
+    g_out[0] = 0.25 * _sign(x[0] - 1.0)
+    for i in range(d - 1):
+        r = x[i + 1] - 2.0 * abs(x[i]) + 1.0
+        s = _sign(r)
+        f += abs(r)
+        g_out[i + 1] += s
+        g_out[i] += -2.0 * s * _sign(x[i])
     return f
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
+from ._state import Stateful, check_entry
 from ._validation import check_bool, check_choice, check_int, check_real
 from .modules import Module, as_module_list, run_chain
-from .objective import Objective, executor_scope
-from .smoothing import SmoothedObjective, is_count
+from .objective import Objective
+from .oracles import OracleBase
+from .perturbations import seed_to_key
+from .sampler import Sampler
 from .termination import as_criterion
 
 __all__ = ["GradientSampling"]
@@ -73,6 +77,11 @@ class GradientSampling(Module):
         Evaluate the perturbed points on this executor.
     chunksize : int, optional
         Points per executor task.
+    sigma_min : float
+        End the run when sigma falls below this floor (checked at the start of each step,
+        after a termination decay): :func:`~numsmooth.minimize` then returns with status 4 and
+        ``x`` where it was. 0 (the default) never stops. Without it a decaying sigma silently
+        goes to 0 and the steps become plain gradient steps.
 
     Attributes
     ----------
@@ -123,91 +132,90 @@ class GradientSampling(Module):
                  reset_on_termination: bool = True, sigma_strategy: str | None = None,
                  sigma_target: float | int = 0.2, sigma_nplus: float = 4 / 3, sigma_nminus: float = 2 / 3,
                  seed: Any = None, *, antithetic: bool = False, executor: Executor | None = None,
-                 chunksize: int | None = None):
+                 chunksize: int | None = None, sigma_min: float = 0.0):
         super().__init__()
         self.modules = as_module_list(modules)
         self.termination = as_criterion(termination)
-        self.sampler = SmoothedObjective(None, sigma, n, aggregate, distribution, include_x0, seed,
-                                         antithetic=antithetic, executor=executor, chunksize=chunksize)
+        self.sampler = Sampler(n, aggregate, distribution, include_x0, antithetic=antithetic,
+                               executor=executor, chunksize=chunksize)
+        self.initial_sigma = check_real("sigma", sigma, low=0.0)
+        self.initial_key = int(seed_to_key(seed))
         self.fixed = check_bool("fixed", fixed)
         self.pre_generate = check_bool("pre_generate", pre_generate)
         self.decay = check_real("decay", decay, low=0.0, low_open=True)
         self.reset_on_termination = check_bool("reset_on_termination", reset_on_termination)
         self.sigma_strategy = check_choice("sigma_strategy", sigma_strategy, (None, "grad-norm", "value"))
-        if is_count(sigma_target):
+        if _is_count(sigma_target):
             self.sigma_target: float | int = check_int("sigma_target", sigma_target, low=0)
         else:
             self.sigma_target = check_real("sigma_target", sigma_target, low=0.0)
         self.sigma_nplus = check_real("sigma_nplus", sigma_nplus, low=0.0, low_open=True)
         self.sigma_nminus = check_real("sigma_nminus", sigma_nminus, low=0.0, low_open=True)
-        self._initial_sigma = self.sampler.sigma
-        self._initial_key = self.sampler.key
-        self._sync_state()
+        self.sigma_min = check_real("sigma_min", sigma_min, low=0.0)
+        self._init_state()
 
-    # -- public attributes --------------------------------------------------------------------
+    # -- state: self.state is the one home of sigma, the generator's position and the counters --
+    def _init_state(self) -> None:
+        self.state.update(sigma=self.initial_sigma, key=self.initial_key, stream=0, num_terminations=0,
+                          started=False, evaluated=False, dim=0)
+
     @property
     def sigma(self) -> float:
-        """The current perturbation scale."""
-        return self.sampler.sigma
+        """The current perturbation scale; settable (>= 0, finite), saved with the state."""
+        return float(self.state["sigma"])
 
     @sigma.setter
     def sigma(self, value: float) -> None:
-        self.sampler.sigma = value
-        self.state["sigma"] = self.sampler.sigma
+        self.state["sigma"] = check_real("sigma", value, low=0.0)
 
     @property
     def perturbations(self) -> np.ndarray | None:
         """The current unscaled perturbation block, or None before the first step."""
-        if not self.state.get("started", False):
+        if not self.state["started"] or self.state["dim"] == 0:
             return None
-        return self.sampler.perturbations
+        return self.sampler.block(self.state["key"], self.state["stream"], self.state["dim"])
 
     @property
     def num_terminations(self) -> int:
         """How many times the termination criteria fired."""
-        return int(self.state.get("num_terminations", 0))
+        return int(self.state["num_terminations"])
 
-    def children(self) -> list[Module]:
-        return self.modules + ([self.termination] if self.termination is not None else [])
+    def children(self) -> list[Stateful]:
+        return [*self.modules, *([self.termination] if self.termination is not None else [])]
 
     def config(self) -> dict[str, Any]:
-        s = self.sampler
-        dist = s.distribution if isinstance(s.distribution, str) else "custom"
         return {
-            "n": s.n, "aggregate": s.aggregate, "distribution": dist, "include_x0": s.include_x0,
-            "fixed": self.fixed, "pre_generate": self.pre_generate, "decay": self.decay,
+            **self.sampler.config(), "fixed": self.fixed, "pre_generate": self.pre_generate,
+            "decay": self.decay, "reset_on_termination": self.reset_on_termination,
             "sigma_strategy": self.sigma_strategy, "sigma_target": self.sigma_target,
-            "antithetic": s.antithetic,
+            "sigma_nplus": self.sigma_nplus, "sigma_nminus": self.sigma_nminus, "sigma_min": self.sigma_min,
         }
-
-    # -- state: the sampler's sigma, key and stream mirror self.state -------------------------
-    def _sync_state(self) -> None:
-        self.state.setdefault("sigma", self.sampler.sigma)
-        self.state.setdefault("key", int(self.sampler.key))
-        self.state.setdefault("stream", self.sampler.stream)
-        self.state.setdefault("num_terminations", 0)
-        self.state.setdefault("started", False)
-
-    def _after_load(self) -> None:
-        self.sampler.sigma = self.state["sigma"]
-        self.sampler.key = np.uint64(self.state["key"])
-        self.sampler.stream = self.state["stream"]
 
     def reset(self) -> None:
         """Back to the initial sigma and the first perturbations; inner modules reset too."""
         super().reset()
-        self.sampler.sigma = self._initial_sigma
-        self.sampler.key = self._initial_key
-        self.sampler.stream = 0
-        self._sync_state()
+        self._init_state()
 
-    def _set_sigma(self, value: float) -> None:
-        self.sampler.sigma = value
-        self.state["sigma"] = self.sampler.sigma
+    def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
+        expected = {"sigma", "key", "stream", "num_terminations", "started", "evaluated", "dim"}
+        if set(state) != expected:
+            raise ValueError(f"{where} must have the keys {sorted(expected)}; got {sorted(state)}")
+        for k in ("key", "stream", "num_terminations", "dim"):
+            if isinstance(state[k], bool) or not isinstance(state[k], (int, np.integer)):
+                raise TypeError(f"{where}[{k!r}] must be an integer; got {state[k]!r}")
+        if not 0 <= state["key"] < 2**64:
+            raise ValueError(f"{where}['key'] must be in [0, 2**64); got {state['key']!r}")
+        if size is not None and state["dim"] not in (0, size):
+            raise ValueError(f"{where}['dim'] must be 0 or {size}; got {state['dim']!r}")
+        for k in ("started", "evaluated"):
+            if not isinstance(state[k], (bool, np.bool_)):
+                raise TypeError(f"{where}[{k!r}] must be True or False; got {state[k]!r}")
+        check_real(f"{where}['sigma']", state["sigma"], low=0.0)
+        for k, v in state.items():
+            check_entry(v, size, f"{where}[{k!r}]")
 
     def _redraw(self) -> None:
-        self.sampler.redraw()
-        self.state["stream"] = self.sampler.stream
+        self.state["stream"] += 1
 
     # -- the step -----------------------------------------------------------------------------
     def step(self, objective: Objective) -> Objective:
@@ -217,8 +225,11 @@ class GradientSampling(Module):
         elif self.state["started"] and self.pre_generate and not self.fixed:
             self._redraw()
         self.state["started"] = True
+        if self.sigma < self.sigma_min:
+            objective.request_stop(f"sigma ({self.sigma:.3g}) fell below sigma_min ({self.sigma_min:g})")
+            return objective
 
-        smoothed = objective.with_oracle(_StepOracle(self, objective))
+        smoothed = objective.with_oracle(SmoothedStepOracle(self, objective))
         if not self.modules:
             # the modules after this one optimize the smoothed objective: they start afresh too
             smoothed.reset_following = fired and self.reset_on_termination
@@ -226,11 +237,11 @@ class GradientSampling(Module):
         inner = run_chain(self.modules, smoothed)
         objective.update = inner.get_update()
         if not objective.has_loss:
-            objective.reported_loss = inner._f
+            objective.reported_loss = inner.cached_loss
         return objective
 
     def _on_termination(self, objective: Objective) -> None:
-        self._set_sigma(self.sigma * self.decay)
+        self.sigma = self.sigma * self.decay
         self.state["num_terminations"] += 1
         self._redraw()
         assert self.termination is not None
@@ -241,17 +252,18 @@ class GradientSampling(Module):
             for m in self.modules:
                 m.reset()
 
-    def _evaluate(self, objective: Objective, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """One evaluation of the smoothed objective at ``x`` (then the sigma strategy)."""
-        if not self.pre_generate and self.state.get("evaluated", False):
+    def evaluate_smoothed(self, objective: Objective, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """One evaluation of the smoothed objective at ``x`` around the step's ``objective``
+        (then the sigma strategy); what :class:`SmoothedStepOracle` calls."""
+        if not self.pre_generate and self.state["evaluated"]:
             self._redraw()
         self.state["evaluated"] = True
+        self.state["dim"] = x.shape[0]
         s = self.sampler
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         x0_term = objective.loss_and_grad() if (s.include_x0 and at_step_point) else None
-        with executor_scope(s.executor, s.chunksize):
-            f, g, F, norms = s.evaluate_with(objective.oracle, x, x0_term,
-                                             need_norms=self.sigma_strategy == "grad-norm")
+        f, g, F, norms = s.evaluate(objective.oracle, x, self.sigma, self.state["key"], self.state["stream"],
+                                    x0_term, need_norms=self.sigma_strategy == "grad-norm")
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g
@@ -274,20 +286,28 @@ class GradientSampling(Module):
         else:
             assert norms is not None
             n_good = int(np.count_nonzero(norms[k0:][pert_finite] < gnorm_x))
-        target = self.sigma_target if is_count(self.sigma_target) else int(max(1, n_finite * self.sigma_target))
-        self._set_sigma(self.sigma * (self.sigma_nplus if n_good >= target else self.sigma_nminus))
+        target = self.sigma_target if _is_count(self.sigma_target) else int(max(1, n_finite * self.sigma_target))
+        self.sigma = self.sigma * (self.sigma_nplus if n_good >= target else self.sigma_nminus)
 
 
-class _StepOracle:
-    """The smoothed objective of one step, as an oracle for the modules that optimize it."""
+class SmoothedStepOracle(OracleBase):
+    """The smoothed objective of one :class:`GradientSampling` step, as an oracle for the
+    modules that optimize it (many-point calls evaluate it point by point, so another
+    GradientSampling may sample it in turn)."""
 
     def __init__(self, gs: GradientSampling, objective: Objective):
         self.gs = gs
         self.objective = objective
         self.layout = objective.layout
 
-    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        return self.gs._evaluate(self.objective, x)
+    @property
+    def num_evaluations(self) -> int:
+        return self.objective.oracle.num_evaluations
 
-    def value(self, x: np.ndarray) -> float:
-        return self.gs._evaluate(self.objective, x)[0]
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.gs.evaluate_smoothed(self.objective, x)
+
+
+def _is_count(value: Any) -> bool:
+    """True for an integer ``sigma_target`` (a count), False for a float (a fraction)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

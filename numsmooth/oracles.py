@@ -1,0 +1,538 @@
+"""Oracles: what evaluates values and gradients, one point or many.
+
+An *oracle* returns the value and the gradient of the user's objective; numsmooth never
+differentiates anything itself. Everything that evaluates points follows one protocol,
+:class:`OracleProtocol`:
+
+- :class:`Oracle` wraps the user's function (per-point, :class:`batched`, jitted, optionally on
+  an executor), counts evaluations, checks every result and names the point in its errors;
+- :class:`OracleBase` gives the many-point methods to an oracle that only knows one point
+  (the smoothed objective of a :class:`~numsmooth.GradientSampling` step);
+- :class:`ForwardingOracle` forwards everything to another oracle, so an adapter (counting,
+  transforming gradients) overrides only what it changes.
+
+An executor and a chunk size travel as arguments of the many-point methods.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import pickle
+from concurrent.futures import Executor, Future
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numba
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+from ._kernels import oracles as _ok
+from ._layout import ParamLayout
+from . import config
+from ._parallel import use_parallel
+from ._validation import check_int, short_repr
+
+__all__ = ["batched", "OracleProtocol", "OracleBase", "ForwardingOracle", "Oracle", "OracleError",
+           "GradientTransformOracle", "make_oracle", "default_chunksize"]
+
+
+class OracleError(RuntimeError):
+    """The oracle raised, or returned something that is not a value-and-gradient pair."""
+
+
+class batched:
+    """Mark ``fun(X) -> (F, G)`` as a batched oracle: one call evaluates all points of a step.
+
+    ``X`` has shape ``(m, d)`` with one (flattened) point per row; ``F`` must have shape ``(m,)``
+    and ``G`` shape ``(m, d)``.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> @ns.batched
+    ... def sphere(X):
+    ...     return (X * X).sum(axis=1), 2 * X
+    >>> obj = ns.smoothed(sphere, sigma=0.1, n=8, seed=0)
+    >>> f, g = obj(np.ones(3))
+    >>> g.shape
+    (3,)
+    """
+
+    def __init__(self, fun: Callable[[np.ndarray], tuple[Any, Any]]):
+        if not callable(fun):
+            raise TypeError(f"batched() needs a callable; got {fun!r}")
+        self.fun = fun
+        self.__doc__ = getattr(fun, "__doc__", None)
+        self.__name__ = getattr(fun, "__name__", "batched")
+
+    def __call__(self, X: np.ndarray) -> tuple[Any, Any]:
+        return self.fun(X)
+
+    def __repr__(self) -> str:
+        return f"batched({self.fun!r})"
+
+
+def _oracle_kind(fun: Any) -> str:
+    if isinstance(fun, batched):
+        return "batched"
+    if isinstance(fun, Dispatcher):
+        return "jitted"
+    if numba.config.DISABLE_JIT and callable(fun) and _takes_two_arguments(fun):  # type: ignore[attr-defined]
+        # With NUMBA_DISABLE_JIT=1 @njit returns the plain function; recognise fun(x, g_out).
+        return "jitted"
+    if callable(fun):
+        return "point"
+    raise TypeError(f"fun must be callable (a function returning (f, g)); got {fun!r}")
+
+
+def _takes_two_arguments(fun: Any) -> bool:
+    try:
+        params = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == 2 and all(p.default is p.empty for p in positional)
+
+
+class _BadValue(Exception):
+    """A value that is not a real scalar; the caller adds where it came from."""
+
+
+def _as_value(f: Any) -> float:
+    """The oracle's value as a Python float (slow path: the caller handles float, np.float64 and
+    np.float32 itself). Non-finite values are data, not errors."""
+    if isinstance(f, (str, bytes, bool, np.bool_)):
+        raise _BadValue(f"oracle returned a value {short_repr(f)} of type {type(f).__name__}; it must be a real scalar")
+    if isinstance(f, np.ndarray):
+        if f.ndim != 0:
+            raise _BadValue(f"oracle returned a value of shape {f.shape} ({short_repr(f)}); it must be a scalar"
+                            " (did it return (g, f) instead of (f, g)?)")
+        if f.dtype.kind == "f":
+            return float(f)
+    if isinstance(f, (numbers.Complex, np.ndarray, np.generic)) and not isinstance(f, numbers.Real):
+        if np.iscomplexobj(f):  # type: ignore[arg-type]
+            raise _BadValue(f"oracle returned a complex value {short_repr(f)}; it must be real")
+    try:
+        return float(f)
+    except OverflowError:
+        raise _BadValue(f"oracle returned a value {short_repr(f)} too large for a float64") from None
+    except (TypeError, ValueError):
+        raise _BadValue(f"oracle returned a value {short_repr(f)} of type {type(f).__name__}; "
+                        "it must be a real scalar") from None
+
+
+def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray, F: np.ndarray,
+                            G: np.ndarray, first_index: int | None) -> None:
+    """Evaluate a per-point or batched oracle at the rows of ``X`` (module level so it pickles)."""
+    m = X.shape[0]
+    if kind == "batched":
+        where = " at x" if first_index is None else f" for samples {first_index}..{first_index + m - 1}"
+        try:
+            res = fun(X.copy())
+        except Exception as exc:
+            raise OracleError(f"batched oracle raised {type(exc).__name__}: {exc}{where}") from exc
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            raise OracleError(f"batched oracle must return a pair (F, G){where}; got {type(res).__name__}")
+        Fv, Gv = np.asarray(res[0]), np.asarray(res[1])
+        if Fv.shape != (m,) or Fv.dtype.kind not in "fiu":
+            raise OracleError(f"batched oracle returned F of shape {Fv.shape} and dtype {Fv.dtype}{where}; "
+                              f"expected shape ({m},) of floats")
+        if Gv.shape != (m, layout.size) or Gv.dtype.kind not in "fiu":
+            raise OracleError(f"batched oracle returned G of shape {Gv.shape} and dtype {Gv.dtype}{where}; "
+                              f"expected shape ({m}, {layout.size}) of floats")
+        F[:] = Fv
+        G[:] = Gv
+        return
+    if kind == "jitted":
+        kernels = _jitted_kernels(fun)
+        try:
+            kernels.rows(X, F, G) if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows_serial(X, F, G)
+        except Exception as exc:
+            _raise_at_failing_row(fun, X, first_index, exc)
+        return
+    _evaluate_per_point(fun, layout, X.__getitem__, m, F, G, first_index)
+
+
+def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], np.ndarray], m: int,
+                        F: np.ndarray, G: np.ndarray, first_index: int | None) -> None:
+    """Call a per-point oracle at ``row_at(i)`` for ``i < m``, checking every result.
+
+    This loop runs once per evaluation: the common results (a float, ``np.float64`` or
+    ``np.float32`` value and a float gradient of the right shape) take a fast path, and error
+    messages are built only when raised.
+    """
+    single_shape = layout.shapes[0] if layout.single else None
+    flat_single = layout.single and single_shape == (layout.size,)
+    for i in range(m):
+        row = row_at(i)
+        arg = row if flat_single else layout.unflatten(row)
+        try:
+            res = fun(arg)
+        except Exception as exc:
+            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} {_where(first_index, i, row)}") from exc
+        if type(res) is not tuple or len(res) != 2:
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise OracleError(f"oracle must return a pair (f, g) {_where(first_index, i, row)}; it returned "
+                                  f"{short_repr(res, 80)} of type {type(res).__name__}")
+        f, g = res
+        tf = type(f)
+        if tf is float or tf is np.float64 or tf is np.float32:
+            F[i] = f
+        else:
+            try:
+                F[i] = _as_value(f)
+            except _BadValue as bad:
+                raise OracleError(f"{bad} {_where(first_index, i, row)}") from None
+        if flat_single and type(g) is np.ndarray and g.shape == single_shape and g.dtype.kind == "f":
+            G[i] = g
+        else:
+            try:
+                G[i] = layout.flatten(g, name="gradient")
+            except (TypeError, ValueError) as exc:
+                raise OracleError(f"{exc} {_where(first_index, i, row)}") from None
+
+
+def _where(first_index: int | None, i: int, point: np.ndarray) -> str:
+    """``at sample k (x = [...])`` for error messages, or ``at x = [...]`` outside sampling."""
+    text = np.array2string(point, threshold=6, edgeitems=2, precision=4)
+    return f"at x = {text}" if first_index is None else f"at sample {first_index + i} (x = {text})"
+
+
+def _jitted_kernels(fun: Any) -> Any:
+    """The kernels that call the jitted oracle ``fun``; the first use checks its signature."""
+    kernels = _ok.kernels_for(fun)
+    if not getattr(kernels, "checked", False):
+        _check_jitted_signature(fun, kernels)
+        kernels.checked = True
+    return kernels
+
+
+def _check_jitted_signature(fun: Any, kernels: Any) -> None:
+    """Compile one call ``fun(x, g_out)`` and check that it returns a real number."""
+    if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+        return  # plain Python: a wrong signature raises at the call, with the point named
+    try:
+        kernels.one.compile((numba.types.float64[::1], numba.types.float64[::1]))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OracleError(
+            f"a jitted oracle must be fun(x, g_out) -> f: it receives the point x and a gradient "
+            f"buffer g_out (flat float64 arrays), writes the gradient into g_out and returns the "
+            f"value as a float; Numba could not compile {getattr(fun, '__name__', fun)!r} called "
+            f"that way: {first}") from None
+    ret = kernels.one.nopython_signatures[-1].return_type
+    if not isinstance(ret, (numba.types.Float, numba.types.Integer)) or isinstance(ret, numba.types.Boolean):
+        raise OracleError(f"a jitted oracle must return its value as a float; "
+                          f"{getattr(fun, '__name__', fun)!r} returns {ret}")
+
+
+def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int | None, exc: Exception) -> None:
+    """A jitted oracle raised inside a kernel: find the first failing row, serially, so the
+    error can name the sample (only runs after a failure)."""
+    g = np.empty(X.shape[1])
+    for i in range(X.shape[0]):
+        try:
+            _ok.kernels_for(fun).one(X[i].copy(), g)
+        except Exception as row_exc:
+            raise OracleError(
+                f"oracle raised {type(row_exc).__name__}: {row_exc} {_where(first_index, i, X[i])}"
+            ) from row_exc
+    raise OracleError(f"oracle raised {type(exc).__name__}: {exc}") from exc
+
+
+def _evaluate_chunk(fun: Any, kind: str, layout: ParamLayout, X: np.ndarray,
+                    first_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Worker-side evaluation of one chunk (the serial code path); returns ``(F, G)``."""
+    F = np.empty(X.shape[0])
+    G = np.empty_like(X)
+    _evaluate_points_python(fun, kind, layout, X, F, G, first_index)
+    return F, G
+
+
+def default_chunksize(executor: Executor, m: int) -> int:
+    """Rows per task: about ``tasks_per_worker`` tasks per worker, or ``ceil(m / default_tasks)``
+    (knobs of :mod:`numsmooth.config`).
+
+    ``concurrent.futures`` pools expose their size as ``_max_workers``; a
+    ``dask.distributed`` executor does not (the cluster may grow or shrink), so it gets
+    ``default_tasks`` tasks, enough to keep a few workers busy with some load balancing.
+    Pass ``chunksize=`` to choose: large chunks for cheap oracles (less pickling and
+    scheduling overhead), ``chunksize=1`` for oracles that take seconds per point.
+    """
+    workers = getattr(executor, "_max_workers", None)
+    if isinstance(workers, numbers.Integral) and not isinstance(workers, bool) and int(workers) > 0:
+        tasks = config.get("tasks_per_worker") * int(workers)
+    else:
+        tasks = config.get("default_tasks")
+    return max(1, math.ceil(m / int(tasks)))
+
+
+def _samples(first: int, last: int, sampling: bool = True) -> str:
+    if not sampling:
+        return "x"
+    return f"sample {first}" if first == last else f"samples {first}..{last}"
+
+
+def _worker_error(exc: BaseException, first: int, last: int, sampling: bool = True) -> OracleError:
+    hint = ""
+    if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)) and "pickl" in str(exc).lower():
+        hint = (" (the oracle is sent to the workers by pickling: define it at module level of an "
+                "importable module, not as a lambda or a closure)")
+    return OracleError(f"worker failed with {type(exc).__name__}: {exc} for {_samples(first, last, sampling)}{hint}")
+
+
+def evaluate_on_executor(executor: Executor, chunksize: int | None, fun: Any, kind: str,
+                         layout: ParamLayout, X: np.ndarray, F: np.ndarray, G: np.ndarray,
+                         first_index: int | None) -> None:
+    """Evaluate the rows of ``X`` on ``executor`` in chunks; results land in ``F``, ``G`` in row order.
+
+    Every chunk is evaluated by :func:`_evaluate_chunk` in a worker with the same code as the
+    serial path, so the numbers are bit-identical to a serial run. A failure (the oracle raising,
+    a bad result, a dead worker, an oracle that does not pickle) raises :class:`OracleError`
+    naming the samples; the outstanding tasks are cancelled and ``F``, ``G`` are left partly
+    written (the callers discard them).
+    """
+    m = X.shape[0]
+    size = default_chunksize(executor, m) if chunksize is None else int(chunksize)
+    starts = list(range(0, m, size))
+    sampling = first_index is not None
+    base = first_index or 0
+    futures: list[Future[tuple[np.ndarray, np.ndarray]]] = []
+    try:
+        for s in starts:
+            stop = min(s + size, m)
+            try:
+                futures.append(executor.submit(_evaluate_chunk, fun, kind, layout,
+                                               np.ascontiguousarray(X[s:stop]),
+                                               base + s if sampling else None))
+            except Exception as exc:
+                raise _worker_error(exc, base + s, base + stop - 1, sampling) from exc
+        for s, fut in zip(starts, futures):
+            stop = min(s + size, m)
+            try:
+                Fc, Gc = fut.result()
+            except OracleError:
+                raise
+            except Exception as exc:
+                raise _worker_error(exc, base + s, base + stop - 1, sampling) from exc
+            F[s:stop] = Fc
+            G[s:stop] = Gc
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+
+
+@runtime_checkable
+class OracleProtocol(Protocol):
+    """What evaluates values and gradients: the user's wrapped function, an adapter around it,
+    or the smoothed objective of a gradient-sampling step.
+
+    Points are flat float64 vectors. ``executor`` and ``chunksize`` say where the points of a
+    many-point call are evaluated (``None``: here); only an :class:`Oracle` acts on them,
+    adapters pass them on.
+    """
+
+    layout: ParamLayout
+
+    @property
+    def num_evaluations(self) -> int:
+        """Evaluations of the user's function made through this oracle."""
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and flat gradient at one point ``x`` (``x`` is not modified)."""
+
+    def value(self, x: np.ndarray) -> float:
+        """Value at one point."""
+
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Executor | None = None, chunksize: int | None = None) -> None:
+        """Evaluate at every row of ``X`` (C-contiguous ``(m, d)``) into ``F`` (m,) and ``G`` (m, d).
+
+        Errors name sample ``first_index + i`` (or the point alone when ``first_index`` is None).
+        """
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Executor | None = None, chunksize: int | None = None) -> None:
+        """Evaluate at ``x + sigma * U[i]`` into rows ``offset + i`` of ``F`` and ``G``; errors
+        name sample ``sample_base + offset + i``."""
+
+
+class OracleBase:
+    """An oracle that knows one point: the many-point methods call :meth:`evaluate` per row.
+
+    Subclasses set ``layout`` and implement :meth:`evaluate` and ``num_evaluations``.
+    """
+
+    layout: ParamLayout
+
+    @property
+    def num_evaluations(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def value(self, x: np.ndarray) -> float:
+        return self.evaluate(x)[0]
+
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Executor | None = None, chunksize: int | None = None) -> None:
+        for i in range(X.shape[0]):
+            F[i], G[i] = self.evaluate(X[i])
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Executor | None = None, chunksize: int | None = None) -> None:
+        m = U.shape[0]
+        self.evaluate_points(x + sigma * U, F[offset:offset + m], G[offset:offset + m],
+                             sample_base + offset, executor, chunksize)
+
+
+class ForwardingOracle(OracleBase):
+    """Forward everything to ``base``; adapters override only what they change."""
+
+    def __init__(self, base: OracleProtocol):
+        self.base = base
+        self.layout = base.layout
+
+    @property
+    def num_evaluations(self) -> int:
+        return int(self.base.num_evaluations)
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.base.evaluate(x)
+
+    def value(self, x: np.ndarray) -> float:
+        return self.base.value(x)
+
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Executor | None = None, chunksize: int | None = None) -> None:
+        self.base.evaluate_points(X, F, G, first_index, executor, chunksize)
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Executor | None = None, chunksize: int | None = None) -> None:
+        self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
+
+
+class GradientTransformOracle(ForwardingOracle):
+    """The oracle ``base`` with every gradient passed through ``fn`` (values unchanged)."""
+
+    def __init__(self, base: OracleProtocol, fn: Callable[[np.ndarray], np.ndarray]):
+        super().__init__(base)
+        self.fn = fn
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = self.base.evaluate(x)
+        return f, self.fn(g)
+
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Executor | None = None, chunksize: int | None = None) -> None:
+        self.base.evaluate_points(X, F, G, first_index, executor, chunksize)
+        for i in range(X.shape[0]):
+            G[i] = self.fn(G[i])
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Executor | None = None, chunksize: int | None = None) -> None:
+        self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
+        for i in range(offset, offset + U.shape[0]):
+            G[i] = self.fn(G[i])
+
+
+class Oracle(OracleBase):
+    """The user's value-and-gradient function, wrapped for many-point evaluation.
+
+    Parameters
+    ----------
+    fun : callable
+        Per-point ``fun(x) -> (f, g)``, :class:`batched` ``fun(X) -> (F, G)``, or a Numba
+        ``@njit`` function ``fun(x, g_out) -> f`` (detected automatically; it receives flat
+        float64 vectors).
+    layout : ParamLayout
+        Shapes of the parameters (per-point oracles receive them in these shapes).
+
+    Notes
+    -----
+    ``num_evaluations`` counts every point evaluated, including those that raised. Evaluating
+    from several threads at once is safe; the count is then approximate only if two calls
+    update it at the same instant (the GIL makes each ``+=`` of one call atomic in CPython).
+    """
+
+    def __init__(self, fun: Any, layout: ParamLayout):
+        self.kind = _oracle_kind(fun)
+        self.fun = fun
+        self.layout = layout
+        self._count = 0
+
+    @property
+    def num_evaluations(self) -> int:
+        return self._count
+
+    # -- many points ------------------------------------------------------------------------
+    def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
+                        executor: Executor | None = None, chunksize: int | None = None) -> None:
+        m = X.shape[0]
+        if m == 0:
+            return
+        self._count += m
+        if executor is not None:
+            evaluate_on_executor(executor, chunksize, self.fun, self.kind, self.layout, X, F, G, first_index)
+        else:
+            _evaluate_points_python(self.fun, self.kind, self.layout, X, F, G, first_index)
+
+    def evaluate_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray,
+                           G: np.ndarray, offset: int, sample_base: int = 0,
+                           executor: Executor | None = None, chunksize: int | None = None) -> None:
+        m = U.shape[0]
+        if m == 0:
+            return
+        if executor is None and self.kind == "jitted":
+            self._count += m
+            kernels = _jitted_kernels(self.fun)
+            kernel = (kernels.perturbed if use_parallel(U.size, "oracle_parallel_min_elements")
+                      else kernels.perturbed_serial)
+            try:
+                kernel(x, float(sigma), U, F, G, offset)
+            except Exception as exc:
+                _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc)
+            return
+        if executor is None and self.kind == "point":
+            # each point built just before its call: no (m, d) block of points, and the oracle
+            # still gets an array of its own (x + sigma * u, the same bits as the block would hold)
+            self._count += m
+
+            def point(i: int) -> np.ndarray:
+                row: np.ndarray = U[i] * sigma
+                row += x
+                return row
+
+            _evaluate_per_point(self.fun, self.layout, point, m, F[offset:], G[offset:], sample_base + offset)
+            return
+        super().evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
+
+    # -- one point -------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.kind == "jitted":
+            self._count += 1
+            g = np.empty(self.layout.size)
+            kernels = _jitted_kernels(self.fun)
+            try:
+                return float(kernels.one(x.copy(), g)), g
+            except Exception as exc:
+                _raise_at_failing_row(self.fun, x.reshape(1, -1), None, exc)
+        F = np.empty(1)
+        G = np.empty((1, self.layout.size))
+        self.evaluate_points(x.reshape(1, -1).copy(), F, G, None)
+        return float(F[0]), G[0]
+
+
+def make_oracle(fun: Any, layout: ParamLayout) -> Oracle:
+    """Wrap ``fun`` (or return it when it already is an :class:`Oracle`)."""
+    if isinstance(fun, Oracle):
+        return fun
+    return Oracle(fun, layout)

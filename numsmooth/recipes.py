@@ -1,0 +1,152 @@
+"""Ready-made algorithms, each a list of modules for :func:`~numsmooth.minimize` or
+:class:`~numsmooth.Optimizer`.
+
+- :func:`gradient_sampling`: the robust gradient-sampling algorithm of Burke, Lewis & Overton
+  (2005) for nonsmooth, nonconvex functions;
+- :func:`gaussian_homotopy`: minimize a Gaussian-smoothed function while its scale decays
+  (graduated optimization).
+
+Examples
+--------
+>>> import numpy as np, numsmooth as ns
+>>> maxquad = ns.problems.get("maxquad")
+>>> res = ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0),
+...                   maxiter=2000)
+>>> res.status, bool(res.fun - maxquad.f_star < 1e-6)
+(4, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._validation import check_int, check_real
+from .gradient_sampling import GradientSampling
+from .modules import LR, Backtracking, Module
+from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
+
+__all__ = ["gradient_sampling", "gaussian_homotopy"]
+
+
+def gradient_sampling(d: int, *, sigma: float = 0.1, n: int | None = None, decay: float = 0.1,
+                      tol: float = 1e-8, sigma_min: float = 1e-8, seed: Any = None,
+                      ls_init: float = 1.0, ls_beta: float = 0.5, ls_c: float = 1e-4,
+                      ls_maxiter: int = 30) -> list[Module]:
+    """Gradient sampling (Burke, Lewis & Overton 2005) as a module chain.
+
+    Each step samples ``n - 1`` points uniformly in the ball of radius ``sigma`` around ``x``
+    (plus ``x`` itself), takes the minimum-norm element of the convex hull of their gradients as
+    the search direction, and runs an Armijo line search on the original function along it.
+    When ``x`` moved by at most ``tol`` in a step (the line search failed or the direction is
+    nearly zero, i.e. ``x`` is approximately ``sigma``-stationary) the radius shrinks,
+    ``sigma *= decay``, and new points are drawn. The run ends when ``sigma`` falls below
+    ``sigma_min`` (:func:`~numsmooth.minimize` status 4).
+
+    Parameters
+    ----------
+    d : int
+        Number of variables (``n`` defaults to ``2 d``, twice the theory's minimum ``d + 1``).
+    sigma : float
+        Initial sampling radius, > 0.
+    n : int, optional
+        Evaluations per step, ``x`` included.
+    decay : float
+        Radius factor in (0, 1) when ``x`` stalls.
+    tol : float
+        A step that moves ``x`` by at most this (2-norm) counts as a stall.
+    sigma_min : float
+        Stop when the radius falls below this, >= 0 (0 never stops).
+    seed : None, int, SeedSequence or Generator
+        Seed of the sample points.
+    ls_init, ls_beta, ls_c, ls_maxiter
+        Armijo line search: first step, shrink factor, sufficient-decrease constant, most
+        trials (see :class:`~numsmooth.Backtracking`).
+
+    Returns
+    -------
+    list of Module
+        ``[GradientSampling([LR(1.0)], aggregate='min-norm-hull', distribution='ball', ...),
+        Backtracking(...)]``; the first is the sampler (its ``sigma`` is the current radius).
+
+    Notes
+    -----
+    The sample points are redrawn every step (``fixed=False``), as the convergence theory
+    requires; the line search is on the true function, so every trial costs one evaluation.
+    With the defaults, MAXQUAD (d = 10) from its standard start ends within 2e-7 of its
+    optimum in 3,000 to 9,500 evaluations over seeds 0-7.
+
+    References
+    ----------
+    J. V. Burke, A. S. Lewis, M. L. Overton (2005), A robust gradient sampling algorithm for
+    nonsmooth, nonconvex optimization, SIAM J. Optim. 15(3):751-779.
+    """
+    d = check_int("d", d, low=1)
+    n = 2 * d if n is None else check_int("n", n, low=2)
+    check_real("decay", decay, low=0.0, high=1.0, low_open=True, high_open=True)
+    gs = GradientSampling([LR(1.0)], sigma=check_real("sigma", sigma, low=0.0, low_open=True), n=n,
+                          aggregate="min-norm-hull", distribution="ball",
+                          termination=TerminateByUpdateNorm(check_real("tol", tol, low=0.0), n=1),
+                          decay=decay, fixed=False, seed=seed, sigma_min=sigma_min)
+    return [gs, Backtracking(init=ls_init, beta=ls_beta, c=ls_c, maxiter=ls_maxiter)]
+
+
+def gaussian_homotopy(*, sigma: float = 1.0, n: int = 256, decay: float = 0.5, stage: int = 10,
+                      aggregate: str = "mean", distribution: str = "sobol", sigma_min: float = 0.0,
+                      lr: float | None = None, seed: Any = None) -> list[Module]:
+    """Gaussian homotopy (graduated optimization) as a module chain.
+
+    Minimizes the Gaussian-smoothed function ``f_sigma(x) = E f(x + sigma u)`` for ``stage``
+    steps, then decays ``sigma *= decay`` and continues from where it stopped: at a large
+    ``sigma`` the smoothed function has no small-scale local minima, and following its minimum as
+    ``sigma`` shrinks leads, on functions like Rastrigin's, to the global one. The perturbations
+    are fixed within a stage (common random numbers), so the Armijo line search on the smoothed
+    objective sees one deterministic function.
+
+    Parameters
+    ----------
+    sigma : float
+        Initial smoothing scale, > 0.
+    n : int
+        Perturbed points per step (``x`` itself is not evaluated).
+    decay : float
+        Scale factor per stage, in (0, 1).
+    stage : int
+        Steps per sigma stage, >= 1.
+    aggregate : str
+        How sampled gradients combine (``'mean'`` is Gaussian smoothing).
+    distribution : str
+        Perturbations; scrambled Sobol points (the default) lower the variance of the mean.
+    sigma_min : float
+        Stop when sigma falls below this (0 never stops).
+    lr : float, optional
+        A fixed step ``LR(lr)`` instead of the line search.
+    seed : None, int, SeedSequence or Generator
+        Seed of the perturbations.
+
+    Returns
+    -------
+    list of Module
+        ``[GradientSampling([Backtracking()] or [LR(lr)], ...)]``.
+
+    References
+    ----------
+    H. Mobahi, J. W. Fisher III (2015), On the link between Gaussian homotopy continuation and
+    convex envelopes, EMMCVPR. E. Hazan, K. Y. Levy, S. Shalev-Shwartz (2016), On graduated
+    optimization for stochastic non-convex problems, ICML.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> rastrigin = ns.problems.get("rastrigin")
+    >>> res = ns.minimize(rastrigin.fun, np.full(10, 3.3), *ns.recipes.gaussian_homotopy(seed=0),
+    ...                   maxiter=150)
+    >>> bool(res.fun < 1e-6)
+    True
+    """
+    check_real("decay", decay, low=0.0, high=1.0, low_open=True, high_open=True)
+    inner: Module = LR(lr) if lr is not None else Backtracking()
+    gs = GradientSampling([inner], sigma=check_real("sigma", sigma, low=0.0, low_open=True), n=n,
+                          aggregate=aggregate, distribution=distribution, include_x0=False,
+                          termination=TerminateAfterNSteps(check_int("stage", stage, low=1)), decay=decay,
+                          fixed=True, seed=seed, sigma_min=sigma_min)
+    return [gs]

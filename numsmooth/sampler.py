@@ -1,0 +1,270 @@
+"""The sampler: evaluate an oracle at ``n`` points around ``x`` and aggregate.
+
+:class:`Sampler` holds what does not change during a run (``n``, the aggregate, the
+distribution, ``include_x0``, the executor) and the buffers; what does change (``sigma``, the
+generator's key and stream) belongs to its owner — :class:`~numsmooth.SmoothedObjective` or
+:class:`~numsmooth.GradientSampling` — and is passed to :meth:`Sampler.evaluate` on each call.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from . import config
+from ._kernels import aggregate as _agg
+from ._validation import check_bool, check_choice, check_int
+from .aggregates import AGGREGATES, STREAM_CODES, aggregate
+from .oracles import OracleProtocol
+from .perturbations import DISTRIBUTIONS, ROW_WISE, draw_perturbations, draw_rows
+
+__all__ = ["Sampler", "EvaluationResult"]
+
+#: (f, g, F, norms): the aggregated value and gradient, every point's value, and every point's
+#: gradient norm (None unless asked for).
+EvaluationResult = tuple[float, np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+class Sampler:
+    """Points around ``x``, their evaluation and the aggregate.
+
+    Parameters
+    ----------
+    n : int
+        Evaluations per call, counting the x0 term when ``include_x0``.
+    aggregate : str
+        One of ``'mean', 'max', 'min', 'min-norm', 'min-value', 'min-norm-hull'``.
+    distribution : str, callable or ndarray
+        Unscaled perturbations (see :func:`~numsmooth.smoothed`).
+    include_x0 : bool
+        Evaluate at ``x`` itself as the first point.
+    antithetic : bool
+        Draw perturbations in ``+u, -u`` pairs.
+    executor : concurrent.futures.Executor, optional
+        Evaluate the points on this executor.
+    chunksize : int, optional
+        Points per executor task.
+
+    Notes
+    -----
+    Memory: the ``(n - include_x0, d)`` perturbation block and the ``(n, d)`` gradient block
+    are kept while together they fit the ``block_budget_bytes`` knob of
+    :mod:`numsmooth.config`; above it (row-wise distributions, every aggregate but
+    ``'min-norm-hull'``) points are evaluated in chunks and folded into the aggregate as they
+    arrive, so memory does not grow with ``n``. Both paths give the same bits.
+
+    Calls from several threads at once are safe: each call takes a gradient block of its own.
+    """
+
+    def __init__(self, n: int = 100, aggregate: str = "mean", distribution: Any = "gaussian",
+                 include_x0: bool = True, *, antithetic: bool = False, executor: Executor | None = None,
+                 chunksize: int | None = None):
+        self.n = check_int("n", n, low=1)
+        self.aggregate = check_choice("aggregate", aggregate, AGGREGATES)
+        self.include_x0 = check_bool("include_x0", include_x0)
+        self.antithetic = check_bool("antithetic", antithetic)
+        self.distribution, self.explicit = _check_distribution(distribution, self.n - self.include_x0)
+        if executor is not None and not isinstance(executor, Executor):
+            raise TypeError(f"executor must be a concurrent.futures.Executor; got {executor!r}")
+        self.executor = executor
+        self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
+        self._block_cache: tuple[int, int, int, np.ndarray] | None = None
+        self._free_blocks: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    @property
+    def num_perturbed(self) -> int:
+        """Perturbed points per evaluation: ``n - include_x0``."""
+        return self.n - self.include_x0
+
+    @property
+    def distribution_name(self) -> str:
+        """The distribution's name, ``'array'`` or ``'custom'`` (a callable)."""
+        return self.distribution if isinstance(self.distribution, str) else "custom"
+
+    def config(self) -> dict[str, Any]:
+        """The configuration, for state checks and ``repr``."""
+        return {"n": self.n, "aggregate": self.aggregate, "distribution": self.distribution_name,
+                "include_x0": self.include_x0, "antithetic": self.antithetic}
+
+    # -- perturbations --------------------------------------------------------------------------
+    def block(self, key: int, stream: int, d: int) -> np.ndarray:
+        """Unscaled perturbations of ``(key, stream)`` for dimension ``d`` (drawn once, cached)."""
+        m = self.num_perturbed
+        if self.explicit is not None:
+            if self.explicit.shape[1] != d:
+                raise ValueError(f"distribution array has shape {self.explicit.shape}; expected ({m}, {d}) "
+                                 f"for {d} parameters")
+            return self.explicit
+        cached = self._block_cache  # one read: another thread may replace it
+        if cached is not None and cached[:3] == (key, stream, d):
+            return cached[3]
+        block = draw_perturbations(self.distribution, np.uint64(key), stream, m, d, antithetic=self.antithetic)
+        block.flags.writeable = False
+        self._block_cache = (key, stream, d, block)
+        return block
+
+    def streams(self, d: int) -> bool:
+        """Whether an evaluation at dimension ``d`` streams rather than keeping the blocks."""
+        return (2 * self.n * d * 8 > config.get("block_budget_bytes") and self.explicit is None
+                and self.aggregate in STREAM_CODES and self.distribution in ROW_WISE)
+
+    def check_memory(self, d: int) -> None:
+        """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory."""
+        if self.streams(d):
+            need = 16 * self.n + 3 * 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        else:
+            need = 16 * self.n + 2 * 8 * self.n * d
+        available = _physical_memory()
+        if available is not None and need > available:
+            raise ValueError(f"n = {self.n} points of dimension d = {d} need about {need / 2**30:.3g} GiB, "
+                             f"more than this machine's {available / 2**30:.3g} GiB; use a smaller n")
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
+                 x0_term: tuple[float, np.ndarray] | None = None, need_norms: bool = False) -> EvaluationResult:
+        """Evaluate at the ``n`` points around flat ``x`` and aggregate.
+
+        Parameters
+        ----------
+        oracle : OracleProtocol
+            Evaluates the points.
+        x : ndarray
+            Flat float64 point.
+        sigma : float
+            Scale of the perturbations.
+        key, stream : int
+            Position of the perturbations in the counter-based generator.
+        x0_term : (float, ndarray), optional
+            ``f(x)`` and ``g(x)`` already known; used for the x0 term instead of evaluating.
+        need_norms : bool
+            Also return the gradient norm of every point.
+
+        Returns
+        -------
+        f, g : float, ndarray
+            The aggregated value and gradient.
+        F, norms : ndarray
+            Every point's value and gradient norm (``None`` unless ``need_norms``), x0 term
+            first when included.
+        """
+        d = x.shape[0]
+        self.check_memory(d)
+        if self.streams(d):
+            return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
+        U = self.block(key, stream, d)
+        k0 = int(self.include_x0)
+        F = np.empty(self.n)
+        G = self._take_gradient_block(d)
+        try:
+            if self.include_x0:
+                if x0_term is None:
+                    oracle.evaluate_points(x.reshape(1, -1), F[:1], G[:1], 0, self.executor, self.chunksize)
+                else:
+                    F[0], G[0] = x0_term
+            oracle.evaluate_perturbed(x, sigma, U, F, G, k0, 0, self.executor, self.chunksize)
+            f, g = aggregate(self.aggregate, F, G)
+            norms = np.sqrt(np.einsum("ij,ij->i", G, G)) if need_norms else None
+        finally:
+            self._give_gradient_block(G)
+        return f, g, F, norms
+
+    def _take_gradient_block(self, d: int) -> np.ndarray:
+        """An ``(n, d)`` gradient block of this call's own: reused across calls (a fresh block
+        costs page faults on every call), never shared by two calls at once."""
+        with self._lock:
+            for i, b in enumerate(self._free_blocks):
+                if b.shape == (self.n, d):
+                    return self._free_blocks.pop(i)
+        return np.empty((self.n, d))
+
+    def _give_gradient_block(self, G: np.ndarray) -> None:
+        with self._lock:
+            self._free_blocks = [b for b in self._free_blocks if b.shape == G.shape][:1] + [G]
+
+    def _evaluate_streaming(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
+                            x0_term: tuple[float, np.ndarray] | None, need_norms: bool) -> EvaluationResult:
+        """`evaluate` in chunks of points: perturbations are regenerated from their counters
+        and gradients folded into the aggregate as they arrive (same bits as the batch path)."""
+        d, n, k0 = x.shape[0], self.n, int(self.include_x0)
+        m = n - k0
+        code = STREAM_CODES[self.aggregate]
+        state = np.empty(_agg.STATE_SIZE)
+        acc = np.empty(d)
+        _agg.stream_init(state, acc)
+        F = np.empty(n)
+        norms = np.empty(n)
+        if self.include_x0:
+            if x0_term is None:
+                g0 = np.empty((1, d))
+                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
+                f0, g0 = F[0], g0[0]
+            else:
+                f0, g0 = x0_term
+            F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
+            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        c = max(1, min(m, config.get("stream_chunk_elements") // d))
+        U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
+        for start in range(0, m, c):
+            k = min(c, m - start)
+            draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
+            oracle.evaluate_perturbed(x, sigma, U[:k], Fc, Gc, 0, k0 + start, self.executor, self.chunksize)
+            F[k0 + start:k0 + start + k] = Fc[:k]
+            if need_norms:
+                norms[k0 + start:k0 + start + k] = np.sqrt(np.einsum("ij,ij->i", Gc[:k], Gc[:k]))
+            _agg.stream_update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
+        out = np.empty(d)
+        f = _agg.stream_finalize(code, acc, state, out)
+        return float(f), out, F, (norms if need_norms else None)
+
+    # -- pickling ---------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        if self.executor is not None:
+            raise TypeError(
+                f"cannot pickle a sampler that holds the executor {self.executor!r}: executors do not "
+                "pickle. Save the run with Optimizer.state_dict() or Optimizer.save(), and pass "
+                "executor= again when you rebuild the modules")
+        # caches are rebuilt on demand: the perturbation block from (key, stream), buffers anew
+        state = self.__dict__.copy()
+        state.update(_block_cache=None, _free_blocks=[], _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
+        return None
+
+
+def _check_distribution(distribution: Any, m: int) -> tuple[Any, np.ndarray | None]:
+    """Validate a distribution name, callable or explicit ``(m, d)`` array."""
+    if isinstance(distribution, str):
+        return check_choice("distribution", distribution, DISTRIBUTIONS), None
+    if isinstance(distribution, np.ndarray):
+        arr = distribution
+        if arr.dtype.kind != "f":
+            raise TypeError(f"distribution array must hold floats; got dtype {arr.dtype}")
+        if arr.ndim != 2 or arr.shape[0] != m:
+            raise ValueError(
+                f"distribution array must have shape (n - include_x0, d) = ({m}, d); got shape {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("distribution array must be finite")
+        explicit = np.ascontiguousarray(arr, dtype=np.float64).copy()
+        explicit.flags.writeable = False
+        return "array", explicit
+    if callable(distribution):
+        return distribution, None
+    names = ", ".join(repr(d) for d in DISTRIBUTIONS)
+    raise ValueError(f"distribution must be one of {names}, a callable or an array; got {distribution!r}")

@@ -1,0 +1,213 @@
+"""Real conditions: whole-state checks before loading, pickle-free saving, threads, the oracle
+contract, values of every scalar type, resource limits."""
+
+import io
+import pickle
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import pytest
+
+import numsmooth as ns
+
+ROSEN = ns.problems.get("rosenbrock")
+
+
+def quad(x):
+    return float(x @ x), 2 * x
+
+
+def _chain():
+    return [ns.GradientSampling([ns.Adam(0.05)], sigma=0.3, n=5, seed=1,
+                                termination=[ns.TerminateAfterNSteps(2), ns.TerminateByUpdateNorm(1e-3)]),
+            ns.Momentum(0.5)]
+
+
+def _trained():
+    opt = ns.Optimizer(np.array([1.0, -2.0, 0.5]), *_chain())
+    for _ in range(3):
+        opt.step(quad)
+    return opt
+
+
+def _corrupt(state, path, value):
+    d = state
+    for k in path[:-1]:
+        d = d[k]
+    if value is KeyError:
+        del d[path[-1]]
+    else:
+        d[path[-1]] = value
+    return state
+
+
+BAD_STATES = [
+    (("x",), KeyError, "missing \\['x'\\]"),
+    (("x",), np.ones(4), "state\\['x'\\] must be a float array of shape \\(3,\\)"),
+    (("x",), np.ones(1), "shape \\(3,\\)"),  # would broadcast
+    (("x",), np.array([1.0, np.nan, 0.0]), "finite"),
+    (("x",), np.ones(3, dtype=complex), "float array"),
+    (("num_steps",), -1, "num_steps"),
+    (("num_evaluations",), 1.5, "num_evaluations"),
+    (("modules", 0, "state", "stream"), -3, "stream"),
+    (("modules", 0, "state", "sigma"), float("nan"), "sigma"),
+    (("modules", 0, "state", "key"), 2**70, "key"),
+    (("modules", 0, "children", 0, "state", "m"), np.zeros(5), "shape \\(3,\\)"),
+    (("modules", 0, "children", 0, "state", "v"), np.full(3, np.inf), "finite"),
+    (("modules", 0, "children", 0, "state", "t"), -1, ">= 0"),
+    (("modules", 1, "state", "buf"), object(), "plain data"),
+    (("modules", 0, "config", "n"), 7, "configuration"),
+    (("modules", 0, "config", "sigma_nplus"), 2.0, "configuration"),
+    (("modules", 1, "type"), "Adam", "belongs to a Adam"),
+    (("modules",), [], "modules"),
+]
+
+
+@pytest.mark.parametrize("path, value, match", BAD_STATES, ids=[f"bad{i}" for i in range(len(BAD_STATES))])
+def test_bad_state_is_refused_whole_and_changes_nothing(path, value, match):
+    src = _trained()
+    state = _corrupt(src.state_dict(), path, value)
+    dst = ns.Optimizer(np.array([1.0, -2.0, 0.5]), *_chain())
+    dst.step(quad)
+    before = pickle.dumps(dst.state_dict())
+    with pytest.raises((ValueError, TypeError), match=match):
+        dst.load_state_dict(state)
+    assert pickle.dumps(dst.state_dict()) == before
+
+
+def test_state_with_arbitrary_object_is_refused_before_any_copy():
+    class Boom:
+        def __deepcopy__(self, memo):
+            raise AssertionError("ran code from the state")
+
+    state = _trained().state_dict()
+    state["modules"][1]["state"]["buf"] = Boom()
+    with pytest.raises(TypeError, match="plain data"):
+        ns.Optimizer(np.ones(3), *_chain()).load_state_dict(state)
+
+
+@pytest.mark.parametrize("use_file", [False, True])
+def test_npz_save_load_resumes_bit_identically(tmp_path, use_file):
+    ref = _trained()
+    saved = io.BytesIO() if not use_file else tmp_path / "run.npz"
+    ref.save(saved)
+    if not use_file:
+        saved.seek(0)
+    for _ in range(4):
+        ref.step(quad)
+    resumed = ns.Optimizer(np.zeros(3), *_chain())
+    resumed.load(saved)
+    for _ in range(4):
+        resumed.step(quad)
+    assert resumed.x.tobytes() == ref.x.tobytes()
+    assert resumed.num_evaluations == ref.num_evaluations
+    assert resumed.modules[0].sigma == ref.modules[0].sigma
+
+
+def test_npz_file_holds_no_pickle(tmp_path):
+    path = tmp_path / "run.npz"
+    _trained().save(path)
+    with np.load(path, allow_pickle=False) as data:  # would raise if an object array were inside
+        assert "__state__" in data.files
+
+
+def test_pickling_an_executor_names_it():
+    with ThreadPoolExecutor(1) as pool:
+        opt = ns.Optimizer(np.ones(2), ns.GradientSampling([ns.LR(0.1)], n=3, executor=pool))
+        with pytest.raises(TypeError, match="executor.*ThreadPoolExecutor"):
+            pickle.dumps(opt)
+
+
+def test_smoothed_from_four_threads_matches_serial():
+    obj = ns.smoothed(lambda x: (float(np.sum(x**4)), 4 * x**3), sigma=0.3, n=16, seed=5)
+    points = [np.linspace(-1, 1, 50) + 0.01 * k for k in range(50)]
+    serial = [obj(p) for p in points]
+
+    def call(k):
+        return obj(points[k])
+
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(4):
+            got = list(pool.map(call, range(50)))
+            for (f, g), (fs, gs) in zip(got, serial):
+                assert f == fs and g.tobytes() == gs.tobytes()
+
+
+@pytest.mark.parametrize("make", [float, np.float64, np.float32, lambda v: np.array(v)])
+def test_value_types_give_the_same_step(make):
+    def fun(x):
+        return make(float(x @ x)), 2 * x
+
+    ref = ns.Optimizer(np.array([0.5, 0.25]), ns.GradientSampling([ns.LR(0.1)], n=5, seed=0))
+    got = ns.Optimizer(np.array([0.5, 0.25]), ns.GradientSampling([ns.LR(0.1)], n=5, seed=0))
+    ref.step(quad)
+    got.step(fun)
+    if make is np.float32:
+        assert np.allclose(got.x, ref.x, rtol=1e-6)
+    else:
+        assert got.x.tobytes() == ref.x.tobytes()
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda x: (10**400, 2 * x), "too large for a float64"),
+    (lambda x: (True, 2 * x), "bool"),
+    (lambda x: (2 * x, float(x @ x)), r"shape \(1000,\).*\(g, f\)"),
+    (lambda x: (1.0, [[1.0, 2.0], [3.0]]), "gradient"),
+])
+def test_bad_values_are_named_and_short(bad, match):
+    with pytest.raises(ns.OracleError, match=match) as ei:
+        ns.minimize(bad, np.ones(1000), ns.LR(0.1), maxiter=1)
+    assert len(str(ei.value)) < 400
+    assert "sample" not in str(ei.value)  # no gradient sampling here: the point is named
+
+
+def test_jitted_oracle_with_wrong_arguments_says_the_signature():
+    @numba.njit
+    def one_arg(x):
+        return x @ x
+
+    with pytest.raises(ns.OracleError, match=r"fun\(x, g_out\) -> f"):
+        ns.minimize(one_arg, np.ones(3), ns.LR(0.1), maxiter=1)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="return types are only known to compiled code")
+def test_jitted_oracle_returning_bool_is_refused():
+    @numba.njit
+    def boolean(x, g):
+        g[:] = 0.0
+        return x[0] > 0
+
+    with pytest.raises(ns.OracleError, match="must return its value as a float"):
+        ns.minimize(boolean, np.ones(3), ns.LR(0.1), maxiter=1)
+
+
+def test_huge_n_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="n = 1000000000000 points"):
+        ns.smoothed(quad, n=10**12)(np.ones(3))
+    opt = ns.Optimizer(np.ones(3), ns.GradientSampling([ns.LR(0.1)], n=10**12))
+    with pytest.raises(ValueError, match="use a smaller n"):
+        opt.step(quad)
+    assert np.array_equal(opt.x, np.ones(3))
+
+
+@pytest.mark.parametrize("x, match", [(np.zeros(0), "at least one element"), (np.array([1.0, np.nan]), "finite")])
+def test_smoothed_refuses_empty_and_nan_points(x, match):
+    with pytest.raises(ValueError, match=match):
+        ns.smoothed(quad, n=4)(x)
+
+
+@pytest.mark.parametrize("combo", [ns.TerminateAll, ns.TerminateAny])
+def test_empty_combination_is_refused(combo):
+    with pytest.raises(ValueError, match="at least one criterion"):
+        combo()
+
+
+def test_sigma_min_stops_with_its_own_status():
+    gs = ns.GradientSampling([ns.LR(0.01)], sigma=1.0, n=4, seed=0, decay=0.5,
+                             termination=ns.TerminateAfterNSteps(1), sigma_min=0.1)
+    res = ns.minimize(quad, np.ones(2), gs, maxiter=100)
+    assert res.status == 4 and res.success and "sigma_min" in res.message
+    # stages of one step each: sigma 1, 1/2, ..., 1/8 are used, 1/16 < 0.1 stops
+    assert res.nit == 4 and gs.sigma == 1 / 16
