@@ -1,42 +1,68 @@
-"""Side-by-side ratios for the performance targets of the issue, as a markdown table.
+"""Performance targets of numsmooth as one markdown table: each row a ratio over a floor or a
+reference, both sides timed in the same process.
 
-Run from anywhere, preferably with a Python that has torch and torchzero 0.4.4 as well::
+Run from anywhere (it measures the checkout it sits in), preferably with a Python that also has
+torch and torchzero 0.4.4 for the torchzero rows::
 
-    python asv_benchmarks/compare.py [--repeats 7] [--quick]
+    python asv_benchmarks/compare.py [--only floor,pointwise,laplacian,dask] [--quick]
+                                     [--repeats 7] [--dims 1e3,1e5,1e6] [--passive-omp]
 
-Each row times its two contenders in the same process, interleaved (A, B, A, B, ...), and
-reports the median over ``--repeats`` rounds (at least 5) of the per-round time, and of the
-per-round ratio. Interleaving matters on a shared machine: a burst of load hits both sides of a
-round, so the ratio is steadier than either time. Columns that need torchzero read "n/a" when
-torch or torchzero cannot be imported. If ``compare_laplacian.py`` sits next to this file, its
-output is appended.
+Sections (``--only`` takes a comma-separated subset; default all):
+
+- ``torchzero``: the GS step (jitted and per-point NumPy oracles) against torchzero's same step;
+- ``floor``: a GS step with the jitted Rosenbrock oracle (n = 100) over the *floor*, the same
+  100 prebuilt points through a plain ``numba.prange`` loop over the oracle; with
+  ``fixed=False`` over floor + the time to draw the ``(n - 1, d)`` normals;
+- ``pointwise``: microseconds per evaluation a step adds to a per-point Python oracle, by the
+  type of the value it returns;
+- ``perturbations``: the counter-based generator against NumPy's;
+- ``laplacian``: ``laplacian_smooth`` over ``np.copyto`` (then ``compare_laplacian.py``);
+- ``dask``: a 20 ms oracle on a 2-process Dask cluster against ``n * 20 ms / 2``.
+
+Every ratio is the median over ``--repeats`` interleaved rounds (A B, B A, ...) of the per-round
+ratio; both sides share the process, the Numba threads and the points (see
+``benchmarks/_timing.py``; the asv ``track_`` benchmarks of ``bench_overhead.py`` use the same
+code). ``--quick`` shortens the rounds (and the Dask and Laplacian grids), not their number.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
-
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "benchmarks"))
+ROOT = os.path.dirname(HERE)
+BENCH = os.path.join(HERE, "benchmarks")
+if os.path.isdir(os.path.join(ROOT, "numsmooth")):
+    sys.path.insert(0, ROOT)  # the checkout this file belongs to, not whatever is installed
+sys.path.insert(0, BENCH)
+# subprocesses (Dask workers, compare_laplacian.py) import the same numsmooth and oracles
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [p for p in (ROOT, BENCH, os.environ.get("PYTHONPATH")) if p])
+if "--passive-omp" in sys.argv:  # must precede the first OpenMP parallel region
+    os.environ["GOMP_SPINCOUNT"] = "0"
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import numba  # noqa: E402
-from numba import njit  # noqa: E402
+import numpy as np  # noqa: E402
 
 import numsmooth as ns  # noqa: E402
+from _timing import interleave, median, median_ratio  # noqa: E402
+from bench_overhead import (LAPLACIAN_SHAPES, VALUE_TYPES, FloorCase, LaplacianCase,  # noqa: E402
+                            PointwiseCase)
 from bench_steps import LR, ROSENBROCK, SIGMA, make_optimizer, rosenbrock_numpy  # noqa: E402
 from numsmooth.perturbations import draw_perturbations, seed_to_key  # noqa: E402
 
 D, N = 1000, 100
+SECTIONS = ("torchzero", "floor", "pointwise", "perturbations", "laplacian", "dask")
 _ENV_KEYS = ("NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
              "OMP_NUM_THREADS", "NUMBA_DISABLE_JIT")
+#: Dask: oracle cost (seconds), points per step, worker processes.
+DASK_SLEEP, DASK_N, DASK_WORKERS = 0.02, 64, 2
 
 try:
     import torch
@@ -46,37 +72,6 @@ try:
 except Exception:  # pragma: no cover - depends on the environment
     torch = tz = None
     HAVE_TZ = False
-
-
-# -- timing ------------------------------------------------------------------------------------
-def per_call(fn, number: int) -> float:
-    t = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - t) / number
-
-
-def calibrate(fn, target: float = 0.2) -> int:
-    """Calls per round so that a round lasts about ``target`` seconds."""
-    fn()
-    t = per_call(fn, 1)
-    number = max(1, int(target / max(t, 1e-7)))
-    t = per_call(fn, number)
-    return max(1, int(target / max(t, 1e-7)))
-
-
-def interleaved(fns, repeats: int, target: float = 0.2):
-    """Median per-call time of each function, timed in interleaved rounds, plus per-round times."""
-    numbers = [calibrate(f, target) for f in fns]
-    rounds = [[] for _ in fns]
-    for _ in range(repeats):
-        for k, (f, num) in enumerate(zip(fns, numbers)):
-            rounds[k].append(per_call(f, num))
-    return [statistics.median(r) for r in rounds], rounds
-
-
-def median_ratio(num_rounds, den_rounds) -> float:
-    return statistics.median(a / b for a, b in zip(num_rounds, den_rounds))
 
 
 def fmt_t(t: float | None) -> str:
@@ -89,7 +84,36 @@ def fmt_t(t: float | None) -> str:
     return f"{t * 1e6:.3g} us"
 
 
-# -- contenders ----------------------------------------------------------------------------------
+def fmt_d(d: int) -> str:
+    """1000 -> '1e3', 100000 -> '1e5'; other sizes as they are."""
+    e = len(str(d)) - 1
+    return f"1e{e}" if d == 10**e else str(d)
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+class Table:
+    def __init__(self):
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, work, a, b, value, target, ok):
+        met = "n/a" if ok is None else ("yes" if ok else "**no**")
+        self.rows.append((work, a, b, value, target, met))
+        print(f"  {work}: {value}", file=sys.stderr, flush=True)  # progress
+
+    def print(self):
+        print("| work | numsmooth | floor / reference | ratio | target | met |")
+        print("|---|---|---|---|---|---|")
+        for row in self.rows:
+            print("| " + " | ".join(row) + " |")
+
+
+# -- torchzero ---------------------------------------------------------------------------------
 def torchzero_step(d: int = D, n: int = N):
     """One torchzero 0.4.4 step of the same configuration (torch autograd on Rosenbrock)."""
     torch.set_num_threads(2)
@@ -113,21 +137,111 @@ def numsmooth_step(fun, d: int = D, n: int = N):
     return lambda: opt.step(fun)
 
 
-@njit
-def _oracle_loop(fun, X, G):
-    s = 0.0
-    for i in range(X.shape[0]):
-        s += fun(X[i], G[i])
-    return s
+def section_torchzero(t: Table, rounds: int, rt: float) -> None:
+    jit_step = numsmooth_step(ROSENBROCK.fun)
+    np_step = numsmooth_step(rosenbrock_numpy)
+    if not HAVE_TZ:
+        r = interleave([jit_step, np_step], rounds, rt)
+        t.add("GS step, jitted Rosenbrock d=1000 n=100, speedup vs torchzero", fmt_t(median(r[0])), "n/a",
+              "n/a", ">= 200x (min 100x)", None)
+        t.add("GS step, per-point NumPy oracle, speedup vs torchzero", fmt_t(median(r[1])), "n/a", "n/a",
+              ">= 10x", None)
+        return
+    r = interleave([jit_step, np_step, torchzero_step()], rounds, rt)
+    ratio_jit, ratio_np = median_ratio(r[2], r[0]), median_ratio(r[2], r[1])
+    t.add("GS step, jitted Rosenbrock d=1000 n=100, speedup vs torchzero", fmt_t(median(r[0])),
+          fmt_t(median(r[2])), f"{ratio_jit:.0f}x", ">= 200x (min 100x)", ratio_jit >= 100)
+    t.add("GS step, per-point NumPy oracle, speedup vs torchzero", fmt_t(median(r[1])), fmt_t(median(r[2])),
+          f"{ratio_np:.1f}x", ">= 10x", ratio_np >= 10)
 
 
-@njit(parallel=True)
-def _oracle_loop_parallel(fun, X, F, G):
-    for i in numba.prange(X.shape[0]):
-        F[i] = fun(X[i], G[i])
+# -- floor -------------------------------------------------------------------------------------
+def section_floor(t: Table, rounds: int, rt: float, dims: list[int]) -> None:
+    for d in dims:
+        for aggregate in ("mean", "max"):
+            for fixed in (True, False):
+                case = FloorCase(d, aggregate, fixed=fixed)
+                r = case.times(rounds, rt)
+                step, floor = median(r[0]), median(r[1])
+                if fixed:
+                    ratio = median_ratio(r[0], r[1])
+                    ref = f"floor {fmt_t(floor)}"
+                else:
+                    ratio = median_ratio(r[0], [a + b for a, b in zip(r[1], r[2])])
+                    ref = f"floor {fmt_t(floor)} + gen {fmt_t(median(r[2]))}"
+                t.add(f"GS step / floor, jitted Rosenbrock d={fmt_d(d)} n={N}, {aggregate}, "
+                      f"fixed={fixed}", fmt_t(step), ref, f"{ratio:.2f}x", "<= 1.25x", ratio <= 1.25)
+                del case, r
+                gc.collect()  # d = 1e6 holds 1.6 GB of points and gradients
 
 
-# -- rows ------------------------------------------------------------------------------------------
+# -- per-point overhead ------------------------------------------------------------------------
+def section_pointwise(t: Table, rounds: int, rt: float) -> None:
+    for kind in VALUE_TYPES:
+        case = PointwiseCase(kind, d=D, n=N)
+        r = case.times(rounds, rt)
+        per_eval = median([(a - b) / N for a, b in zip(r[0], r[1])])
+        t.add(f"per-point oracle overhead per evaluation, d={D} n={N}, value {kind}",
+              f"step {fmt_t(median(r[0]))}", f"{N} plain calls {fmt_t(median(r[1]))}",
+              f"{per_eval * 1e6:.2f} us", "<= 2 us", per_eval <= 2e-6)
+
+
+# -- perturbations -----------------------------------------------------------------------------
+def section_perturbations(t: Table, rounds: int, rt: float) -> None:
+    key = seed_to_key(0)
+    out = np.empty((1000, 1000))
+    draw_perturbations("gaussian", key, 0, 1000, 1000, out=out)
+    rng = np.random.default_rng(0)
+    r = interleave([lambda: draw_perturbations("gaussian", key, 0, 1000, 1000),
+                    lambda: rng.standard_normal((1000, 1000))], rounds, rt)
+    ratio = median_ratio(r[1], r[0])
+    t.add("perturbations: draw_perturbations('gaussian', 1000x1000) vs default_rng.standard_normal "
+          "(speedup)", fmt_t(median(r[0])), fmt_t(median(r[1])), f"{ratio:.2f}x", ">= 2x", ratio >= 2)
+    r = interleave([lambda: draw_perturbations("gaussian", key, 0, 1000, 1000, out=out),
+                    lambda: rng.standard_normal((1000, 1000), out=out)], rounds, rt)
+    ratio = median_ratio(r[1], r[0])
+    t.add("  same, both writing into a preallocated out", fmt_t(median(r[0])), fmt_t(median(r[1])),
+          f"{ratio:.2f}x", "(info)", None)
+
+
+# -- Laplacian ---------------------------------------------------------------------------------
+def section_laplacian(t: Table, rounds: int, rt: float) -> None:
+    for shape in LAPLACIAN_SHAPES:
+        for dtype in ("float32", "float64"):
+            case = LaplacianCase(shape, dtype)
+            r = case.times(rounds, rt)
+            ratio = median_ratio(r[0], r[1])
+            t.add(f"laplacian_smooth(g, 1.0, out=out) / np.copyto, {shape} {dtype}", fmt_t(median(r[0])),
+                  f"copy {fmt_t(median(r[1]))}", f"{ratio:.2f}x", "<= 2x", ratio <= 2)
+            del case
+
+
+# -- Dask --------------------------------------------------------------------------------------
+def section_dask(t: Table, rounds: int, chunksizes: list) -> None:
+    ideal = DASK_N * DASK_SLEEP / DASK_WORKERS
+    ref = f"{DASK_N} x {DASK_SLEEP * 1e3:.0f} ms / {DASK_WORKERS} = {fmt_t(ideal)}"
+    try:
+        from dask.distributed import Client, LocalCluster
+
+        import _oracles
+    except Exception as exc:  # pragma: no cover - depends on the environment
+        t.add("Dask step / ideal", "n/a", ref, "n/a", "<= 1.15x", None)
+        print(f"dask unavailable: {exc}", file=sys.stderr)
+        return
+    with LocalCluster(n_workers=DASK_WORKERS, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        executor = client.get_executor()
+        for cs in chunksizes:
+            gs = ns.GradientSampling(None, sigma=SIGMA, n=DASK_N, seed=0, executor=executor, chunksize=cs)
+            opt = ns.Optimizer(np.zeros(10), gs)
+            opt.step(_oracles.sleepy)  # ships the function, warms the workers
+            r = interleave([lambda: opt.step(_oracles.sleepy)], rounds, 0.0)[0]
+            ratio = median(r) / ideal
+            t.add(f"Dask step / ideal: 20 ms oracle, n={DASK_N}, LocalCluster 2 processes x 1 thread, "
+                  f"chunksize={cs}", fmt_t(median(r)), ref, f"{ratio:.2f}x", "<= 1.15x", ratio <= 1.15)
+
+
+# -- header ------------------------------------------------------------------------------------
 def machine() -> list[str]:
     cpu = "unknown"
     try:
@@ -142,14 +256,11 @@ def machine() -> list[str]:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:
         affinity = os.cpu_count()
-    try:
-        load = " ".join(open("/proc/loadavg").read().split()[:3])
-    except OSError:
-        load = "n/a"
     import scipy
 
-    versions = (f"Python {platform.python_version()}, numsmooth {ns.__version__}, numpy {np.__version__}, "
-                f"numba {numba.__version__}, scipy {scipy.__version__}")
+    versions = (f"Python {platform.python_version()}, numsmooth {ns.__version__} "
+                f"({os.path.dirname(ns.__file__)}), numpy {np.__version__}, numba {numba.__version__}, "
+                f"scipy {scipy.__version__}")
     if HAVE_TZ:
         import importlib.metadata as md
 
@@ -158,7 +269,7 @@ def machine() -> list[str]:
         versions += ", torch/torchzero not importable"
     return [
         f"- CPU: {cpu}",
-        f"- cores: {os.cpu_count()} logical, {affinity} usable; load average at start: {load}",
+        f"- cores: {os.cpu_count()} logical, {affinity} usable; load average at start: {loadavg()}",
         f"- numba threads: {numba.get_num_threads()} (threading layer: {numba.threading_layer()})"
         + (f"; torch threads: {torch.get_num_threads()}" if HAVE_TZ else ""),
         f"- {versions}",
@@ -170,115 +281,53 @@ def machine() -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7, help="interleaved rounds (>= 5)")
-    ap.add_argument("--quick", action="store_true", help="shorter rounds (0.05 s instead of 0.2 s)")
+    ap.add_argument("--quick", action="store_true",
+                    help="rounds of ~0.02 s instead of 0.1 s, fewer Dask chunk sizes and Laplacian sizes")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    ap.add_argument("--dims", default="1e3,1e5,1e6", help="dimensions of the floor rows")
+    ap.add_argument("--passive-omp", action="store_true",
+                    help="GOMP_SPINCOUNT=0 OMP_WAIT_POLICY=PASSIVE (for a loaded machine; say so next to the numbers)")
     args = ap.parse_args(argv)
-    repeats = max(5, args.repeats)
-    target = 0.05 if args.quick else 0.2
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        ap.error(f"--only must name sections among {', '.join(SECTIONS)}; got {', '.join(unknown)}")
+    rounds = max(5, args.repeats)
+    rt = 0.02 if args.quick else 0.1
+    dims = [int(float(v)) for v in args.dims.split(",")]
     if HAVE_TZ:
         torch.set_num_threads(2)
+    header = machine()
 
-    rows = []  # (metric, numsmooth, reference, value, target, ok)
-
-    def add(metric, a, b, value, target_txt, ok):
-        rows.append((metric, a, b, value, target_txt, "yes" if ok else ("n/a" if ok is None else "**no**")))
-
-    jit_step = numsmooth_step(ROSENBROCK.fun)
-    np_step = numsmooth_step(rosenbrock_numpy)
-
-    # 1-2. GS step vs torchzero
-    if HAVE_TZ:
-        tz_step = torchzero_step()
-        (t_jit, t_np, t_tz), r = interleaved([jit_step, np_step, tz_step], repeats, target)
-        ratio_jit = median_ratio(r[2], r[0])
-        ratio_np = median_ratio(r[2], r[1])
-        add("GS step, jitted Rosenbrock d=1000 n=100, speedup vs torchzero", fmt_t(t_jit), fmt_t(t_tz),
-            f"{ratio_jit:.0f}x", ">= 200x (min 100x)", ratio_jit >= 100)
-        add("GS step, per-point NumPy oracle, speedup vs torchzero", fmt_t(t_np), fmt_t(t_tz),
-            f"{ratio_np:.1f}x", ">= 10x", ratio_np >= 10)
-    else:
-        (t_jit, t_np), r = interleaved([jit_step, np_step], repeats, target)
-        add("GS step, jitted Rosenbrock d=1000 n=100, speedup vs torchzero", fmt_t(t_jit), "n/a", "n/a",
-            ">= 200x (min 100x)", None)
-        add("GS step, per-point NumPy oracle, speedup vs torchzero", fmt_t(t_np), "n/a", "n/a", ">= 10x", None)
-
-    # 3. numsmooth overhead over the bare oracle cost (jitted step)
-    opt = make_optimizer(D, N)
-    U = ns.GradientSampling(sigma=SIGMA, n=N, seed=0).sampler.block(D)
-    X = np.ascontiguousarray(np.vstack([opt.x, opt.x + SIGMA * U]))
-    G = np.empty_like(X)
-    F = np.empty(N)
-    fun = ROSENBROCK.fun
-    _oracle_loop(fun, X, G)
-    _oracle_loop_parallel(fun, X, F, G)
-    (t_step, t_ser, t_par), r = interleaved(
-        [jit_step, lambda: _oracle_loop(fun, X, G), lambda: _oracle_loop_parallel(fun, X, F, G)],
-        repeats, target)
-    ov_ser = statistics.median((a - b) / b for a, b in zip(r[0], r[1]))
-    ov_par = statistics.median((a - b) / b for a, b in zip(r[0], r[2]))
-    add("numsmooth overhead: (step - n serial jitted evals) / n evals", fmt_t(t_step), fmt_t(t_ser),
-        f"{100 * ov_ser:.0f}%", "<= 50%", ov_ser <= 0.5)
-    add("  same, against n evals in a 2-thread prange loop (stricter)", fmt_t(t_step), fmt_t(t_par),
-        f"{100 * ov_par:.0f}%", "(info)", None)
-
-    # 4. per-point Python oracle overhead per evaluation
-    for d in (10, D):
-        g0 = np.ones(d)
-
-        def canned(x, _g=g0):
-            return 1.0, _g
-
-        Xc = np.zeros((N, d))
-
-        def bare(_X=Xc):
-            for i in range(N):
-                canned(_X[i])
-
-        opts = {}
-        for m in (N, 10 * N):
-            o = ns.Optimizer(np.zeros(d), ns.GradientSampling([ns.LR(LR)], sigma=SIGMA, n=m, seed=0))
-            o.step(canned)
-            opts[m] = o
-        (t_small, t_big, t_bare), r = interleaved(
-            [lambda: opts[N].step(canned), lambda: opts[10 * N].step(canned), bare], repeats, target)
-        # slope per evaluation (removes the fixed cost of a step), minus the bare call
-        per_eval = statistics.median((b - a) / (9 * N) - c / N for a, b, c in zip(r[0], r[1], r[2]))
-        add(f"per-point Python oracle overhead per evaluation, d={d}",
-            fmt_t((t_big - t_small) / (9 * N)), fmt_t(t_bare / N) + " bare call",
-            f"{per_eval * 1e6:.2f} us", "<= 3 us", per_eval <= 3e-6)
-
-    # 5. perturbation throughput
-    key = seed_to_key(0)
-    out = np.empty((1000, 1000))
-    draw_perturbations("gaussian", key, 0, 1000, 1000, out=out)
-    rng = np.random.default_rng(0)
-    (t_ns, t_rng), r = interleaved(
-        [lambda: draw_perturbations("gaussian", key, 0, 1000, 1000),
-         lambda: rng.standard_normal((1000, 1000))], repeats, target)
-    ratio = median_ratio(r[1], r[0])
-    add("perturbations: draw_perturbations('gaussian', 1000x1000) vs default_rng.standard_normal",
-        fmt_t(t_ns), fmt_t(t_rng), f"{ratio:.2f}x", ">= 2x", ratio >= 2)
-    (t_ns_o, t_rng_o), r = interleaved(
-        [lambda: draw_perturbations("gaussian", key, 0, 1000, 1000, out=out),
-         lambda: rng.standard_normal((1000, 1000), out=out)], repeats, target)
-    ratio_o = median_ratio(r[1], r[0])
-    add("  same, both writing into a preallocated out", fmt_t(t_ns_o), fmt_t(t_rng_o), f"{ratio_o:.2f}x",
-        "(info)", None)
+    table = Table()
+    if "torchzero" in only:
+        section_torchzero(table, rounds, rt)
+    if "floor" in only:
+        section_floor(table, rounds, rt, dims)
+    if "pointwise" in only:
+        section_pointwise(table, rounds, rt)
+    if "perturbations" in only:
+        section_perturbations(table, rounds, rt)
+    if "laplacian" in only:
+        section_laplacian(table, rounds, rt)
+    if "dask" in only:
+        section_dask(table, 3 if args.quick else rounds, [None, 1, 8, 32] if args.quick else [None, 1, 2, 4, 8, 16, 32])
 
     print("# numsmooth performance targets\n")
-    print("\n".join(machine()))
-    print(f"- method: interleaved rounds of ~{target} s each, median of {repeats} rounds; "
-          "ratios are medians of per-round ratios\n")
-    print("| metric | numsmooth | reference | result | target | met |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print("\n".join(header))
+    print(f"- load average at end: {loadavg()}")
+    print(f"- method: {rounds} interleaved rounds of ~{rt} s per contender (Dask: one step per round), "
+          "medians; ratios are medians of per-round ratios\n")
+    table.print()
     sys.stdout.flush()
 
     lap = os.path.join(HERE, "compare_laplacian.py")
-    if os.path.exists(lap):
+    if "laplacian" in only and os.path.exists(lap):
         print("\n## Laplacian smoothing (compare_laplacian.py)\n")
         sys.stdout.flush()
-        res = subprocess.run([sys.executable, lap], capture_output=True, text=True)
+        extra = ["--repeats", "5", "--sizes", "16,20"] if args.quick else []
+        res = subprocess.run([sys.executable, lap, *extra], capture_output=True, text=True)
         print(res.stdout.rstrip())
         if res.returncode != 0:
             print(f"\ncompare_laplacian.py exited with {res.returncode}:\n{res.stderr[-2000:]}")
