@@ -36,6 +36,9 @@ class OptimizeResult(dict[str, Any]):
         its ``sigma_min``).
     message : str
         Why the run stopped.
+    num_refused : int
+        Steps refused because their update was not finite (see
+        :attr:`Optimizer.num_refused <numsmooth.Optimizer.num_refused>`).
     success : bool
         ``status in (0, 2, 4)``.
     history : dict of list
@@ -158,6 +161,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, maxiter: int = 1000, terminati
     return OptimizeResult(
         x=_copy_params(opt), fun=float(f_final), nit=opt.num_steps, nfev=opt.num_evaluations,
         status=status, message=message, success=status in (0, 2, 4), history=history,
+        num_refused=opt.num_refused,
     )
 
 

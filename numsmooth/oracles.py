@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from ._buffers import Reusable
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
 from . import config
@@ -188,7 +189,7 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
             G[i] = g
         else:
             try:
-                G[i] = layout.flatten(g, name="gradient")
+                layout.flatten(g, "gradient", out=G[i])
             except (TypeError, ValueError) as exc:
                 raise OracleError(f"{exc} {_where(first_index, i, row)}") from None
 
@@ -468,6 +469,10 @@ class Oracle(OracleBase):
         self.fun = fun
         self.layout = layout
         self._count = 0
+        # the point handed to the function and the gradient returned by evaluate(): reused
+        # from call to call unless the caller (or the user's function) kept them
+        self._xbuf = Reusable()
+        self._gbuf = Reusable()
 
     @property
     def num_evaluations(self) -> int:
@@ -517,17 +522,19 @@ class Oracle(OracleBase):
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        shape = (1, self.layout.size)
+        X = self._xbuf.get(shape)
+        X[0] = x
+        G = self._gbuf.get(shape)
         if self.kind == "jitted":
             self._count += 1
-            g = np.empty(self.layout.size)
             kernels = _jitted_kernels(self.fun)
             try:
-                return float(kernels.one(x.copy(), g)), g
+                return float(kernels.one(X[0], G[0])), G[0]
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x.reshape(1, -1), None, exc)
         F = np.empty(1)
-        G = np.empty((1, self.layout.size))
-        self.evaluate_points(x.reshape(1, -1).copy(), F, G, None)
+        self.evaluate_points(X, F, G, None)
         return float(F[0]), G[0]
 
 
