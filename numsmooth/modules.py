@@ -395,7 +395,8 @@ class ClipNorm(Module):
         max_norm = self.hyper("max_norm")
         u = objective.get_update()
         self._advance()
-        norm = math.sqrt(float(np.dot(u, u)))
+        with np.errstate(over="ignore"):
+            norm = math.sqrt(float(np.dot(u, u)))
         if not math.isfinite(norm):
             if not np.all(np.isfinite(u)):
                 return objective

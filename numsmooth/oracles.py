@@ -103,6 +103,9 @@ class _BadValue(Exception):
 def _as_value(f: Any) -> float:
     """The oracle's value as a Python float (slow path: the caller handles float, np.float64 and
     np.float32 itself). Non-finite values are data, not errors."""
+    if isinstance(f, (list, tuple)):
+        raise _BadValue(f"oracle returned a {type(f).__name__} of {len(f)} items as the value; it must be a "
+                        "real scalar (did it return (g, f) instead of (f, g)?)")
     if isinstance(f, (str, bytes, bool, np.bool_)):
         raise _BadValue(f"oracle returned a value {short_repr(f)} of type {type(f).__name__}; it must be a real scalar")
     if isinstance(f, np.ndarray):
