@@ -404,7 +404,7 @@ def test_oracle_errors_name_the_parameter_not_a_sample():
         return [np.zeros_like(a) for a in p], 0.0
 
     for fun, pattern in ((wrong_shape, r"gradient of parameter 1 must have shape \(16,\); got shape \(3,\)"),
-                         (swapped, r"oracle returned a value")):
+                         (swapped, r"oracle returned a list of 4 items as the value.*\(g, f\) instead of \(f, g\)")):
         opt = ns.Optimizer(params, ns.LaplacianSmoothing(1.0), ns.LR(0.1))
         with pytest.raises(ns.OracleError) as info:
             opt.step(fun)
