@@ -442,3 +442,25 @@ def test_axis_makes_training_independent_of_the_weight_layout():
         runs[name] = (a.params[0], b.params[0].T)
     assert_allclose(*runs["along in"], rtol=1e-12, atol=1e-14)
     assert not np.allclose(*runs["flattened"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# the example researchers rerun
+# ---------------------------------------------------------------------------------------------
+
+
+def test_digits_example_runs_quick():
+    pytest.importorskip("sklearn")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, str(root / "examples" / "lsgd_mlp_digits.py"), "--quick", "--seeds", "1"],
+                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith(("SGD", "LS-SGD"))]
+    assert len(rows) == 4, out
+    ratios = [float(r.split()[-5]) for r in rows[1:]]  # the measured noise ratio of each sigma
+    assert all(0 < q < 1 for q in ratios) and ratios == sorted(ratios, reverse=True), out
