@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     results = {}
     print(f"{'model':10} {'chain':18} {'optimizer':>11} {'hand loop':>11} {'oracle':>9} {'ratio':>6} "
           f"{'ratio excl. oracle':>19}")
-    for name, make, block in (("mlp-5k", mlp_problem, 50), ("fixed-1M", fixed_problem, 5)):
+    for name, make, block in (("fixed-1M", fixed_problem, 5), ("mlp-5k", mlp_problem, 50)):
         for momentum in (False, True):
             r = measure(make, momentum, args.repeats, block)
             label = "LS, Momentum, LR" if momentum else "LS, LR"

@@ -395,8 +395,7 @@ class ClipNorm(Module):
         max_norm = self.hyper("max_norm")
         u = objective.get_update()
         self._advance()
-        with np.errstate(over="ignore"):
-            norm = math.sqrt(float(np.dot(u, u)))
+        norm = math.sqrt(float(_km.sumsq(u)))
         if not math.isfinite(norm):
             if not np.all(np.isfinite(u)):
                 return objective

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._buffers import Reusable
+from ._kernels import modules as _km
 from ._layout import ParamLayout
 from ._saving import load_state, save_state
 from ._validation import check_bool, check_choice
@@ -191,7 +192,7 @@ class Optimizer:
         f = root.cached_loss
         if f is None:
             f = last.reported_loss if last.reported_loss is not None else last.cached_loss
-        sumsq = float(np.dot(update, update))  # finite unless an entry is nan/inf (or it overflowed)
+        sumsq = float(_km.sumsq(update))  # finite unless an entry is nan/inf (or it overflowed)
         if not math.isfinite(sumsq) and not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False

@@ -48,3 +48,13 @@ def axpy_(y, a, x):
     """``y += a * x`` in place."""
     for i in range(y.size):
         y[i] = y[i] + a * x[i]
+
+
+@njit(cache=True)
+def sumsq(u):
+    """``sum(u * u)`` serially, in index order (nan or inf in ``u`` give a non-finite sum; used
+    instead of ``np.dot``, whose BLAS threads contend with Numba's on a busy machine)."""
+    s = 0.0
+    for i in range(u.size):
+        s += u[i] * u[i]
+    return s
