@@ -5,12 +5,12 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import config, problems, recipes
+from . import config, problems, recipes, schedules
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .line_search import WeakWolfe
-from .modules import LR, Adam, Backtracking, Module, Momentum
+from .modules import LR, Adam, Backtracking, ClipNorm, Module, Momentum, PerParameter, WeightDecay
 from .objective import Objective
 from .minimize import OptimizeResult, minimize
 from .optimizer import Optimizer
@@ -35,7 +35,7 @@ from .termination import (
 __version__ = "0.2.0"
 
 __all__ = [
-    "config", "problems", "recipes",
+    "config", "problems", "recipes", "schedules",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling
@@ -43,7 +43,7 @@ __all__ = [
     # oracles, objective
     "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
-    "Module", "LR", "Momentum", "Adam", "Backtracking", "Switch", "Optimizer", "minimize", "OptimizeResult",
+    "Module", "LR", "Momentum", "Adam", "Backtracking", "WeightDecay", "ClipNorm", "PerParameter", "Switch", "Optimizer", "minimize", "OptimizeResult",
     "save_state", "load_state",
     # quasi-Newton and line searches
     "BFGS", "LBFGS", "WeakWolfe",

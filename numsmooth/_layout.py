@@ -60,11 +60,14 @@ class ParamLayout:
 
     def unflatten(self, flat: np.ndarray) -> Any:
         """Views of ``flat`` in the user's shapes (one array, or a list of arrays)."""
+        if self.single:
+            return flat.reshape(self.shapes[0])
         views = [flat[lo:hi].reshape(shape) for shape, lo, hi in zip(self.shapes, self.offsets[:-1], self.offsets[1:])]
         return views[0] if self.single else views
 
-    def flatten(self, value: Any, name: str = "gradient") -> np.ndarray:
-        """A flat float64 vector from an object shaped like the parameters.
+    def flatten(self, value: Any, name: str = "gradient", out: np.ndarray | None = None) -> np.ndarray:
+        """A flat float64 vector from an object shaped like the parameters (written into ``out``
+        when given, which is then returned, partly written if this raises).
 
         Raises ``ValueError``/``TypeError`` naming ``name`` when the structure or a shape differs.
         """
@@ -74,13 +77,17 @@ class ParamLayout:
                 raise TypeError(f"{name} must be a real float array; got dtype {arr.dtype}")
             if arr.shape != self.shapes[0] and not (arr.size == self.size and arr.ndim == 1):
                 raise ValueError(f"{name} must have shape {self.shapes[0]}; got shape {arr.shape}")
+            if out is not None:
+                out[:] = arr.reshape(-1)
+                return out
             return np.asarray(arr, dtype=np.float64).ravel()
         if not isinstance(value, (list, tuple)) or len(value) != len(self.shapes):
             raise ValueError(
                 f"{name} must be a list of {len(self.shapes)} arrays shaped like the parameters; got "
                 f"{type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else "")
             )
-        out = np.empty(self.size, dtype=np.float64)
+        if out is None:
+            out = np.empty(self.size, dtype=np.float64)
         for i, (v, shape, lo, hi) in enumerate(zip(value, self.shapes, self.offsets[:-1], self.offsets[1:])):
             arr = v if isinstance(v, np.ndarray) else _as_array(v, f"{name} of parameter {i}", shape)
             if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:

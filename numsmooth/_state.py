@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -27,8 +27,46 @@ class Stateful:
     in :meth:`config` (a state saved under another configuration is refused).
     """
 
+    #: True when :meth:`step` never changes an array of ``state`` in place (it writes new values
+    #: into another array and swaps), so a shallow copy of ``state`` is a snapshot (see
+    #: :meth:`snapshot`).
+    _replaces_arrays: ClassVar[bool] = False
+    #: The key of ``state`` that counts this object's steps (the position of its schedules).
+    _step_key: ClassVar[str] = "step"
+
     def __init__(self) -> None:
         self.state: dict[str, Any] = {}
+        #: The schedules (callables ``step -> value``) of hyperparameters given as callables;
+        #: they are not state (not plain data): the state keeps the step counter.
+        self._schedules: dict[str, Callable[[int], Any]] = {}
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, "Hyperparameter"]:
+        """The settable hyperparameters of this class, by name (see :class:`Hyperparameter`)."""
+        found: dict[str, Hyperparameter] = {}
+        for klass in reversed(cls.__mro__):
+            for name, attr in vars(klass).items():
+                if isinstance(attr, Hyperparameter):
+                    found[name] = attr
+        return found
+
+    def hyper(self, name: str) -> float:
+        """The value of hyperparameter ``name`` for the current step (a schedule is evaluated at
+        ``state["step"]`` and its value checked; the error names the module and the step)."""
+        schedule = self._schedules.get(name)
+        if schedule is None:
+            return float(self.state[name])
+        step = int(self.state.get(self._step_key, 0))
+        value = schedule(step)
+        try:
+            return type(self).hyperparameters()[name].check(name, value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{type(self).__name__}: the schedule of {name} returned {short_repr(value, 60)} "
+                             f"at step {step}: {exc}") from None
+
+    def _advance(self) -> None:
+        """Count one step (the position of the schedules)."""
+        self.state[self._step_key] = self.state.get(self._step_key, 0) + 1
 
     def children(self) -> list["Stateful"]:
         """Sub-objects whose state belongs to this one (none by default)."""
@@ -39,10 +77,30 @@ class Stateful:
         return {}
 
     def reset(self) -> None:
-        """Forget all state (buffers, counters) of this object and of its children."""
+        """Forget all state (buffers, counters) of this object and of its children.
+
+        The values of settable hyperparameters (``lr``, ``sigma``, ...) are kept: they are
+        settings, kept in the state only so that they are saved.
+        """
+        kept = {k: self.state[k] for k in type(self).hyperparameters() if k in self.state}
         self.state.clear()
+        self.state.update(kept)
         for child in self.children():
             child.reset()
+
+    def snapshot(self) -> Any:
+        """What :meth:`restore` needs to undo the next step (cheap for modules that replace their
+        arrays instead of changing them in place; a deep copy of the state for the others)."""
+        own = dict(self.state) if self._replaces_arrays else copy_state(self.state)
+        return own, [c.snapshot() for c in self.children()]
+
+    def restore(self, snapshot: Any) -> None:
+        """Return to the state of a :meth:`snapshot` (taken by the optimizer before a step)."""
+        own, kids = snapshot
+        for child, sub in zip(self.children(), kids):
+            child.restore(sub)
+        self.state = own
+        self._after_load()
 
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of this object's state and of its children's, with its configuration."""
@@ -64,6 +122,7 @@ class Stateful:
         if not isinstance(state, dict) or not {"type", "config", "state", "children"} <= state.keys():
             raise TypeError(f"{where}: state must be a dict made by {type(self).__name__}.state_dict(); "
                             f"got {short_repr(state)}")
+        state = self._upgrade(state)
         if state["type"] != type(self).__name__:
             raise ValueError(f"{where}: state belongs to a {state['type']}, not to a {type(self).__name__}")
         if not _same_config(state["config"], self.config()):
@@ -78,8 +137,12 @@ class Stateful:
         if not isinstance(subs, list) or len(subs) != len(kids):
             raise ValueError(f"{where}: state has {len(subs) if isinstance(subs, list) else subs!r} "
                              f"sub-states; this {type(self).__name__} has {len(kids)}")
-        for i, (child, sub) in enumerate(zip(kids, subs)):
-            child.check_state_dict(sub, size, f"{where}.children[{i}]")
+        for i, (child, sub, n) in enumerate(zip(kids, subs, self._child_sizes(size))):
+            child.check_state_dict(sub, n, f"{where}.children[{i}]")
+
+    def _child_sizes(self, size: int | None) -> list[int | None]:
+        """The length of the state arrays of each child (the parameters' count by default)."""
+        return [size] * len(self.children())
 
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
         """Subclass hook: check the entries of this object's own ``state`` (already plain data).
@@ -87,8 +150,23 @@ class Stateful:
         The default: every array is a finite float vector of length ``size`` and every number
         is non-negative when an int and not nan when a float.
         """
+        hypers = type(self).hyperparameters()
         for key, value in state.items():
-            check_entry(value, size, f"{where}[{key!r}]")
+            if key in hypers:
+                hypers[key].check(f"{where}[{key!r}]", value)
+            else:
+                check_entry(value, size, f"{where}[{key!r}]")
+
+    def _upgrade(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A state saved when hyperparameters were part of the configuration, in today's form
+        (their values moved from ``config`` to ``state``); other states are returned as they are."""
+        hypers = type(self).hyperparameters()
+        config = state.get("config")
+        if not isinstance(config, dict) or not any(k in hypers for k in config):
+            return state
+        moved = {k: v for k, v in config.items() if k in hypers}
+        return {**state, "config": {k: v for k, v in config.items() if k not in hypers},
+                "state": {**moved, **state["state"]} if isinstance(state["state"], dict) else state["state"]}
 
     def load_state_dict(self, state: dict[str, Any], size: int | None = None) -> None:
         """Restore a state made by :meth:`state_dict`; it is checked whole before anything changes."""
@@ -96,17 +174,63 @@ class Stateful:
         self._load_checked(state)
 
     def _load_checked(self, state: dict[str, Any]) -> None:
+        state = self._upgrade(state)
         for child, sub in zip(self.children(), state["children"]):
             child._load_checked(sub)
-        self.state = copy_state(state["state"])
+        new = copy_state(state["state"])
+        for name in type(self).hyperparameters():
+            if name in new:  # a saved value replaces the current value or schedule
+                self._schedules.pop(name, None)
+            elif name in self.state:  # saved under a schedule: keep the current value
+                new[name] = self.state[name]
+        self.state = new
         self._after_load()
 
     def _after_load(self) -> None:
         """Hook for objects that derive caches from their state."""
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        values = {k: getattr(self, k) for k in type(self).hyperparameters()}
+        args = ", ".join(f"{k}={v!r}" for k, v in {**values, **self.config()}.items())
         return f"{type(self).__name__}({args})"
+
+
+class Hyperparameter:
+    """A settable hyperparameter of a :class:`Stateful` object (a descriptor).
+
+    It holds a number or a schedule, a callable ``step -> value`` (see :mod:`numsmooth.schedules`).
+    A number is checked when set (``module.lr = -1`` raises) and lives in ``state`` under the
+    attribute's name, so it is saved and restored with the state and is not part of
+    :meth:`Stateful.config`; a schedule is kept aside (a callable cannot be saved) and is
+    evaluated at the object's step counter ``state["step"]``, which is saved.
+
+    Parameters
+    ----------
+    check : callable
+        ``check(name, value) -> float`` returns the value as a float or raises
+        ``TypeError``/``ValueError`` naming ``name`` and repeating the value.
+    """
+
+    def __init__(self, check: Callable[[str, Any], float]):
+        self.check = check
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        schedule = obj._schedules.get(self.name)
+        return schedule if schedule is not None else obj.state[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if callable(value) and not isinstance(value, numbers.Number):
+            obj._schedules[self.name] = value
+            obj.state.pop(self.name, None)
+        else:
+            obj.state[self.name] = self.check(self.name, value)
+            obj._schedules.pop(self.name, None)
 
 
 def copy_state(value: Any) -> Any:

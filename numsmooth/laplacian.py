@@ -20,6 +20,7 @@ from . import config
 from ._kernels import laplacian as _kl
 from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_float_array, check_int, check_real
+from ._state import Hyperparameter
 from .modules import Module
 from .objective import Objective
 
@@ -412,6 +413,10 @@ def laplacian_smooth(
     return out
 
 
+def _check_sigma(name: str, value: Any) -> float:
+    return check_real(name, value, low=0.0)
+
+
 class LaplacianSmoothing(Module):
     """Laplacian smoothing of the update or of the gradient (LSGD).
 
@@ -421,9 +426,11 @@ class LaplacianSmoothing(Module):
 
     Parameters
     ----------
-    sigma : float
-        Smoothing strength, finite and >= 0. Settable later (``module.sigma = 0.5``); the new
-        value is used from the next step.
+    sigma : float or callable
+        Smoothing strength, finite and >= 0, or a schedule ``step -> sigma`` (see
+        :mod:`numsmooth.schedules`). Settable later (``module.sigma = 0.5``, checked); the new
+        value is used from the next step and is saved with the state (a schedule is not: the
+        state keeps the step count, ``state["step"]``).
     layerwise : bool
         Smooth each parameter (flattened row-major) on its own; otherwise smooth the
         concatenation of all parameters and split it back.
@@ -478,12 +485,15 @@ class LaplacianSmoothing(Module):
     array([0.2727, 0.5455, 1.3636, 0.5455, 0.2727])
     """
 
-    def __init__(self, sigma: float = 1.0, layerwise: bool = True, min_numel: int = 4,
+    _replaces_arrays = True
+    sigma = Hyperparameter(_check_sigma)
+
+    def __init__(self, sigma: Any = 1.0, layerwise: bool = True, min_numel: int = 4,
                  target: str = "update", *, order: int = 1, power: float = 1.0, method: str = "auto",
                  axis: int | None = None):
         super().__init__()
-        sigma, order, power, method = _check_params(sigma, order, power, method)
-        self._sigma = sigma
+        _, order, power, method = _check_params(0.0, order, power, method)
+        self.sigma = sigma
         self.layerwise = check_bool("layerwise", layerwise)
         self.axis = None if axis is None else check_int("axis", axis)
         if self.axis is not None and not self.layerwise:
@@ -497,63 +507,50 @@ class LaplacianSmoothing(Module):
         self.power = power
         self.method = method
 
-    @property
-    def sigma(self) -> float:
-        """The smoothing strength used by the next step."""
-        return self._sigma
-
-    @sigma.setter
-    def sigma(self, value: float) -> None:
-        self._sigma = check_real("sigma", value, low=0.0)
-
     def config(self) -> dict[str, Any]:
-        # sigma is settable, so it is saved with the state (state_dict) rather than compared.
+        # sigma is a hyperparameter: saved with the state rather than compared.
         cfg: dict[str, Any] = {"layerwise": self.layerwise, "min_numel": self.min_numel, "target": self.target,
                                "order": self.order, "power": self.power, "method": self.method}
         if self.axis is not None:  # states saved before axis existed (axis=None) stay loadable
             cfg["axis"] = self.axis
         return cfg
 
-    def state_dict(self) -> dict[str, Any]:
-        d = super().state_dict()
-        d["sigma"] = self._sigma
-        return d
-
-    def check_state_dict(self, state: Any, size: int | None = None, where: str = "") -> None:
-        super().check_state_dict(state, size, where)
-        if "sigma" in state:
-            check_real(f"{where or type(self).__name__}: sigma", state["sigma"], low=0.0)
-
-    def _load_checked(self, state: dict[str, Any]) -> None:
-        super()._load_checked(state)
-        if "sigma" in state:
-            self.sigma = state["sigma"]
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in {"sigma": self._sigma, **self.config()}.items())
-        return f"{type(self).__name__}({args})"
+    def _upgrade(self, state: dict[str, Any]) -> dict[str, Any]:
+        # states of numsmooth 0.2 kept sigma next to "state", not in it
+        if "sigma" in state and isinstance(state.get("state"), dict) and "sigma" not in state["state"]:
+            state = {**state, "state": {**state["state"], "sigma": state["sigma"]}}
+        return super()._upgrade(state)
 
     def smooth_(self, v: np.ndarray, offsets: np.ndarray,
-                shapes: list[tuple[int, ...]] | None = None) -> np.ndarray:
-        """Smooth the flat float64 vector ``v`` in place, parameters delimited by ``offsets``
-        (with shapes ``shapes``, needed when ``axis`` is an int)."""
-        solver = _resolve_method(self.method, self.order, self.power, self._sigma)
+                shapes: list[tuple[int, ...]] | None = None, src: np.ndarray | None = None,
+                sigma: float | None = None) -> np.ndarray:
+        """Smooth the flat float64 vector ``src`` (default: ``v`` itself, in place) into ``v``,
+        parameters delimited by ``offsets`` (with shapes ``shapes``, needed when ``axis`` is an
+        int), with ``sigma`` (default: the current value)."""
+        sigma = self.hyper("sigma") if sigma is None else sigma
+        solver = _resolve_method(self.method, self.order, self.power, sigma)
         if self.axis is not None and shapes is not None:
             need = max((_moved_size(sh, self.axis) for sh in shapes), default=0)
             if self._scratch.size < need:
                 self._scratch = np.empty(need)
-        return _smooth_flat_(v, offsets, self.layerwise, self.min_numel, self._sigma, self.order,
-                             self.power, solver, self.axis, shapes, self._scratch)
+        return _smooth_flat_(v, offsets, self.layerwise, self.min_numel, sigma, self.order,
+                             self.power, solver, self.axis, shapes, self._scratch, src)
 
     def step(self, objective: Objective) -> Objective:
         layout = objective.layout
+        sigma = self.hyper("sigma")
+        self._advance()
         if self.target == "update":
-            self.smooth_(objective.get_update(), layout.offsets, layout.shapes)
+            if objective.update is None:  # smooth the gradient straight into the new update
+                g = objective.grad()
+                self.smooth_(objective.new_update(), layout.offsets, layout.shapes, src=g, sigma=sigma)
+            else:
+                self.smooth_(objective.update, layout.offsets, layout.shapes, sigma=sigma)
             return objective
         # the gradient transform of this step keeps this step's settings; it may run on several
         # threads (executors), so it does not share the module's scratch buffer
-        solver = _resolve_method(self.method, self.order, self.power, self._sigma)
-        args = (layout.offsets, self.layerwise, self.min_numel, self._sigma, self.order, self.power,
+        solver = _resolve_method(self.method, self.order, self.power, sigma)
+        args = (layout.offsets, self.layerwise, self.min_numel, sigma, self.order, self.power,
                 solver, self.axis, layout.shapes, None)
 
         def smooth_grad(g: np.ndarray) -> np.ndarray:
@@ -578,32 +575,38 @@ def _moved_size(shape: tuple[int, ...], axis: int) -> int:
 
 def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel: int, sigma: float,
                   order: int, power: float, solver: str, axis: int | None = None,
-                  shapes: list[tuple[int, ...]] | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
-    """Smooth the flat vector ``v`` in place: whole, or segment by segment of ``offsets`` (each
-    flattened, or along ``axis`` of its shape in ``shapes``; ``scratch`` holds the lines of a
-    non-last axis, allocated here when None)."""
+                  shapes: list[tuple[int, ...]] | None = None, scratch: np.ndarray | None = None,
+                  src: np.ndarray | None = None) -> np.ndarray:
+    """Smooth the flat vector ``src`` (``v`` when None: in place) into ``v``: whole, or segment
+    by segment of ``offsets`` (each flattened, or along ``axis`` of its shape in ``shapes``;
+    ``scratch`` holds the lines of a non-last axis, allocated here when None)."""
+    s = v if src is None else src
     if not layerwise:
-        x = v.reshape(1, -1)
-        _solve_lines(x, x, sigma, order, power, solver)
+        _solve_lines(s.reshape(1, -1), v.reshape(1, -1), sigma, order, power, solver)
         return v
     for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
         if hi - lo < min_numel:
+            if src is not None:
+                v[lo:hi] = s[lo:hi]
             continue
         ax = None if shapes is None else _line_axis(shapes[k], axis)
         if ax is None:
-            x = v[lo:hi].reshape(1, -1)
-            _solve_lines(x, x, sigma, order, power, solver)
+            _solve_lines(s[lo:hi].reshape(1, -1), v[lo:hi].reshape(1, -1), sigma, order, power, solver)
             continue
         shape = shapes[k]  # type: ignore[index]
-        if ax == len(shape) - 1:  # lines are contiguous: in place
-            x = v[lo:hi].reshape(-1, shape[-1])
-            _solve_lines(x, x, sigma, order, power, solver)
+        if ax == len(shape) - 1:  # lines are contiguous
+            _solve_lines(s[lo:hi].reshape(-1, shape[-1]), v[lo:hi].reshape(-1, shape[-1]), sigma, order,
+                         power, solver)
             continue
-        moved = np.moveaxis(v[lo:hi].reshape(shape), ax, -1)
         buf = np.empty(hi - lo) if scratch is None else scratch[: hi - lo]
-        x = buf.reshape(moved.shape)
-        np.copyto(x, moved)
+        x = buf.reshape(_moved_shape(shape, ax))
+        np.copyto(x, np.moveaxis(s[lo:hi].reshape(shape), ax, -1))
         x2 = x.reshape(-1, shape[ax])
         _solve_lines(x2, x2, sigma, order, power, solver)
-        np.copyto(moved, x)
+        np.copyto(np.moveaxis(v[lo:hi].reshape(shape), ax, -1), x)
     return v
+
+
+def _moved_shape(shape: tuple[int, ...], ax: int) -> tuple[int, ...]:
+    """``shape`` with axis ``ax`` moved last."""
+    return shape[:ax] + shape[ax + 1:] + (shape[ax],)

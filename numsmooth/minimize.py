@@ -52,6 +52,9 @@ class OptimizeResult(dict[str, Any]):
         below its ``sigma_min``).
     message : str
         Why the run stopped.
+    num_refused : int
+        Steps refused because their update was not finite (see
+        :attr:`Optimizer.num_refused <numsmooth.Optimizer.num_refused>`).
     success : bool
         ``status in (0, 2, 4)``.
     history : dict of list
@@ -255,7 +258,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     fun = bind_args(fun, args)
     new_style = callback is not None and _takes_intermediate_result(callback)
     tol_criteria = None if tol is None else (TerminateByGradientNorm(tol, n=1), TerminateByUpdateNorm(tol, n=3))
-    opt = Optimizer(x0, *modules)
+    # a refused step ends the run with status 3 and says so in res.message: no warning on top
+    opt = Optimizer(x0, *modules, on_refused="ignore")
     # a run starts afresh even when the same module objects served an earlier run
     for m in opt.modules:
         m.reset()
@@ -342,6 +346,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         x=_copy_params(opt), fun=float(f_final), jac=opt.layout.unflatten(np.array(g_final, dtype=np.float64)),
         nit=opt.num_steps, nfev=opt.num_evaluations, njev=opt.num_evaluations,
         status=status, message=message, success=status in (0, 2, 4), history=history,
+        num_refused=opt.num_refused,
     )
     if table is not None:
         g = np.asarray(g_final, dtype=np.float64)

@@ -5,17 +5,29 @@ read ``f(x)``/``g(x)``, replace the update, or hand later modules a different ob
 :class:`~numsmooth.GradientSampling` does). Modules in a list form a chain, applied in order.
 All mutable state of a module lives in its ``state`` dict of plain data (floats, ints, arrays),
 so saving, restoring and rolling back a failed step are generic.
+
+Step sizes and smoothing strengths are :class:`~numsmooth._state.Hyperparameter` attributes: a
+number or a schedule ``step -> value`` (:mod:`numsmooth.schedules`), settable at any time; a
+number is kept in ``state`` (so it is saved), the step counter is ``state["step"]``.
+
+The modules here never allocate arrays of the parameters' size after their first step: their
+buffers are written into spare arrays and swapped (``_replaces_arrays``), so the optimizer's
+snapshot of their state before a step is a shallow copy.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 
-from ._state import Stateful
-from ._validation import check_int, check_real
+from ._kernels import modules as _km
+from ._layout import ParamLayout
+from ._state import Hyperparameter, Stateful
+from ._validation import check_bool, check_int, check_real, short_repr
 from .objective import Objective
+from .oracles import OracleBase
 
 
 class Module(Stateful):
@@ -69,13 +81,29 @@ def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
     return objective
 
 
+def _nonnegative(name: str, value: Any) -> float:
+    return check_real(name, value, low=0.0)
+
+
+def _positive(name: str, value: Any) -> float:
+    return check_real(name, value, low=0.0, low_open=True)
+
+
+def _unit(name: str, value: Any) -> float:
+    return check_real(name, value, low=0.0, high=1.0, high_open=True)
+
+
 class LR(Module):
     """Multiply the update by a learning rate.
 
     Parameters
     ----------
-    lr : float
-        Step size, > 0.
+    lr : float or callable
+        Step size, >= 0, or a schedule ``step -> lr`` (see :mod:`numsmooth.schedules`; ``step``
+        counts this module's completed steps from 0). Settable at any time (``module.lr = 0.01``,
+        checked); a number set this way is saved with the state, so a saved run reloads into an
+        optimizer rebuilt with the original value. A schedule cannot be saved: the state keeps
+        the step count, and the rebuilt module must be given the same schedule.
 
     Examples
     --------
@@ -84,17 +112,32 @@ class LR(Module):
     >>> _ = opt.step(lambda x: (float(x @ x), 2 * x))
     >>> opt.x
     array([0.5, 1. ])
+
+    A schedule, and a value changed at run time:
+
+    >>> lr = ns.LR(ns.schedules.exponential(0.1, 0.5))
+    >>> opt = ns.Optimizer(np.zeros(1), lr)
+    >>> for _ in range(3):
+    ...     _ = opt.step(lambda x: (0.0, np.ones(1)))
+    >>> opt.x, lr.state["step"]
+    (array([-0.175]), 3)
+    >>> lr.lr = 0.01
+    >>> lr.lr
+    0.01
     """
 
-    def __init__(self, lr: float = 1e-3):
-        super().__init__()
-        self.lr = check_real("lr", lr, low=0.0, low_open=True)
+    _replaces_arrays = True
+    lr = Hyperparameter(_nonnegative)
 
-    def config(self) -> dict[str, Any]:
-        return {"lr": self.lr}
+    def __init__(self, lr: Any = 1e-3):
+        super().__init__()
+        self.lr = lr
 
     def step(self, objective: Objective) -> Objective:
-        objective.get_update()[...] *= self.lr
+        lr = self.hyper("lr")
+        u = objective.get_update()
+        u *= lr
+        self._advance()
         return objective
 
 
@@ -106,34 +149,54 @@ class Momentum(Module):
 
     Parameters
     ----------
-    beta : float
-        Momentum factor in [0, 1).
+    beta : float or callable
+        Momentum factor in [0, 1), or a schedule ``step -> beta``; settable (``module.beta =
+        0.95``) and saved with the state, as :class:`LR`'s ``lr``.
     nesterov : bool
         Use Nesterov's look-ahead form.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> opt = ns.Optimizer(np.zeros(1), ns.Momentum(0.5), ns.LR(1.0))
+    >>> for _ in range(3):
+    ...     _ = opt.step(lambda x: (0.0, np.ones(1)))
+    >>> opt.x                 # -(1 + 1.5 + 1.75)
+    array([-4.25])
     """
 
-    def __init__(self, beta: float = 0.9, nesterov: bool = False):
+    _replaces_arrays = True
+    beta = Hyperparameter(_unit)
+
+    def __init__(self, beta: Any = 0.9, nesterov: bool = False):
         super().__init__()
-        self.beta = check_real("beta", beta, low=0.0, high=1.0, high_open=True)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
-        self.nesterov = bool(nesterov)
+        self.beta = beta
+        self.nesterov = check_bool("nesterov", nesterov)
+        self._spare: np.ndarray | None = None
 
     def config(self) -> dict[str, Any]:
-        return {"beta": self.beta, "nesterov": self.nesterov}
+        return {"nesterov": self.nesterov}
+
+    def _after_load(self) -> None:
+        self._spare = None  # may be the restored buffer
 
     def step(self, objective: Objective) -> Objective:
         u = objective.get_update()
+        beta = self.hyper("beta")
         buf = self.state.get("buf")
+        new: np.ndarray | None
         if buf is None:
-            buf = self.state["buf"] = u.copy()
+            new = u.copy()
+            if self.nesterov:
+                _km.axpy_(u, beta, new)
         else:
-            buf *= self.beta
-            buf += u
-        if self.nesterov:
-            u += self.beta * buf
-        else:
-            u[...] = buf
+            new = self._spare
+            if new is None or new.shape != buf.shape:
+                new = np.empty_like(buf)
+            _km.momentum_(buf, u, beta, self.nesterov, new)
+            self._spare = buf  # the snapshot holds it until the step is accepted
+        self.state["buf"] = new
+        self._advance()
         return objective
 
 
@@ -142,17 +205,28 @@ class Adam(Module):
 
     Parameters
     ----------
-    lr : float
-        Step size, > 0.
+    lr : float or callable
+        Step size, >= 0, or a schedule ``step -> lr``; settable and saved with the state, as
+        :class:`LR`'s ``lr``. The schedule's step is Adam's counter ``state["t"]`` before the
+        step (0 on the first step).
     betas : tuple of float
         Decay rates of the first and second moments, each in [0, 1).
     eps : float
         Added to the denominator, >= 0.
+
+    Notes
+    -----
+    ``Adam(lr=1.0), WeightDecay(wd), LR(lr)`` is AdamW (``torch.optim.AdamW(lr=lr,
+    weight_decay=wd)``).
     """
 
-    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    _replaces_arrays = True
+    _step_key = "t"
+    lr = Hyperparameter(_nonnegative)
+
+    def __init__(self, lr: Any = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         super().__init__()
-        self.lr = check_real("lr", lr, low=0.0, low_open=True)
+        self.lr = lr
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair of floats in [0, 1); got {betas!r}")
         self.betas = (
@@ -160,24 +234,31 @@ class Adam(Module):
             check_real("betas[1]", betas[1], low=0.0, high=1.0, high_open=True),
         )
         self.eps = check_real("eps", eps, low=0.0)
+        self._spares: tuple[np.ndarray, np.ndarray] | None = None
 
     def config(self) -> dict[str, Any]:
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        return {"betas": list(self.betas), "eps": self.eps}
+
+    def _after_load(self) -> None:
+        self._spares = None
 
     def step(self, objective: Objective) -> Objective:
         u = objective.get_update()
         b1, b2 = self.betas
+        lr = self.hyper("lr")
         if "m" not in self.state:
-            self.state.update(m=np.zeros_like(u), v=np.zeros_like(u), t=0)
-        m, v = self.state["m"], self.state["v"]
-        t = self.state["t"] = self.state["t"] + 1
-        m *= b1
-        m += (1.0 - b1) * u
-        v *= b2
-        v += (1.0 - b2) * (u * u)
-        m_hat = m / (1.0 - b1**t)
-        v_hat = v / (1.0 - b2**t)
-        u[...] = self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+            m, v = np.zeros_like(u), np.zeros_like(u)
+            new_m, new_v, t = m, v, 1
+        else:
+            m, v = self.state["m"], self.state["v"]
+            t = self.state["t"] + 1
+            spares = self._spares
+            if spares is None or spares[0].shape != m.shape:
+                spares = (np.empty_like(m), np.empty_like(v))
+            new_m, new_v = spares
+            self._spares = (m, v)
+        _km.adam_(m, v, u, b1, b2, 1.0 - b1**t, 1.0 - b2**t, lr, self.eps, new_m, new_v)
+        self.state.update(m=new_m, v=new_v, t=t)
         return objective
 
 
@@ -193,8 +274,9 @@ class Backtracking(Module):
 
     Parameters
     ----------
-    init : float
-        First step length tried, > 0.
+    init : float or callable
+        First step length tried, > 0, or a schedule ``step -> init``; settable and saved with
+        the state, as :class:`LR`'s ``lr``.
     beta : float
         Shrink factor in (0, 1).
     c : float
@@ -203,23 +285,26 @@ class Backtracking(Module):
         Most trial points per step, >= 1.
     """
 
-    def __init__(self, init: float = 1.0, beta: float = 0.5, c: float = 1e-4, maxiter: int = 20):
+    init = Hyperparameter(_positive)
+
+    def __init__(self, init: Any = 1.0, beta: float = 0.5, c: float = 1e-4, maxiter: int = 20):
         super().__init__()
-        self.init = check_real("init", init, low=0.0, low_open=True)
+        self.init = init
         self.beta = check_real("beta", beta, low=0.0, high=1.0, low_open=True, high_open=True)
         self.c = check_real("c", c, low=0.0, high=1.0, high_open=True)
         self.maxiter = check_int("maxiter", maxiter, low=1)
 
     def config(self) -> dict[str, Any]:
-        return {"init": self.init, "beta": self.beta, "c": self.c, "maxiter": self.maxiter}
+        return {"beta": self.beta, "c": self.c, "maxiter": self.maxiter}
 
     def step(self, objective: Objective) -> Objective:
         d = objective.get_update()
         f0, g0 = objective.loss_and_grad()
+        t = self.hyper("init")
+        self._advance()
         if not (np.isfinite(f0) and np.all(np.isfinite(d))):
             return objective  # nothing to search; the optimizer refuses a non-finite update
         slope = float(np.dot(g0, d))
-        t = self.init
         best_t, best_f = 0.0, f0
         for _ in range(self.maxiter):
             f_t = objective.value(objective.x - t * d)
@@ -232,3 +317,250 @@ class Backtracking(Module):
         self.state["last_step"] = best_t
         d *= best_t
         return objective
+
+
+class WeightDecay(Module):
+    """Decoupled weight decay: add ``weight_decay * x`` to the update.
+
+    Placed before ``LR(lr)`` the step is ``x <- x - lr * (u + weight_decay * x)``, i.e. the
+    parameters shrink by the factor ``1 - lr * weight_decay`` on top of the step ``lr * u``: the
+    convention of AdamW (``Adam(lr=1.0), WeightDecay(wd), LR(lr)`` is
+    ``torch.optim.AdamW(lr=lr, weight_decay=wd)``) and of SGD with weight decay
+    (``WeightDecay(wd), LR(lr)`` is ``torch.optim.SGD(lr=lr, weight_decay=wd)``). Placed after
+    ``LR`` (or after a module that includes the step size, such as ``Adam(lr)``), ``x`` shrinks by
+    ``1 - weight_decay`` per step. Exclude parameters (biases, say) with :class:`PerParameter`.
+
+    Parameters
+    ----------
+    weight_decay : float or callable
+        Decay coefficient, >= 0, or a schedule ``step -> weight_decay``; settable and saved with
+        the state, as :class:`LR`'s ``lr``.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> opt = ns.Optimizer(np.array([2.0]), ns.WeightDecay(0.5), ns.LR(0.1))
+    >>> _ = opt.step(lambda x: (0.0, np.array([1.0])))
+    >>> opt.x                       # 2 - 0.1 * (1 + 0.5 * 2)
+    array([1.8])
+    """
+
+    _replaces_arrays = True
+    weight_decay = Hyperparameter(_nonnegative)
+
+    def __init__(self, weight_decay: Any = 1e-2):
+        super().__init__()
+        self.weight_decay = weight_decay
+
+    def step(self, objective: Objective) -> Objective:
+        wd = self.hyper("weight_decay")
+        u = objective.get_update()
+        if wd != 0.0:
+            _km.axpy_(u, wd, objective.x)
+        self._advance()
+        return objective
+
+
+class ClipNorm(Module):
+    """Rescale the update so that its 2-norm is at most ``max_norm``.
+
+    The update ``u`` becomes ``u * min(1, max_norm / ||u||)`` (the norm over all parameters
+    together, as ``torch.nn.utils.clip_grad_norm_``; clip groups of parameters separately with
+    :class:`PerParameter`). A non-finite update is passed on unchanged (the optimizer refuses
+    it).
+
+    Parameters
+    ----------
+    max_norm : float or callable
+        Largest norm, > 0, or a schedule ``step -> max_norm``; settable and saved with the
+        state, as :class:`LR`'s ``lr``.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> opt = ns.Optimizer(np.zeros(2), ns.ClipNorm(1.0), ns.LR(1.0))
+    >>> _ = opt.step(lambda x: (0.0, np.array([3.0, 4.0])))
+    >>> opt.x
+    array([-0.6, -0.8])
+    """
+
+    _replaces_arrays = True
+    max_norm = Hyperparameter(_positive)
+
+    def __init__(self, max_norm: Any = 1.0):
+        super().__init__()
+        self.max_norm = max_norm
+
+    def step(self, objective: Objective) -> Objective:
+        max_norm = self.hyper("max_norm")
+        u = objective.get_update()
+        self._advance()
+        norm = math.sqrt(float(_km.sumsq(u)))
+        if not math.isfinite(norm):
+            if not np.all(np.isfinite(u)):
+                return objective
+            scale = float(np.max(np.abs(u)))  # the sum of squares overflowed: scale first
+            norm = scale * float(np.linalg.norm(u / scale))
+        if norm > max_norm:
+            u *= max_norm / norm
+        return objective
+
+
+class PerParameter(Module):
+    """Run a chain of modules on each group of parameters: their own settings per array.
+
+    Each group is one parameter index or a tuple of indices into the parameter list (the order
+    of ``x0``); its chain sees an objective made of those parameters only (``x``, gradient,
+    update and layout restricted to them), and what it produces replaces that part of the
+    update. Parameters in no group go through ``default`` (unchanged when ``default`` is None).
+    ``PerParameter`` is a module like the others, so modules before and after it in the chain
+    apply to all parameters.
+
+    Parameters
+    ----------
+    groups : dict
+        ``{index or tuple of indices: module or list of modules}``; indices are >= 0 and each is
+        in one group at most. A module object may appear only once.
+    default : module or list of modules, optional
+        The chain of the parameters not listed in ``groups``.
+
+    Notes
+    -----
+    Groups of consecutive parameters work on views of the update; other groups on a gathered
+    copy. Evaluating the objective at another point from inside a group (a line search) moves
+    only that group's parameters. The state of the sub-modules is saved with this module's.
+    Their array lengths are checked when the module has seen the parameters (after a step).
+
+    Examples
+    --------
+    Laplacian smoothing and weight decay on the weight, neither on the bias, one step size for
+    both:
+
+    >>> import numpy as np, numsmooth as ns
+    >>> params = [np.ones((2, 4)), np.ones(4)]
+    >>> opt = ns.Optimizer(params,
+    ...                    ns.PerParameter({0: [ns.LaplacianSmoothing(1.0), ns.WeightDecay(0.1)]}),
+    ...                    ns.LR(0.5))
+    >>> _ = opt.step(lambda p: (0.0, [np.eye(2, 4), np.ones(4)]))
+    >>> w, b = opt.params
+    >>> b                                   # 1 - 0.5 * 1: no smoothing, no decay
+    array([0.5, 0.5, 0.5, 0.5])
+    >>> bool(np.isclose(w.mean(), 1 - 0.5 * (1 / 4 + 0.1)))   # smoothing keeps the mean
+    True
+    """
+
+    _replaces_arrays = True
+
+    def __init__(self, groups: dict[Any, Any], default: Any = None):
+        super().__init__()
+        if not isinstance(groups, dict) or not groups:
+            raise TypeError(f"groups must be a non-empty dict {{index or tuple of indices: modules}}; "
+                            f"got {short_repr(groups, 80)}")
+        self.groups: list[tuple[int, ...]] = []
+        self.chains: list[list[Module]] = []
+        seen: set[int] = set()
+        for key, modules in groups.items():
+            keys = key if isinstance(key, tuple) else (key,)
+            if not keys:
+                raise ValueError("groups: a group must list at least one parameter index; got ()")
+            idx = tuple(check_int(f"groups key {key!r}: parameter index", k, low=0) for k in keys)
+            for i in idx:
+                if i in seen:
+                    raise ValueError(f"groups: parameter {i} is in two groups")
+                seen.add(i)
+            self.groups.append(idx)
+            self.chains.append(as_module_list(modules, f"groups[{key!r}]"))
+        self.default = as_module_list(default, "default")
+        ids = [id(m) for m in self.children()]
+        if len(ids) != len(set(ids)):
+            raise ValueError("PerParameter: a module object appears twice; give each group its own modules")
+        self._plans: tuple[Any, list[tuple[ParamLayout, Any]]] | None = None
+
+    def children(self) -> list[Stateful]:
+        kids: list[Stateful] = [m for chain in self.chains for m in chain]
+        return kids + list(self.default)
+
+    def config(self) -> dict[str, Any]:
+        return {"groups": [list(g) for g in self.groups], "default": len(self.default)}
+
+    def _child_sizes(self, size: int | None) -> list[int | None]:
+        sizes: list[int | None] = []
+        plans = self._plans[1] if self._plans is not None else None
+        chains = self.chains + [self.default]
+        for k, chain in enumerate(chains):
+            n = None if plans is None or k >= len(plans) else plans[k][0].size
+            sizes += [n] * len(chain)
+        return sizes
+
+    def _plan(self, layout: ParamLayout) -> list[tuple[ParamLayout, Any]]:
+        """Per group (and the default group last): its layout and its index into the flat
+        vector (a slice for consecutive parameters, else an index array); cached per layout."""
+        key = (tuple(layout.shapes), layout.single)
+        if self._plans is not None and self._plans[0] == key:
+            return self._plans[1]
+        n = len(layout.shapes)
+        for idx in self.groups:
+            for i in idx:
+                if i >= n:
+                    raise ValueError(f"PerParameter: group {idx} names parameter {i}, but there are only "
+                                     f"{n} parameters")
+        grouped = {i for g in self.groups for i in g}
+        rest = tuple(i for i in range(n) if i not in grouped)
+        plans: list[tuple[ParamLayout, Any]] = []
+        for idx in self.groups + [rest]:
+            sub = ParamLayout([layout.shapes[i] for i in idx], single=False)
+            off = layout.offsets
+            if idx and list(idx) == list(range(idx[0], idx[0] + len(idx))):
+                where: Any = slice(int(off[idx[0]]), int(off[idx[-1] + 1]))
+            else:
+                parts = [np.arange(off[i], off[i + 1]) for i in idx]
+                where = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            plans.append((sub, where))
+        self._plans = (key, plans)
+        return plans
+
+    def step(self, objective: Objective) -> Objective:
+        plans = self._plan(objective.layout)
+        u = objective.get_update()
+        for (sub_layout, where), chain in zip(plans, self.chains + [self.default]):
+            if not chain or sub_layout.size == 0:
+                continue
+            xg = objective.x[where]
+            sub = Objective(xg, _GroupOracle(objective, where, sub_layout, xg), sub_layout, objective.counter)
+            ug = u[where]
+            sub.update = ug
+            last = run_chain(chain, sub)
+            if last.stop_message is not None:
+                objective.request_stop(last.stop_message)
+                return objective
+            out = last.get_update()
+            if isinstance(where, slice):
+                if out is not ug:
+                    ug[...] = out
+            else:
+                u[where] = out
+        return objective
+
+
+class _GroupOracle(OracleBase):
+    """The objective seen by one group of :class:`PerParameter`: points and gradients are the
+    group's part; the other parameters stay at the step's point."""
+
+    def __init__(self, parent: Objective, where: Any, layout: ParamLayout, xg: np.ndarray):
+        self.parent = parent
+        self.where = where
+        self.layout = layout
+        self.xg = xg
+
+    @property
+    def num_evaluations(self) -> int:
+        return int(self.parent.counter.num_evaluations)
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if x is self.xg:
+            f, g = self.parent.loss_and_grad()  # cached by the parent: no second evaluation
+            return f, g[self.where]
+        full = np.array(self.parent.x, copy=True)
+        full[self.where] = x
+        f, g = self.parent.oracle.evaluate(full)
+        return f, g[self.where]

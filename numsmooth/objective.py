@@ -37,8 +37,11 @@ class Objective:
         does not move, and :func:`~numsmooth.minimize` returns with status 4 and this message.
     """
 
-    def __init__(self, x: np.ndarray, oracle: OracleProtocol, layout: ParamLayout, counter: Any = None):
+    def __init__(self, x: np.ndarray, oracle: OracleProtocol, layout: ParamLayout, counter: Any = None,
+                 update_buffer: np.ndarray | None = None):
         self.x = x
+        #: Where the update is created (an optimizer reuses one buffer across steps); None: allocate.
+        self._update_buffer = update_buffer
         self.oracle = oracle
         self.layout = layout
         self.counter = counter if counter is not None else oracle
@@ -98,7 +101,21 @@ class Objective:
     def get_update(self) -> np.ndarray:
         """The update, created from the gradient on first use; modules may modify it in place."""
         if self.update is None:
-            self.update = np.array(self.grad(), dtype=np.float64, copy=True)
+            g = self.grad()
+            if self._update_buffer is None:
+                self.update = np.array(g, dtype=np.float64, copy=True)
+            else:
+                np.copyto(self.new_update(), g)
+        assert self.update is not None
+        return self.update
+
+    def new_update(self) -> np.ndarray:
+        """Create the update uninitialised and return it: for a module that writes every entry
+        from the gradient in one pass (as :class:`~numsmooth.LaplacianSmoothing` does), instead
+        of :meth:`get_update`'s copy followed by an in-place change."""
+        buf = self._update_buffer
+        self._update_buffer = None
+        self.update = np.empty(np.shape(self.grad()), dtype=np.float64) if buf is None else buf
         return self.update
 
     def with_oracle(self, oracle: OracleProtocol) -> "Objective":

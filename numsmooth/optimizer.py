@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import warnings
 from typing import Any, cast
 
 import numpy as np
 
+from ._buffers import Reusable
+from ._kernels import modules as _km
 from ._layout import ParamLayout
 from ._saving import load_state, save_state
+from ._validation import check_bool, check_choice
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective
 from .oracles import ForwardingOracle, Oracle, batched, make_oracle
@@ -27,10 +31,20 @@ class Optimizer:
     ----------
     x0 : ndarray or list of ndarray
         Starting point: one float array or a list of float arrays (the "parameters"). They are
-        copied into one flat float64 buffer; the oracle receives views in the same shapes.
+        copied into one flat float64 buffer; the oracle receives arrays in the same shapes.
     *modules : Module
         The chain; ``x_new = x - update`` where the update is what the chain produces (the
         gradient when no module changes it).
+    on_refused : {"warn", "raise", "ignore"}
+        What happens when a step is refused because its update is not finite (``x`` and every
+        module's state are then left as before the step, and :attr:`num_refused` counts it):
+        ``"warn"`` issues a ``RuntimeWarning`` the first time, ``"raise"`` raises
+        ``FloatingPointError`` naming the step, ``"ignore"`` only counts.
+    inplace : bool
+        Update the arrays of ``x0`` after every step (and on :meth:`load_state_dict` or when
+        ``x`` is set), so that code holding them (a model) sees the current point. They must be
+        writeable, C-contiguous float64 arrays; one array is used as the optimizer's storage
+        itself, a list is copied back after each step.
 
     Attributes
     ----------
@@ -38,6 +52,8 @@ class Optimizer:
         Oracle evaluations so far (every perturbed point counts).
     num_steps : int
         Steps completed.
+    num_refused : int
+        Steps refused (non-finite update); they are not counted in ``num_steps``.
 
     Examples
     --------
@@ -49,11 +65,25 @@ class Optimizer:
     True
     """
 
-    def __init__(self, x0: Any, *modules: Module):
+    def __init__(self, x0: Any, *modules: Module, on_refused: str = "warn", inplace: bool = False):
+        self.on_refused = check_choice("on_refused", on_refused, ("warn", "raise", "ignore"))
+        self.inplace = check_bool("inplace", inplace)
         self.layout, self._x = ParamLayout.from_params(x0)
+        #: The user's arrays updated after every step (inplace=True with a list), else None.
+        self._user: list[np.ndarray] | None = None
+        if self.inplace:
+            arrays = _check_inplace(x0, self.layout.single)
+            if self.layout.single:
+                self._x = arrays[0].reshape(-1)  # the user's array is the storage
+            else:
+                self._user = arrays
         self.modules = as_module_list(list(modules))
         self.num_evaluations = 0
         self.num_steps = 0
+        self.num_refused = 0
+        self._warned_refused = False
+        self._update_buffer = Reusable()
+        self._counting: _CountingOracle | None = None
         self.last_step_finite = True
         self.last_update_norm = math.nan
         #: Set when a module ended the run (see Objective.request_stop); None otherwise.
@@ -76,11 +106,20 @@ class Optimizer:
         if arr.shape != self._x.shape or not np.all(np.isfinite(arr)):
             raise ValueError(f"x must be a finite float vector of shape {self._x.shape}; got shape {arr.shape}")
         self._x[:] = arr
+        self._sync_user()
 
     @property
     def params(self) -> Any:
-        """The current point in the shapes of ``x0`` (read-only views)."""
-        return self.layout.unflatten(self.x)
+        """A copy of the current point in the shapes of ``x0`` (safe to keep: it does not change
+        when the optimizer steps; :attr:`x` is the live read-only view, ``inplace=True`` keeps
+        the arrays of ``x0`` current)."""
+        return self.layout.unflatten(self._x.copy())
+
+    def _sync_user(self) -> None:
+        """Copy the point into the user's arrays (``inplace=True`` with a list of arrays)."""
+        if self._user is not None:
+            for a, lo, hi in zip(self._user, self.layout.offsets[:-1].tolist(), self.layout.offsets[1:].tolist()):
+                a.reshape(-1)[:] = self._x[lo:hi]
 
     # -- stepping ---------------------------------------------------------------------------
     def _oracle_for(self, fun: Any) -> Oracle:
@@ -89,8 +128,26 @@ class Optimizer:
         return self._oracle
 
     def objective(self, fun: Any) -> Objective:
-        """The objective at the current point (evaluations it makes count for this optimizer)."""
-        return Objective(self._x.copy(), _CountingOracle(self._oracle_for(fun), self), self.layout, self)
+        """The objective at the current point (evaluations it makes count for this optimizer).
+
+        Its ``x`` is a copy of the point, so it may be kept after the step.
+        """
+        return Objective(self._x.copy(), self._counting_oracle(fun), self.layout, self,
+                         self._update_buffer.get(self._x.shape))
+
+    def _step_objective(self, fun: Any) -> Objective:
+        """The objective of :meth:`step`, which nobody keeps: its ``x`` is a read-only view of
+        the point and its buffers are reused from step to step (no allocation that grows with
+        the number of parameters)."""
+        return Objective(self.x, self._counting_oracle(fun), self.layout, self,
+                         self._update_buffer.get(self._x.shape))
+
+    def _counting_oracle(self, fun: Any) -> "_CountingOracle":
+        oracle = self._oracle_for(fun)
+        counting = self._counting
+        if counting is None or counting.base is not oracle:
+            counting = self._counting = _CountingOracle(oracle, self)
+        return counting
 
     def step(self, fun: Any) -> float:
         """Do one step: ``x -= update``.
@@ -110,18 +167,24 @@ class Optimizer:
         Notes
         -----
         If the oracle raises, the exception propagates and ``x`` and every module's state are
-        as before the step. If the update is not finite (every evaluation non-finite), ``x``
-        and the modules' states are kept and ``last_step_finite`` is set to False.
+        as before the step. If the update is not finite (every evaluation non-finite), the step
+        is refused: ``x`` and the modules' states are kept, ``last_step_finite`` is set to
+        False, :attr:`num_refused` grows by one and ``on_refused`` says whether to warn (the
+        first time), raise ``FloatingPointError`` or say nothing.
+
+        A step allocates no memory that grows with the number of parameters once the buffers
+        exist (the point handed to the oracle, the gradient and the update are reused unless
+        something kept them).
         """
         self._refuse_if_pending("step()")
         return self._step(fun)
 
     def _step(self, fun: Any) -> float:
-        return self.apply(self.objective(fun))
+        return self.apply(self._step_objective(fun))
 
     def apply(self, root: Objective) -> float:
         """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""
-        saved = [m.state_dict() for m in self.modules]  # deep copies already
+        saved = [m.snapshot() for m in self.modules]  # cheap: see Stateful.snapshot
         try:
             last = run_chain(self.modules, root)
             if last.stop_message is not None:
@@ -138,21 +201,35 @@ class Optimizer:
         f = root.cached_loss
         if f is None:
             f = last.reported_loss if last.reported_loss is not None else last.cached_loss
-        if not np.all(np.isfinite(update)):
+        sumsq = float(_km.sumsq(update))  # finite unless an entry is nan/inf (or it overflowed)
+        if not math.isfinite(sumsq) and not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False
             self.last_update_norm = math.nan
+            self._refused()
             return math.inf if f is None else float(f)
         self._x -= update
+        self._sync_user()
         self.num_steps += 1
         self.last_step_finite = True
-        self.last_update_norm = float(np.sqrt(np.dot(update, update)))
+        self.last_update_norm = math.sqrt(sumsq)
         self.last_loss = math.nan if f is None else float(f)
         return self.last_loss
 
-    def _restore(self, saved: list[dict[str, Any]]) -> None:
+    def _refused(self) -> None:
+        self.num_refused += 1
+        if self.on_refused == "raise":
+            raise FloatingPointError(f"step {self.num_steps + 1} was refused: its update is not finite (nan or "
+                                     "inf); x and the modules' states are as before the step")
+        if self.on_refused == "warn" and not self._warned_refused:
+            self._warned_refused = True
+            warnings.warn(f"step {self.num_steps + 1} was refused: its update is not finite (nan or inf); x "
+                          "and the modules' states are kept. Optimizer.num_refused counts refused steps; "
+                          "on_refused='raise' or 'ignore' changes this warning", RuntimeWarning, stacklevel=4)
+
+    def _restore(self, saved: list[Any]) -> None:
         for m, s in zip(self.modules, saved):
-            m._load_checked(s)
+            m.restore(s)
 
     @property
     def sigma(self) -> float:
@@ -261,6 +338,7 @@ class Optimizer:
             "x": self._x.copy(),
             "num_evaluations": self.num_evaluations,
             "num_steps": self.num_steps,
+            "num_refused": self.num_refused,
             "modules": [m.state_dict() for m in self.modules],
         }
 
@@ -276,15 +354,17 @@ class Optimizer:
         for m, s in zip(self.modules, state["modules"]):
             m._load_checked(s)
         self._x[:] = x
+        self._sync_user()
         self.num_evaluations = int(state["num_evaluations"])
         self.num_steps = int(state["num_steps"])
+        self.num_refused = int(state.get("num_refused", 0))
 
     def _check_state_dict(self, state: Any) -> np.ndarray:
         """Check a whole state without changing anything; return its ``x`` as flat float64."""
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict made by Optimizer.state_dict(); got {type(state).__name__}")
         expected = {"version", "shapes", "single", "x", "num_evaluations", "num_steps", "modules"}
-        if set(state) != expected:
+        if set(state) - {"num_refused"} != expected:  # states saved before num_refused existed load
             missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
             raise ValueError(f"state must be a dict made by Optimizer.state_dict() with the keys "
                              f"{sorted(expected)}; missing {missing}, unexpected {extra}")
@@ -302,7 +382,9 @@ class Optimizer:
             raise ValueError(f"state['x'] must be a float array of shape {self._x.shape}; got {desc}")
         if not np.all(np.isfinite(x)):
             raise ValueError("state['x'] must be finite")
-        for key in ("num_evaluations", "num_steps"):
+        for key in ("num_evaluations", "num_steps", "num_refused"):
+            if key not in state:
+                continue
             v = state[key]
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"state[{key!r}] must be an integer >= 0; got {v!r}")
@@ -326,7 +408,27 @@ class Optimizer:
         self._refuse_if_pending("pickling")
         d = self.__dict__.copy()
         d["_oracle"] = None  # the user's function need not pickle
+        d["_counting"] = None
         return d
+
+
+def _check_inplace(x0: Any, single: bool) -> list[np.ndarray]:
+    """The arrays of ``x0`` for ``inplace=True``: writeable C-contiguous float64, or raise."""
+    arrays = [x0] if single else list(x0)
+    for i, a in enumerate(arrays):
+        label = "x0" if single else f"x0[{i}]"
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"inplace=True updates the arrays of x0, so {label} must be a NumPy array; "
+                            f"got {type(a).__name__}")
+        if a.dtype != np.float64 or not a.dtype.isnative:
+            raise TypeError(f"inplace=True needs float64 arrays; {label} has dtype {a.dtype} "
+                            "(convert it with np.ascontiguousarray(a, dtype=np.float64))")
+        if not a.flags.c_contiguous:
+            raise ValueError(f"inplace=True needs C-contiguous arrays; {label} is not "
+                             "(copy it with np.ascontiguousarray)")
+        if not a.flags.writeable:
+            raise ValueError(f"inplace=True needs writeable arrays; {label} is read-only")
+    return arrays
 
 
 class _CountingOracle(ForwardingOracle):

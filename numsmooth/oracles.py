@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from ._buffers import Reusable
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
 from . import config
@@ -102,6 +103,9 @@ class _BadValue(Exception):
 def _as_value(f: Any) -> float:
     """The oracle's value as a Python float (slow path: the caller handles float, np.float64 and
     np.float32 itself). Non-finite values are data, not errors."""
+    if isinstance(f, (list, tuple)):
+        raise _BadValue(f"oracle returned a {type(f).__name__} of {len(f)} items as the value; it must be a "
+                        "real scalar (did it return (g, f) instead of (f, g)?)")
     if isinstance(f, (str, bytes, bool, np.bool_)):
         raise _BadValue(f"oracle returned a value {short_repr(f)} of type {type(f).__name__}; it must be a real scalar")
     if isinstance(f, np.ndarray):
@@ -192,7 +196,7 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
             G[i] = g
         else:
             try:
-                G[i] = layout.flatten(g, name="gradient")
+                layout.flatten(g, "gradient", out=G[i])
             except (TypeError, ValueError) as exc:
                 raise OracleError(f"{exc} {_where(first_index, i, row)}") from None
 
@@ -495,6 +499,10 @@ class Oracle(OracleBase):
         self.fun = fun
         self.layout = layout
         self._count = 0
+        # the point handed to the function and the gradient returned by evaluate(): reused
+        # from call to call unless the caller (or the user's function) kept them
+        self._xbuf = Reusable()
+        self._gbuf = Reusable()
 
     @property
     def num_evaluations(self) -> int:
@@ -547,20 +555,22 @@ class Oracle(OracleBase):
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        shape = (1, self.layout.size)
+        X = self._xbuf.get(shape)
+        X[0] = x
+        G = self._gbuf.get(shape)
         if self.kind == "jitted":
             self._count += 1
-            g = np.empty(self.layout.size)
             kernels = _jitted_kernels(self.fun)
             written = np.empty(1, dtype=np.bool_)
             try:
-                f, written[0] = kernels.call(x.copy(), g)
+                f, written[0] = kernels.call(X[0], G[0])
             except Exception as exc:
                 _raise_at_failing_row(self.fun, x.reshape(1, -1), None, exc)
             _check_written(self.fun, written, x.reshape(1, -1), None)
-            return float(f), g
+            return float(f), G[0]
         F = np.empty(1)
-        G = np.empty((1, self.layout.size))
-        self.evaluate_points(x.reshape(1, -1).copy(), F, G, None)
+        self.evaluate_points(X, F, G, None)
         return float(F[0]), G[0]
 
 

@@ -46,7 +46,7 @@ BAD_CALLS = [
     ("module layerwise", lambda: ns.LaplacianSmoothing(layerwise="yes"), TypeError, "layerwise"),
     ("module sigma", lambda: ns.LaplacianSmoothing(sigma=-0.5), ValueError, "sigma"),
     # modules
-    ("LR zero", lambda: ns.LR(0.0), ValueError, "lr must be > 0"),
+    ("LR negative", lambda: ns.LR(-1e-3), ValueError, "lr must be >= 0"),
     ("LR string", lambda: ns.LR("0.1"), TypeError, "lr must be a real number"),
     ("Momentum beta 1", lambda: ns.Momentum(1.0), ValueError, "beta must be < 1"),
     ("Adam betas", lambda: ns.Adam(betas=(0.9,)), ValueError, "betas must be a pair"),

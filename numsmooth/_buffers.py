@@ -1,0 +1,53 @@
+"""Buffers reused from one step to the next, handed out again only when nobody else holds them.
+
+A step of an optimizer must not allocate memory that scales with the number of parameters (the
+allocator's churn on large temporaries costs more than the arithmetic). The buffers a step hands
+out (the point given to the oracle, the gradient, the update) may however be kept by the caller
+(a user's oracle that records the points it saw, a run loop that keeps the objective of the
+last step). :class:`Reusable` reuses its buffer only when no reference to it (or to a view of it:
+NumPy views hold their base) exists outside, so a kept array never changes under its holder.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+
+class Reusable:
+    """One float64 buffer, reused by :meth:`get` unless something else refers to it."""
+
+    def __init__(self) -> None:
+        self._buf: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def _refcount(self) -> int:
+        buf = self._buf
+        return sys.getrefcount(buf)
+
+    def get(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A float64 array of ``shape`` (uninitialised): the previous one if nobody kept it."""
+        with self._lock:  # two threads must not both find the buffer free
+            if self._buf is None or self._buf.shape != shape or self._refcount() > _FREE:
+                self._buf = np.empty(shape)
+            return self._buf
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+def _calibrate() -> int:
+    probe = Reusable()
+    probe._buf = np.empty(1)
+    return probe._refcount()
+
+
+#: The reference count :meth:`Reusable._refcount` sees when only the holder refers to the buffer
+#: (measured, so it does not depend on the interpreter's reference-counting details).
+_FREE = _calibrate()
