@@ -453,7 +453,6 @@ def test_axis_makes_training_independent_of_the_weight_layout():
 
 
 def test_digits_example_runs_quick():
-    pytest.importorskip("sklearn")
     import os
     import subprocess
     import sys
