@@ -234,6 +234,8 @@ def agg_min(F, G, out):
     return _agg_extreme(F, G, False, out)
 
 
+# agg_max_parallel's twin with largest=False: a parallel kernel may not be called from another
+# jitted function (see numsmooth/_parallel.py), so each entry point spells out its prange loop.
 @njit(cache=True, parallel=True)
 def agg_min_parallel(F, G, out):
     """`agg_min`, parallel over blocks of coordinates (same bits)."""
