@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+from numba.core.dispatcher import Dispatcher
 
 from ._progress import CompileNotice, Progress
 from ._validation import check_bool, check_int, check_real
@@ -118,7 +119,9 @@ def bind_args(fun: Any, args: Any) -> Any:
     if not args:
         return fun
     kind = _oracle_kind(fun)
-    if kind == "jitted":
+    # with args, a two-argument function is fun(x, arg), not a jitted fun(x, g_out) run without
+    # the JIT: only a real Numba dispatcher is refused
+    if kind == "jitted" and isinstance(fun, Dispatcher):
         raise TypeError("args= cannot be used with a jitted oracle fun(x, g_out): its points are evaluated "
                         "inside a compiled kernel that calls fun(x, g_out) only. Bind the arguments in a "
                         "closure (a factory returning an @njit function of (x, g_out)), or pass a per-point "

@@ -8,14 +8,33 @@ kernels of ``numsmooth._kernels.rng`` make it bit-identical whatever the number 
 
 from __future__ import annotations
 
+import functools
 import numbers
 import warnings
-from typing import Any, Callable, cast
+from typing import Any, Callable, TypeVar, cast
+
+import numba
 
 import numpy as np
 
 from ._kernels import rng as _rng
 from ._parallel import use_parallel
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _quiet_wraparound(fn: _F) -> _F:
+    """The generator's uint64 hash wraps modulo 2**64 on purpose; without the JIT
+    (``NUMBA_DISABLE_JIT=1``) NumPy's scalars warn about it, so silence exactly that there."""
+    if not numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
+        return fn
+
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore"):
+            return fn(*args, **kwargs)
+
+    return cast(_F, quiet)
 
 __all__ = ["DISTRIBUTIONS", "seed_to_key", "draw_perturbations"]
 
@@ -33,6 +52,7 @@ _TAG_SOBOL = 2
 _EPS_U = 2.0**-53
 
 
+@_quiet_wraparound
 def seed_to_key(seed: Any) -> np.uint64:
     """Turn a user seed into the single 64-bit key of the counter-based generator.
 
@@ -132,6 +152,7 @@ def _draw_callable(fn: Callable[..., Any], key: np.uint64, stream: int, mb: int,
     return np.ascontiguousarray(u, dtype=np.float64)
 
 
+@_quiet_wraparound
 def draw_perturbations(
     distribution: str | Callable[..., Any],
     key: Any,
@@ -258,6 +279,7 @@ def draw_perturbations(
     return out
 
 
+@_quiet_wraparound
 def draw_rows(distribution: str, key: Any, stream: Any, first: int, out: np.ndarray,
               *, antithetic: bool = False) -> np.ndarray:
     """Rows ``first .. first + len(out) - 1`` of the block `draw_perturbations` would draw.

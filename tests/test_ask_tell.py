@@ -99,9 +99,9 @@ def test_nan_values_are_data_as_under_step():
     def nan_oracle(x):
         return float("nan"), np.full_like(x, np.nan)
 
-    ref = ns.Optimizer(np.ones(2), ns.GradientSampling([ns.LR(0.1)], n=3, seed=0))
+    ref = ns.Optimizer(np.ones(2), ns.GradientSampling([ns.LR(0.1)], n=3, seed=0), on_refused="ignore")
     ref.step(nan_oracle)
-    opt = ns.Optimizer(np.ones(2), ns.GradientSampling([ns.LR(0.1)], n=3, seed=0))
+    opt = ns.Optimizer(np.ones(2), ns.GradientSampling([ns.LR(0.1)], n=3, seed=0), on_refused="ignore")
     done = False
     while not done:
         X = opt.ask()

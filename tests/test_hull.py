@@ -8,7 +8,6 @@ except where the claim under test is exactly that (bitwise scale invariance by p
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 
@@ -22,7 +21,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 from naive import naive_min_norm_hull
 from numsmooth import config
 from numsmooth._kernels import hull as khull
-from numsmooth._kernels import laplacian as klap
 from numsmooth.hull import min_norm_hull
 from numsmooth.aggregates import aggregate
 
@@ -146,20 +144,6 @@ def test_serial_and_parallel_products_identical():
         w2, x2, _ = min_norm_hull(G[:, :50])
     assert_array_equal(w1, w2)
     assert_array_equal(x1, x2)
-
-
-@pytest.mark.parametrize("module", [khull, klap])
-def test_no_jitted_function_calls_a_parallel_one(module):
-    """House rule: the serial/parallel choice is made in Python (a cached serial kernel that
-    links a parallel one crashes on reload)."""
-    funcs = {n: f for n, f in vars(module).items() if hasattr(f, "py_func") and f.__module__ == module.__name__}
-    parallel = {n for n, f in funcs.items() if f.targetoptions.get("parallel")}
-    assert parallel  # the check can fail: there is something to look for
-    for name, f in funcs.items():
-        src = inspect.getsource(f.py_func)
-        body = src[src.index(":\n"):]
-        called = {p for p in parallel if p + "(" in body}
-        assert not called, f"{name} calls parallel kernel(s) {called}"
 
 
 finite_wide = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)

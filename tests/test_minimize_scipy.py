@@ -65,6 +65,8 @@ def test_args_with_a_batched_oracle():
     assert_allclose(res.x, [7.0, 7.0])
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT,
+                    reason="without the JIT a jitted oracle is a plain fun(x, g_out), like fun(x, arg)")
 def test_args_with_a_jitted_oracle_is_a_clear_error():
     with pytest.raises(TypeError, match=r"args= cannot be used with a jitted oracle"):
         ns.minimize(jquad, np.ones(3), ns.LR(0.1), args=(1.0,))
@@ -301,6 +303,7 @@ def test_bad_progress_interval(monkeypatch, raw):
         ns.minimize(quad, np.zeros(3), ns.LR(0.1), maxiter=1, progress=True)
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing compiles without the JIT")
 def test_compile_notice_only_while_compiling(monkeypatch):
     monkeypatch.setattr(_progress.CompileNotice, "_printed", False)
     out = io.StringIO()

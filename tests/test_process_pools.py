@@ -86,6 +86,7 @@ def test_forked_child_runs_serial_kernels():
     assert _child_state() == (False, True)
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="without the JIT no thread pool is launched to inherit")
 def test_parallel_user_oracle_in_forked_child_is_refused():
     ns.smoothed(po.jitted_parallel, sigma=0.7, n=N, seed=0)(x0())  # threads launched here
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as ex:

@@ -163,6 +163,7 @@ def test_bad_values_are_named_and_short(bad, match):
     assert "sample" not in str(ei.value)  # no gradient sampling here: the point is named
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="without the JIT a one-argument function is a per-point oracle")
 def test_jitted_oracle_with_wrong_arguments_says_the_signature():
     @numba.njit
     def one_arg(x):
