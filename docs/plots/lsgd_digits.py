@@ -11,9 +11,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-_here = os.path.dirname(os.path.abspath(globals().get("__file__", os.path.join("docs", "plots", "x.py"))))
-_spec = importlib.util.spec_from_file_location(
-    "lsgd_mlp_digits", os.path.join(_here, "..", "..", "examples", "lsgd_mlp_digits.py"))
+# the plot directive may run this file without __file__ and from docs/plots or the repository
+_start = os.path.dirname(os.path.abspath(globals().get("__file__", os.path.join(os.getcwd(), "x.py"))))
+_example = next(os.path.join(d, "examples", "lsgd_mlp_digits.py")
+                for d in (_start, os.path.dirname(_start), os.path.dirname(os.path.dirname(_start)))
+                if os.path.exists(os.path.join(d, "examples", "lsgd_mlp_digits.py")))
+_spec = importlib.util.spec_from_file_location("lsgd_mlp_digits", _example)
 ex = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ex)
 
