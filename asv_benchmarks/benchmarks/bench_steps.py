@@ -127,13 +127,10 @@ class GradientSamplingMemory:
     def setup(self):
         self.fun = ROSENBROCK.fun
         warm = make_optimizer(100, 1000)
-        import numsmooth.smoothing as sm
+        import numsmooth as ns
 
-        old, sm.STREAM_MIN_ELEMENTS = sm.STREAM_MIN_ELEMENTS, 1
-        try:
+        with ns.config.override(block_budget_bytes=1):
             warm.step(self.fun)  # compile the streaming path on a small problem
-        finally:
-            sm.STREAM_MIN_ELEMENTS = old
         self.opt = make_optimizer(1_000_000, 1000)
 
     def peakmem_step(self):
