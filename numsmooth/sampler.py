@@ -8,6 +8,7 @@ generator's key and stream) belongs to its owner — :class:`~numsmooth.Smoothed
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -241,8 +242,9 @@ class Sampler:
         self._lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1)
 def _physical_memory() -> int | None:
-    """Bytes of physical memory, or None where the platform does not say."""
+    """Bytes of physical memory, or None where the platform does not say (read once)."""
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
