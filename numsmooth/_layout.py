@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _passes
 from ._validation import check_float_array
 
 
@@ -31,6 +32,8 @@ class ParamLayout:
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)]).astype(np.int64)
         self.size = int(self.offsets[-1])
+        #: ``(lo, hi)`` of each parameter in the flat vector, as Python ints (fast to slice with).
+        self.bounds = list(zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist()))
 
     @classmethod
     def from_params(cls, params: Any, name: str = "x0") -> tuple["ParamLayout", np.ndarray]:
@@ -62,8 +65,14 @@ class ParamLayout:
         """Views of ``flat`` in the user's shapes (one array, or a list of arrays)."""
         if self.single:
             return flat.reshape(self.shapes[0])
-        views = [flat[lo:hi].reshape(shape) for shape, lo, hi in zip(self.shapes, self.offsets[:-1], self.offsets[1:])]
+        views = [flat[lo:hi].reshape(shape) for shape, (lo, hi) in zip(self.shapes, self.bounds)]
         return views[0] if self.single else views
+
+    def gather(self, parts: Sequence[np.ndarray], out: np.ndarray) -> np.ndarray:
+        """Copy already checked arrays, one per parameter in its shape, into the flat ``out``."""
+        for (lo, hi), p in zip(self.bounds, parts):
+            _passes.copy(out[lo:hi], p.reshape(-1))
+        return out
 
     def flatten(self, value: Any, name: str = "gradient", out: np.ndarray | None = None) -> np.ndarray:
         """A flat float64 vector from an object shaped like the parameters (written into ``out``
@@ -88,13 +97,16 @@ class ParamLayout:
             )
         if out is None:
             out = np.empty(self.size, dtype=np.float64)
-        for i, (v, shape, lo, hi) in enumerate(zip(value, self.shapes, self.offsets[:-1], self.offsets[1:])):
+        for i, (v, shape, (lo, hi)) in enumerate(zip(value, self.shapes, self.bounds)):
+            if type(v) is np.ndarray and v.dtype.kind == "f" and v.shape == shape:  # the common case
+                _passes.copy(out[lo:hi], v)
+                continue
             arr = v if isinstance(v, np.ndarray) else _as_array(v, f"{name} of parameter {i}", shape)
             if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
                 raise TypeError(f"{name} of parameter {i} must be a real float array; got dtype {arr.dtype}")
             if arr.shape != shape:
                 raise ValueError(f"{name} of parameter {i} must have shape {shape}; got shape {arr.shape}")
-            out[lo:hi] = arr.ravel()
+            _passes.copy(out[lo:hi], arr)
         return out
 
 

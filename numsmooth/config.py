@@ -51,6 +51,11 @@ KNOBS: dict[str, _Knob] = {
         1 << 14,
         "Jitted oracles are evaluated in parallel over points when the perturbation block has "
         "at least this many elements."),
+    "pass_parallel_min_elements": _Knob(
+        1 << 19,
+        "Memory-bound passes over a whole flat vector (copying the point, scaling the update "
+        "with its norm, x -= update, momentum) run in parallel from this many elements: waking "
+        "the threads costs about 100 us, which a pass earns back only on large vectors."),
     "load_check_seconds": _Knob(
         0.05,
         "How often (seconds) numsmooth looks whether the machine has a core to spare for its "

@@ -522,11 +522,12 @@ class LaplacianSmoothing(Module):
         return super()._upgrade(state)
 
     def smooth_(self, v: np.ndarray, offsets: np.ndarray,
-                shapes: list[tuple[int, ...]] | None = None, src: np.ndarray | None = None,
+                shapes: list[tuple[int, ...]] | None = None, src: np.ndarray | list[np.ndarray] | None = None,
                 sigma: float | None = None) -> np.ndarray:
-        """Smooth the flat float64 vector ``src`` (default: ``v`` itself, in place) into ``v``,
-        parameters delimited by ``offsets`` (with shapes ``shapes``, needed when ``axis`` is an
-        int), with ``sigma`` (default: the current value)."""
+        """Smooth the flat float64 vector ``src`` (default: ``v`` itself, in place; with
+        ``layerwise``, also a list of C-contiguous float64 arrays, one per parameter) into
+        ``v``, parameters delimited by ``offsets`` (with shapes ``shapes``, needed when ``axis``
+        is an int), with ``sigma`` (default: the current value)."""
         sigma = self.hyper("sigma") if sigma is None else sigma
         solver = _resolve_method(self.method, self.order, self.power, sigma)
         if self.axis is not None and shapes is not None:
@@ -542,7 +543,8 @@ class LaplacianSmoothing(Module):
         self._advance()
         if self.target == "update":
             if objective.update is None:  # smooth the gradient straight into the new update
-                g = objective.grad()
+                parts = objective.grad_parts() if self.layerwise else None  # the user's arrays
+                g = objective.grad() if parts is None else parts
                 self.smooth_(objective.new_update(), layout.offsets, layout.shapes, src=g, sigma=sigma)
             else:
                 self.smooth_(objective.update, layout.offsets, layout.shapes, sigma=sigma)
@@ -576,31 +578,37 @@ def _moved_size(shape: tuple[int, ...], axis: int) -> int:
 def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel: int, sigma: float,
                   order: int, power: float, solver: str, axis: int | None = None,
                   shapes: list[tuple[int, ...]] | None = None, scratch: np.ndarray | None = None,
-                  src: np.ndarray | None = None) -> np.ndarray:
+                  src: np.ndarray | list[np.ndarray] | None = None) -> np.ndarray:
     """Smooth the flat vector ``src`` (``v`` when None: in place) into ``v``: whole, or segment
     by segment of ``offsets`` (each flattened, or along ``axis`` of its shape in ``shapes``;
-    ``scratch`` holds the lines of a non-last axis, allocated here when None)."""
-    s = v if src is None else src
+    ``scratch`` holds the lines of a non-last axis, allocated here when None). With
+    ``layerwise``, ``src`` may also be a list of C-contiguous float64 arrays, one per segment
+    (the user's gradient arrays, read in place)."""
     if not layerwise:
-        _solve_lines(s.reshape(1, -1), v.reshape(1, -1), sigma, order, power, solver)
+        s1 = v if src is None else src
+        assert isinstance(s1, np.ndarray)
+        _solve_lines(s1.reshape(1, -1), v.reshape(1, -1), sigma, order, power, solver)
         return v
+    parts = src if isinstance(src, list) else None
+    flat = src if isinstance(src, np.ndarray) else v
     for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+        seg: np.ndarray = flat[lo:hi] if parts is None else parts[k].reshape(-1)
         if hi - lo < min_numel:
             if src is not None:
-                v[lo:hi] = s[lo:hi]
+                v[lo:hi] = seg
             continue
         ax = None if shapes is None else _line_axis(shapes[k], axis)
         if ax is None:
-            _solve_lines(s[lo:hi].reshape(1, -1), v[lo:hi].reshape(1, -1), sigma, order, power, solver)
+            _solve_lines(seg.reshape(1, -1), v[lo:hi].reshape(1, -1), sigma, order, power, solver)
             continue
         shape = shapes[k]  # type: ignore[index]
         if ax == len(shape) - 1:  # lines are contiguous
-            _solve_lines(s[lo:hi].reshape(-1, shape[-1]), v[lo:hi].reshape(-1, shape[-1]), sigma, order,
+            _solve_lines(seg.reshape(-1, shape[-1]), v[lo:hi].reshape(-1, shape[-1]), sigma, order,
                          power, solver)
             continue
         buf = np.empty(hi - lo) if scratch is None else scratch[: hi - lo]
         x = buf.reshape(_moved_shape(shape, ax))
-        np.copyto(x, np.moveaxis(s[lo:hi].reshape(shape), ax, -1))
+        np.copyto(x, np.moveaxis(seg.reshape(shape), ax, -1))
         x2 = x.reshape(-1, shape[ax])
         _solve_lines(x2, x2, sigma, order, power, solver)
         np.copyto(np.moveaxis(v[lo:hi].reshape(shape), ax, -1), x)

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _passes
 from ._kernels import modules as _km
 from ._layout import ParamLayout
 from ._state import Hyperparameter, Stateful
@@ -71,6 +72,7 @@ def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
     requests a stop (``objective.request_stop``) ends the chain.
     """
     for i, m in enumerate(modules):
+        objective.update_sumsq = None  # valid only if set by the module that writes the update last
         objective = m.step(objective)
         if objective.stop_message is not None:
             break
@@ -136,7 +138,7 @@ class LR(Module):
     def step(self, objective: Objective) -> Objective:
         lr = self.hyper("lr")
         u = objective.get_update()
-        u *= lr
+        objective.update_sumsq = _passes.scale_sumsq(u, lr)
         self._advance()
         return objective
 
@@ -193,7 +195,7 @@ class Momentum(Module):
             new = self._spare
             if new is None or new.shape != buf.shape:
                 new = np.empty_like(buf)
-            _km.momentum_(buf, u, beta, self.nesterov, new)
+            _passes.momentum(buf, u, beta, self.nesterov, new)
             self._spare = buf  # the snapshot holds it until the step is accepted
         self.state["buf"] = new
         self._advance()
@@ -395,7 +397,7 @@ class ClipNorm(Module):
         max_norm = self.hyper("max_norm")
         u = objective.get_update()
         self._advance()
-        norm = math.sqrt(float(_km.sumsq(u)))
+        norm = math.sqrt(_passes.sumsq(u))
         if not math.isfinite(norm):
             if not np.all(np.isfinite(u)):
                 return objective

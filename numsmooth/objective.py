@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._layout import ParamLayout
-from .oracles import GradientTransformOracle, OracleProtocol
+from .oracles import GradientParts, GradientTransformOracle, OracleProtocol
 
 __all__ = ["Objective"]
 
@@ -35,11 +35,19 @@ class Objective:
     stop_message : str or None
         Set by a module (with :meth:`request_stop`) to end the run: the chain stops there, ``x``
         does not move, and :func:`~numsmooth.minimize` returns with status 4 and this message.
+    update_sumsq : float or None
+        The sum of squares of ``update``, set by a module that computed it in the pass that last
+        wrote the update (as :class:`~numsmooth.LR` does), so the optimizer need not read the
+        update once more to check it is finite. The chain clears it before every module.
     """
 
     def __init__(self, x: np.ndarray, oracle: OracleProtocol, layout: ParamLayout, counter: Any = None,
-                 update_buffer: np.ndarray | None = None):
+                 update_buffer: np.ndarray | None = None, gradient_parts: bool = False):
         self.x = x
+        # gradient_parts: keep g(x) as the user's arrays while it can be read in place (see
+        # GradientParts); for the objective of Optimizer.step, which nobody keeps
+        self._evaluate_parts: Callable[[np.ndarray], tuple[float, GradientParts]] | None = getattr(
+            oracle, "evaluate_parts", None) if gradient_parts else None
         #: Where the update is created (an optimizer reuses one buffer across steps); None: allocate.
         self._update_buffer = update_buffer
         self.oracle = oracle
@@ -47,10 +55,11 @@ class Objective:
         self.counter = counter if counter is not None else oracle
         self.update: np.ndarray | None = None
         self._f: float | None = None
-        self._g: np.ndarray | None = None
+        self._g: GradientParts | None = None
         self.reset_following = False
         self.reported_loss: float | None = None
         self.stop_message: str | None = None
+        self.update_sumsq: float | None = None
 
     def request_stop(self, message: str) -> None:
         """Ask the optimizer to end the run before moving ``x`` (see ``stop_message``)."""
@@ -71,12 +80,27 @@ class Objective:
         """``f(x)`` if it has been evaluated, else None (never evaluates)."""
         return self._f
 
+    def _gradient(self) -> GradientParts:
+        if self._g is None:
+            if self._evaluate_parts is not None:
+                self._f, self._g = self._evaluate_parts(self.x)
+            else:
+                self._f, g = self.oracle.evaluate(self.x)
+                self._g = GradientParts.of_flat(g, self.layout)
+        return self._g
+
     def loss_and_grad(self) -> tuple[float, np.ndarray]:
         """``f(x)`` and ``g(x)``, evaluated once and cached."""
-        if self._g is None:
-            self._f, self._g = self.oracle.evaluate(self.x)
+        g = self._gradient().flat()
         assert self._f is not None
-        return self._f, self._g
+        return self._f, g
+
+    def grad_parts(self) -> list[np.ndarray] | None:
+        """``g(x)`` as the arrays the user's function returned (one per parameter, C-contiguous
+        float64, in the parameters' shapes; do not modify) when the oracle still holds them,
+        else None (use :meth:`grad`). Evaluates once and caches, as :meth:`grad`; a module that
+        reads the gradient once, into a buffer of its own, saves a pass with it."""
+        return self._gradient().parts()
 
     def loss(self) -> float:
         """``f(x)`` (cached)."""
@@ -101,11 +125,13 @@ class Objective:
     def get_update(self) -> np.ndarray:
         """The update, created from the gradient on first use; modules may modify it in place."""
         if self.update is None:
-            g = self.grad()
-            if self._update_buffer is None:
-                self.update = np.array(g, dtype=np.float64, copy=True)
+            parts = self.grad_parts()
+            if parts is not None:  # flatten the user's arrays straight into the update
+                self.layout.gather(parts, self.new_update())
+            elif self._update_buffer is None:
+                self.update = np.array(self.grad(), dtype=np.float64, copy=True)
             else:
-                np.copyto(self.new_update(), g)
+                np.copyto(self.new_update(), self.grad())
         assert self.update is not None
         return self.update
 
@@ -115,7 +141,7 @@ class Objective:
         of :meth:`get_update`'s copy followed by an in-place change."""
         buf = self._update_buffer
         self._update_buffer = None
-        self.update = np.empty(np.shape(self.grad()), dtype=np.float64) if buf is None else buf
+        self.update = np.empty(self.layout.size, dtype=np.float64) if buf is None else buf
         return self.update
 
     def with_oracle(self, oracle: OracleProtocol) -> "Objective":
@@ -131,7 +157,7 @@ class Objective:
         """
         new = Objective(self.x, GradientTransformOracle(self.oracle, fn), self.layout, self.counter)
         if self._g is not None:
-            new._f, new._g = self._f, fn(self._g)
+            new._f, new._g = self._f, GradientParts.of_flat(fn(self._g.flat()), self.layout)
         if self.update is not None:
             new.update = self.update
         new.stop_message = self.stop_message

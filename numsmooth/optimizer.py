@@ -11,13 +11,13 @@ from typing import Any, cast
 import numpy as np
 
 from ._buffers import Reusable
-from ._kernels import modules as _km
+from . import _passes
 from ._layout import ParamLayout
 from ._saving import load_state, save_state
 from ._validation import check_bool, check_choice
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective
-from .oracles import ForwardingOracle, Oracle, batched, make_oracle
+from .oracles import ForwardingOracle, GradientParts, Oracle, batched, make_oracle
 
 __all__ = ["Optimizer"]
 
@@ -118,8 +118,8 @@ class Optimizer:
     def _sync_user(self) -> None:
         """Copy the point into the user's arrays (``inplace=True`` with a list of arrays)."""
         if self._user is not None:
-            for a, lo, hi in zip(self._user, self.layout.offsets[:-1].tolist(), self.layout.offsets[1:].tolist()):
-                a.reshape(-1)[:] = self._x[lo:hi]
+            for a, (lo, hi) in zip(self._user, self.layout.bounds):
+                _passes.copy(a.reshape(-1), self._x[lo:hi])
 
     # -- stepping ---------------------------------------------------------------------------
     def _oracle_for(self, fun: Any) -> Oracle:
@@ -140,7 +140,7 @@ class Optimizer:
         the point and its buffers are reused from step to step (no allocation that grows with
         the number of parameters)."""
         return Objective(self.x, self._counting_oracle(fun), self.layout, self,
-                         self._update_buffer.get(self._x.shape))
+                         self._update_buffer.get(self._x.shape), gradient_parts=True)
 
     def _counting_oracle(self, fun: Any) -> "_CountingOracle":
         oracle = self._oracle_for(fun)
@@ -201,14 +201,15 @@ class Optimizer:
         f = root.cached_loss
         if f is None:
             f = last.reported_loss if last.reported_loss is not None else last.cached_loss
-        sumsq = float(_km.sumsq(update))  # finite unless an entry is nan/inf (or it overflowed)
+        # finite unless an entry is nan/inf (or it overflowed); LR computes it as it scales
+        sumsq = last.update_sumsq if last.update_sumsq is not None else _passes.sumsq(update)
         if not math.isfinite(sumsq) and not np.all(np.isfinite(update)):
             self._restore(saved)
             self.last_step_finite = False
             self.last_update_norm = math.nan
             self._refused()
             return math.inf if f is None else float(f)
-        self._x -= update
+        _passes.subtract(self._x, update)
         self._sync_user()
         self.num_steps += 1
         self.last_step_finite = True
@@ -436,6 +437,7 @@ class _CountingOracle(ForwardingOracle):
 
     def __init__(self, oracle: Oracle, optimizer: Optimizer):
         super().__init__(oracle)
+        self.oracle = oracle
         self.optimizer = optimizer
 
     @property
@@ -454,6 +456,13 @@ class _CountingOracle(ForwardingOracle):
 
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
+
+    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+        before = self.base.num_evaluations
+        try:
+            return self.oracle.evaluate_parts(x)
+        finally:
+            self._count(before)
 
     def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
                         executor: Any = None, chunksize: int | None = None) -> None:

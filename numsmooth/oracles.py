@@ -20,6 +20,8 @@ import inspect
 import math
 import numbers
 import pickle
+import threading
+import weakref
 from concurrent.futures import Executor, Future
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -30,7 +32,7 @@ from numba.core.dispatcher import Dispatcher
 from ._buffers import Reusable
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
-from . import config
+from . import _passes, config
 from ._parallel import threads_launched_in_parent, use_parallel
 from ._validation import check_int, short_repr
 
@@ -199,6 +201,75 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
                 layout.flatten(g, "gradient", out=G[i])
             except (TypeError, ValueError) as exc:
                 raise OracleError(f"{exc} {_where(first_index, i, row)}") from None
+
+
+class GradientParts:
+    """A gradient as the arrays the user's function returned, made one flat vector only when
+    somebody needs it so.
+
+    A step whose first module reads the gradient once (Laplacian smoothing, or the copy that
+    starts the update) reads the user's arrays directly and saves a pass over the whole
+    gradient. The user's function may reuse its output arrays from call to call, so the oracle
+    that made this flattens it before it calls the function again (see :meth:`Oracle._settle`).
+
+    Parameters
+    ----------
+    parts : list of ndarray or None
+        C-contiguous float64 arrays in the layout's shapes (None when ``flat`` is given).
+    flat : ndarray or None
+        The flat gradient, when it already is one.
+    layout : ParamLayout
+        Shapes and offsets of the parameters.
+    buffer : callable or None
+        Returns the flat float64 vector to flatten into (called once, when needed).
+    """
+
+    __slots__ = ("_parts", "_flat", "_layout", "_buffer", "_lock", "__weakref__")
+
+    def __init__(self, parts: list[np.ndarray] | None, flat: np.ndarray | None, layout: ParamLayout,
+                 buffer: Callable[[], np.ndarray] | None = None):
+        self._parts = parts
+        self._flat = flat
+        self._layout = layout
+        self._buffer = buffer
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of_flat(cls, g: np.ndarray, layout: ParamLayout) -> "GradientParts":
+        """A gradient that already is one flat vector."""
+        return cls(None, g, layout)
+
+    def parts(self) -> list[np.ndarray] | None:
+        """The user's arrays (C-contiguous float64, in the layout's shapes; do not modify), or
+        None once the gradient has been made flat."""
+        return self._parts
+
+    def flat(self) -> np.ndarray:
+        """The flat float64 gradient (made on first use; do not modify)."""
+        if self._flat is None:
+            with self._lock:  # the oracle may settle it from another thread
+                if self._flat is None:
+                    assert self._parts is not None and self._buffer is not None
+                    self._flat = self._layout.gather(self._parts, self._buffer())
+                    self._parts = None
+        return self._flat
+
+
+def _parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
+    """The gradient ``g`` as a list of arrays that can be read in place (C-contiguous float64,
+    exactly the layout's shapes), or None when it needs converting or checking."""
+    if layout.single:
+        parts = [g]
+    elif type(g) is list or type(g) is tuple:
+        parts = list(g)
+        if len(parts) != len(layout.shapes):
+            return None
+    else:
+        return None
+    for p, shape in zip(parts, layout.shapes):
+        if type(p) is not np.ndarray or p.dtype != np.float64 or p.shape != shape or not p.flags.c_contiguous:
+            return None
+    return parts
 
 
 def _where(first_index: int | None, i: int, point: np.ndarray) -> str:
@@ -410,6 +481,12 @@ class OracleBase:
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
+    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+        """:meth:`evaluate` with the gradient as :class:`GradientParts` (here always flat; the
+        user's :class:`Oracle` keeps the arrays its function returned)."""
+        f, g = self.evaluate(x)
+        return f, GradientParts.of_flat(g, self.layout)
+
     def evaluate_points(self, X: np.ndarray, F: np.ndarray, G: np.ndarray, first_index: int | None = 0,
                         executor: Executor | None = None, chunksize: int | None = None) -> None:
         for i in range(X.shape[0]):
@@ -503,6 +580,16 @@ class Oracle(OracleBase):
         # from call to call unless the caller (or the user's function) kept them
         self._xbuf = Reusable()
         self._gbuf = Reusable()
+        #: The last GradientParts handed out still holding the user's arrays (a weak reference).
+        self._outstanding: Callable[[], GradientParts | None] = _nothing
+
+    def _settle(self) -> None:
+        """Flatten the gradient last handed out as the user's arrays, if somebody still holds
+        it, before the user's function runs again and perhaps overwrites those arrays."""
+        parts = self._outstanding()
+        if parts is not None:
+            self._outstanding = _nothing
+            parts.flat()
 
     @property
     def num_evaluations(self) -> int:
@@ -514,6 +601,7 @@ class Oracle(OracleBase):
         m = X.shape[0]
         if m == 0:
             return
+        self._settle()
         self._count += m
         if executor is not None:
             evaluate_on_executor(executor, chunksize, self.fun, self.kind, self.layout, X, F, G, first_index)
@@ -526,6 +614,7 @@ class Oracle(OracleBase):
         m = U.shape[0]
         if m == 0:
             return
+        self._settle()
         if executor is None and self.kind == "jitted":
             self._count += m
             kernels = _jitted_kernels(self.fun)
@@ -555,9 +644,10 @@ class Oracle(OracleBase):
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self._settle()
         shape = (1, self.layout.size)
         X = self._xbuf.get(shape)
-        X[0] = x
+        _passes.copy(X[0], x)
         G = self._gbuf.get(shape)
         if self.kind == "jitted":
             self._count += 1
@@ -572,6 +662,52 @@ class Oracle(OracleBase):
         F = np.empty(1)
         self.evaluate_points(X, F, G, None)
         return float(F[0]), G[0]
+
+    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+        """:meth:`evaluate`, the gradient kept as the user's arrays while they can be read in
+        place (a per-point function returning C-contiguous float64 arrays of the right shapes);
+        checked as strictly, with the same errors."""
+        if self.kind != "point":
+            f, g = self.evaluate(x)
+            return f, GradientParts.of_flat(g, self.layout)
+        self._settle()
+        layout = self.layout
+        X = self._xbuf.get((1, layout.size))
+        _passes.copy(X[0], x)
+        point = X[0]
+        arg = point if layout.single and layout.shapes[0] == (layout.size,) else layout.unflatten(point)
+        self._count += 1
+        raised: Exception | None = None
+        try:
+            res = self.fun(arg)
+        except Exception as exc:
+            res, raised = None, exc
+        else:
+            if type(res) is tuple and len(res) == 2:
+                f, g = res
+                tf = type(f)
+                if tf is float or tf is np.float64 or tf is np.float32 or (
+                        tf is np.ndarray and f.ndim == 0 and f.dtype.kind == "f"):
+                    parts = _parts_of(layout, g)
+                    if parts is not None:
+                        gbuf = self._gbuf
+                        lazy = GradientParts(parts, None, layout, lambda: gbuf.get((1, layout.size))[0])
+                        self._outstanding = weakref.ref(lazy)
+                        return float(f), lazy
+
+        def replay(_: Any) -> Any:  # anything else: the per-point checks and their messages
+            if raised is not None:
+                raise raised
+            return res
+
+        F = np.empty(1)
+        G = self._gbuf.get((1, layout.size))
+        _evaluate_per_point(replay, layout, lambda i: point, 1, F, G, None)
+        return float(F[0]), GradientParts.of_flat(G[0], layout)
+
+
+def _nothing() -> None:
+    return None
 
 
 def make_oracle(fun: Any, layout: ParamLayout) -> Oracle:

@@ -1,13 +1,33 @@
-"""Fused element-wise kernels of the basic modules (one pass over the update instead of several).
+"""Fused element-wise kernels of the basic modules and the optimizer (one pass over the update
+instead of several).
 
-Every kernel is serial (the work is memory-bound; a parallel region costs more than it saves at
-the sizes where it matters), writes into caller-allocated arrays and may be given the same array
-for an input and an output where the docstring says so.
+The work is memory-bound. A ``*_parallel`` twin runs the same block body over blocks of
+``BLOCK`` elements with ``prange``; waking the threads costs about 100 us, so Python picks it
+(``numsmooth._passes``) only for vectors of about a million elements. Element-wise results are
+the same bits either way; sums of squares add per-block partial sums in block order in both
+twins, so they too are the same bits whatever the number of threads. Kernels write into
+caller-allocated arrays and may be given the same array for an input and an output where the
+docstring says so.
 """
 
 import math
 
-from numba import njit
+import numpy as np
+from numba import njit, prange
+
+#: Elements per block of the blocked kernels (and per partial sum of squares).
+BLOCK = 1 << 14
+
+
+@njit(cache=True)
+def _momentum_block(buf, u, beta, nesterov, new_buf, lo, hi):
+    for i in range(lo, hi):
+        b = beta * buf[i] + u[i]
+        new_buf[i] = b
+        if nesterov:
+            u[i] = u[i] + beta * b
+        else:
+            u[i] = b
 
 
 @njit(cache=True)
@@ -16,13 +36,15 @@ def momentum_(buf, u, beta, nesterov, new_buf):
 
     ``new_buf`` may be ``buf``; ``u`` must be neither.
     """
-    for i in range(u.size):
-        b = beta * buf[i] + u[i]
-        new_buf[i] = b
-        if nesterov:
-            u[i] = u[i] + beta * b
-        else:
-            u[i] = b
+    _momentum_block(buf, u, beta, nesterov, new_buf, 0, u.size)
+
+
+@njit(cache=True, parallel=True)
+def momentum_parallel_(buf, u, beta, nesterov, new_buf):
+    """:func:`momentum_` over blocks in parallel (the same bits)."""
+    n = u.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        _momentum_block(buf, u, beta, nesterov, new_buf, b * BLOCK, min(n, (b + 1) * BLOCK))
 
 
 @njit(cache=True)
@@ -51,10 +73,106 @@ def axpy_(y, a, x):
 
 
 @njit(cache=True)
+def _sumsq_block(u, lo, hi):
+    # four interleaved partial sums: the order is fixed (so are the bits) and the four
+    # dependency chains let the CPU (and LLVM's vectoriser) overlap the additions
+    s0 = s1 = s2 = s3 = 0.0
+    stop = lo + (hi - lo) // 4 * 4
+    for i in range(lo, stop, 4):
+        s0 += u[i] * u[i]
+        s1 += u[i + 1] * u[i + 1]
+        s2 += u[i + 2] * u[i + 2]
+        s3 += u[i + 3] * u[i + 3]
+    for i in range(stop, hi):
+        s0 += u[i] * u[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
+def _scale_sumsq_block(u, a, lo, hi):
+    # u *= a and _sumsq_block of the result in the same pass (the same order, so the same bits)
+    s0 = s1 = s2 = s3 = 0.0
+    stop = lo + (hi - lo) // 4 * 4
+    for i in range(lo, stop, 4):
+        v0 = u[i] * a
+        v1 = u[i + 1] * a
+        v2 = u[i + 2] * a
+        v3 = u[i + 3] * a
+        u[i] = v0
+        u[i + 1] = v1
+        u[i + 2] = v2
+        u[i + 3] = v3
+        s0 += v0 * v0
+        s1 += v1 * v1
+        s2 += v2 * v2
+        s3 += v3 * v3
+    for i in range(stop, hi):
+        v = u[i] * a
+        u[i] = v
+        s0 += v * v
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
 def sumsq(u):
-    """``sum(u * u)`` serially, in index order (nan or inf in ``u`` give a non-finite sum; used
-    instead of ``np.dot``, whose BLAS threads contend with Numba's on a busy machine)."""
+    """``sum(u * u)``: per-block sums added in block order (nan or inf in ``u`` give a non-finite
+    sum; used instead of ``np.dot``, whose BLAS threads contend with Numba's on a busy machine)."""
+    n = u.size
     s = 0.0
-    for i in range(u.size):
-        s += u[i] * u[i]
+    for b in range((n + BLOCK - 1) // BLOCK):
+        s += _sumsq_block(u, b * BLOCK, min(n, (b + 1) * BLOCK))
     return s
+
+
+@njit(cache=True, parallel=True)
+def sumsq_parallel(u):
+    """:func:`sumsq` with the blocks in parallel (the same bits)."""
+    n = u.size
+    partial = np.empty((n + BLOCK - 1) // BLOCK)
+    for b in prange(partial.size):
+        partial[b] = _sumsq_block(u, b * BLOCK, min(n, (b + 1) * BLOCK))
+    s = 0.0
+    for b in range(partial.size):
+        s += partial[b]
+    return s
+
+
+@njit(cache=True)
+def scale_sumsq_(u, a):
+    """``u *= a`` and return :func:`sumsq` of the result, in one pass (the same bits as the two)."""
+    n = u.size
+    s = 0.0
+    for b in range((n + BLOCK - 1) // BLOCK):
+        s += _scale_sumsq_block(u, a, b * BLOCK, min(n, (b + 1) * BLOCK))
+    return s
+
+
+@njit(cache=True, parallel=True)
+def scale_sumsq_parallel_(u, a):
+    """:func:`scale_sumsq_` with the blocks in parallel (the same bits)."""
+    n = u.size
+    partial = np.empty((n + BLOCK - 1) // BLOCK)
+    for b in prange(partial.size):
+        partial[b] = _scale_sumsq_block(u, a, b * BLOCK, min(n, (b + 1) * BLOCK))
+    s = 0.0
+    for b in range(partial.size):
+        s += partial[b]
+    return s
+
+
+@njit(cache=True, parallel=True)
+def copy_parallel_(dst, src):
+    """``dst[:] = src`` (1-D, the same size) over blocks in parallel."""
+    n = dst.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            dst[i] = src[i]
+
+
+@njit(cache=True, parallel=True)
+def subtract_parallel_(x, u):
+    """``x -= u`` (1-D, the same size) over blocks in parallel."""
+    n = x.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            x[i] = x[i] - u[i]

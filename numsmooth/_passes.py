@@ -1,0 +1,54 @@
+"""Memory-bound passes over flat float64 vectors, in parallel when the vector is large.
+
+One place decides, with the ``pass_parallel_min_elements`` knob (and
+:func:`~numsmooth._parallel.use_parallel`, which says no on a busy machine or in a forked
+child). Every function gives the same bits on either path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import config
+from ._kernels import modules as _km
+from ._parallel import use_parallel
+
+_KNOB = "pass_parallel_min_elements"
+
+
+def _large(a: np.ndarray) -> bool:
+    return a.size >= config.get(_KNOB) and use_parallel(a.size, _KNOB)
+
+
+def copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for arrays of the same number of elements (any dtypes and layouts;
+    two contiguous 1-D float64 vectors of a million elements are copied by two threads)."""
+    if (dst.size >= config.get(_KNOB) and use_parallel(dst.size, _KNOB) and dst.ndim == 1 and src.ndim == 1 and dst.dtype == np.float64
+            and src.dtype == np.float64 and dst.flags.c_contiguous and src.flags.c_contiguous):
+        _km.copy_parallel_(dst, src)
+    else:
+        np.copyto(dst, src.reshape(dst.shape), casting="unsafe")
+
+
+def subtract(x: np.ndarray, u: np.ndarray) -> None:
+    """``x -= u`` for flat float64 vectors."""
+    if _large(x):
+        _km.subtract_parallel_(x, u)
+    else:
+        np.subtract(x, u, out=x)
+
+
+def sumsq(u: np.ndarray) -> float:
+    """Sum of squares of a flat float64 vector, in a fixed order (see ``_kernels.modules``)."""
+    return float(_km.sumsq_parallel(u) if _large(u) else _km.sumsq(u))
+
+
+def scale_sumsq(u: np.ndarray, a: float) -> float:
+    """``u *= a`` and the sum of squares of the result (as :func:`sumsq`), in one pass."""
+    return float(_km.scale_sumsq_parallel_(u, a) if _large(u) else _km.scale_sumsq_(u, a))
+
+
+def momentum(buf: np.ndarray, u: np.ndarray, beta: float, nesterov: bool, new_buf: np.ndarray) -> None:
+    """``new_buf = beta * buf + u`` and the momentum update into ``u`` (see ``_kernels.modules``)."""
+    kernel = _km.momentum_parallel_ if _large(u) else _km.momentum_
+    kernel(buf, u, beta, nesterov, new_buf)
