@@ -160,29 +160,42 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
             _raise_at_failing_row(fun, X, first_index, exc)
         _check_written(fun, written, X, first_index)
         return
-    _evaluate_per_point(fun, layout, X.__getitem__, m, F, G, first_index)
+    _evaluate_per_point(fun, layout, X, F, G, first_index)
 
 
-def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], np.ndarray], m: int,
-                        F: np.ndarray, G: np.ndarray, first_index: int | None) -> None:
-    """Call a per-point oracle at ``row_at(i)`` for ``i < m``, checking every result.
+def _evaluate_per_point(fun: Any, layout: ParamLayout, P: np.ndarray, F: np.ndarray, G: np.ndarray,
+                        first_index: int | None) -> None:
+    """Call a per-point oracle at every row of ``P`` (flat points, ``(m, d)``) into ``F[:m]`` and
+    ``G[:m]``, checking every result.
 
-    This loop runs once per evaluation: the common results (a float, ``np.float64``,
-    ``np.float32`` or 0-d float array value and a float gradient of the right shape) take a fast
-    path, and error messages are built only when raised.
+    This loop runs once per evaluation, so its common case is as short as it can be: rows of
+    ``P`` and ``G`` come from iterating the arrays (no index arithmetic, no slice objects), the
+    point is handed over without a per-call reshape when there is one parameter, the tests that
+    accept the usual results (a ``float``, ``np.float64``, ``np.float32`` or 0-d float array
+    value; a float gradient array of the parameter's shape) come first and cost a few type and
+    identity checks, and error messages are built only when raised. Everything else goes
+    through the strict slow path (`_as_value`, `ParamLayout.flatten`).
     """
-    single_shape = layout.shapes[0] if layout.single else None
-    flat_single = layout.single and single_shape == (layout.size,)
-    for i in range(m):
-        row = row_at(i)
-        arg = row if flat_single else layout.unflatten(row)
+    m = P.shape[0]
+    if layout.single:
+        shape = layout.shapes[0]
+        # rows in the parameter's shape: the user's point, and where its gradient is copied
+        args = P if P.shape[1:] == shape else P.reshape((m, *shape))
+        grows = G[:m] if G.shape[1:] == shape else G[:m].reshape((m, *shape))
+    else:
+        shape = None
+        args = [layout.unflatten(row) for row in P]
+        grows = G[:m]
+    i = -1
+    for arg, grow in zip(args, grows):
+        i += 1
         try:
             res = fun(arg)
         except Exception as exc:
-            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} {_where(first_index, i, row)}") from exc
+            raise OracleError(f"oracle raised {type(exc).__name__}: {exc} {_where(first_index, i, P[i])}") from exc
         if type(res) is not tuple or len(res) != 2:
             if not (isinstance(res, (tuple, list)) and len(res) == 2):
-                raise OracleError(f"oracle must return a pair (f, g) {_where(first_index, i, row)}; it returned "
+                raise OracleError(f"oracle must return a pair (f, g) {_where(first_index, i, P[i])}; it returned "
                                   f"{short_repr(res, 80)} of type {type(res).__name__}")
         f, g = res
         tf = type(f)
@@ -193,14 +206,45 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, row_at: Callable[[int], n
             try:
                 F[i] = _as_value(f)
             except _BadValue as bad:
-                raise OracleError(f"{bad} {_where(first_index, i, row)}") from None
-        if flat_single and type(g) is np.ndarray and g.shape == single_shape and g.dtype.kind == "f":
-            G[i] = g
+                raise OracleError(f"{bad} {_where(first_index, i, P[i])}") from None
+        if type(g) is np.ndarray and (g.dtype is _F64 or g.dtype.kind == "f") and g.shape == shape:
+            grow[...] = g
         else:
             try:
                 layout.flatten(g, "gradient", out=G[i])
             except (TypeError, ValueError) as exc:
-                raise OracleError(f"{exc} {_where(first_index, i, row)}") from None
+                raise OracleError(f"{exc} {_where(first_index, i, P[i])}") from None
+
+
+#: float64's dtype: identity with it is the cheapest test of a gradient's dtype (NumPy's
+#: built-in dtypes are singletons; any other float dtype still passes the ``kind`` test).
+_F64 = np.dtype(np.float64)
+
+#: Elements per chunk of points built for a per-point oracle: small enough to stay in cache
+#: (256 KiB), large enough that the kernel call is amortised over many points.
+_POINT_CHUNK_ELEMENTS = 1 << 15
+
+
+def _evaluate_perturbed_per_point(fun: Any, layout: ParamLayout, x: np.ndarray, sigma: float, U: np.ndarray,
+                                  F: np.ndarray, G: np.ndarray, first_index: int, pbuf: Reusable) -> None:
+    """Evaluate a per-point oracle at ``x + sigma * U[i]`` into ``F[i]``, ``G[i]``.
+
+    The points are built a chunk of rows at a time by one kernel (`_ok.build_points`) into a
+    buffer reused across chunks and steps (``pbuf``), so no ``(m, d)`` block of points is held
+    and nothing is allocated per point. A point the oracle keeps is never overwritten: the
+    buffer is reused only when nothing refers to it (see :class:`~numsmooth._buffers.Reusable`).
+    """
+    m, d = U.shape
+    c = max(1, min(m, _POINT_CHUNK_ELEMENTS // max(d, 1)))
+    sigma = float(sigma)
+    for lo in range(0, m, c):
+        k = min(c, m - lo)
+        P = pbuf.get((c, d))
+        if k < c:
+            P = P[:k]
+        _ok.build_points(x, sigma, U, lo, P)
+        _evaluate_per_point(fun, layout, P, F[lo:lo + k], G[lo:lo + k], first_index + lo)
+        del P  # before the next get(): our own reference must not count as the oracle keeping it
 
 
 class GradientParts:
@@ -580,6 +624,8 @@ class Oracle(OracleBase):
         # from call to call unless the caller (or the user's function) kept them
         self._xbuf = Reusable()
         self._gbuf = Reusable()
+        # the chunk of perturbed points handed to a per-point function, likewise
+        self._pbuf = Reusable()
         #: The last GradientParts handed out still holding the user's arrays (a weak reference).
         self._outstanding: Callable[[], GradientParts | None] = _nothing
 
@@ -629,16 +675,10 @@ class Oracle(OracleBase):
                 _check_written(self.fun, written, x + sigma * U, sample_base + offset)
             return
         if executor is None and self.kind == "point":
-            # each point built just before its call: no (m, d) block of points, and the oracle
-            # still gets an array of its own (x + sigma * u, the same bits as the block would hold)
+            # points built a chunk at a time just before their calls: no (m, d) block of points
             self._count += m
-
-            def point(i: int) -> np.ndarray:
-                row: np.ndarray = U[i] * sigma
-                row += x
-                return row
-
-            _evaluate_per_point(self.fun, self.layout, point, m, F[offset:], G[offset:], sample_base + offset)
+            _evaluate_perturbed_per_point(self.fun, self.layout, x, sigma, U, F[offset:], G[offset:],
+                                          sample_base + offset, self._pbuf)
             return
         super().evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
 
@@ -702,7 +742,7 @@ class Oracle(OracleBase):
 
         F = np.empty(1)
         G = self._gbuf.get((1, layout.size))
-        _evaluate_per_point(replay, layout, lambda i: point, 1, F, G, None)
+        _evaluate_per_point(replay, layout, X, F, G, None)
         return float(F[0]), GradientParts.of_flat(G[0], layout)
 
 

@@ -336,6 +336,53 @@ def test_list_parameters_reach_the_oracle_in_user_shapes():
     assert w.shape == (2, 3) and b.shape == (4,)
 
 
+@pytest.mark.parametrize("shape", [(5,), (8000,), (40, 200), "list"])
+def test_per_point_oracle_sees_exactly_x_plus_sigma_u_and_may_keep_it(shape):
+    # The points are built a chunk of rows at a time into a reused buffer (d = 8000 gives
+    # chunks of 4 rows, so several chunks per evaluation): each must be x + sigma * u bit for
+    # bit, in the user's shapes, and a point the oracle keeps must never change afterwards.
+    x0 = [np.ones((2, 3)), np.arange(4.0)] if shape == "list" else np.linspace(-1, 1, int(np.prod(shape))).reshape(shape)
+    seen = []
+
+    def fun(p):
+        seen.append((p, [a.copy() for a in p] if shape == "list" else p.copy()))
+        if shape == "list":
+            return float(sum(np.sum(a * a) for a in p)), [2 * a for a in p]
+        return float(np.sum(p * p)), 2 * p
+
+    gs = ns.GradientSampling(None, sigma=0.3, n=11, seed=1)
+    opt = ns.Optimizer(x0, gs)
+    x = opt.x.copy()
+    opt.step(fun)
+    U = gs.perturbations
+    flat = [np.concatenate([a.ravel() for a in kept]) if shape == "list" else kept.ravel() for _, kept in seen]
+    assert len(flat) == 11
+    assert np.array_equal(flat[0], x)
+    assert np.array_equal(np.array(flat[1:]), U * 0.3 + x)  # NumPy's order of operations, same bits
+    opt.step(fun)  # reuses the buffers only where nobody kept them
+    for p, kept in seen[:11]:
+        if shape == "list":
+            assert all(np.array_equal(a, b) for a, b in zip(p, kept)) and [a.shape for a in p] == [(2, 3), (4,)]
+        else:
+            assert p.shape == kept.shape == x0.shape and np.array_equal(p, kept)
+
+
+def test_per_point_oracle_reusing_its_gradient_buffer():
+    # an oracle that returns the same gradient array every call, overwritten in place: each
+    # gradient is copied at once, so the mean is that of the distinct gradients
+    buf = np.empty(3)
+
+    def fun(x):
+        np.multiply(x, 2.0, out=buf)
+        return float(x @ x), buf
+
+    obj = ns.smoothed(fun, sigma=0.5, n=6, seed=3)
+    f, g = obj(np.ones(3))
+    P = np.vstack([np.ones(3), np.ones(3) + 0.5 * obj.perturbations])
+    assert np.array_equal(g, ns.smoothed(quad, sigma=0.5, n=6, seed=3)(np.ones(3))[1])
+    np.testing.assert_allclose(g, (2 * P).mean(axis=0), rtol=1e-14)
+
+
 def test_include_x0_shares_f_and_g_with_criteria():
     gs = ns.GradientSampling([ns.LR(0.01)], n=7, seed=0,
                              termination=[ns.TerminateByGradientNorm(1e-12), ns.TerminateOnNoImprovement()])

@@ -18,6 +18,37 @@ import numpy as np
 from numba import njit, prange
 
 _BY_ORACLE: dict[Any, SimpleNamespace] = {}
+
+
+@njit(cache=True)
+def build_points(x, sigma, U, lo, P):
+    """``P[i] = x + sigma * U[lo + i]`` for every row of ``P``: the points handed to a per-point
+    Python oracle, built a chunk at a time.
+
+    Parameters
+    ----------
+    x : ndarray, shape (d,), float64
+        The centre.
+    sigma : float
+        Scale of the perturbations.
+    U : ndarray, shape (m, d), float64
+        Unscaled perturbations (only read).
+    lo : int
+        First row of ``U`` to use.
+    P : ndarray, shape (c, d), float64, C-contiguous
+        Receives the points (``lo + c <= m``).
+
+    Notes
+    -----
+    One compiled pass over the chunk replaces a multiply, an add and an allocation per point
+    (about 1 us of NumPy call overhead each at d = 1000). Each element is ``x + sigma * u``,
+    the same bits as NumPy's ``u * sigma + x`` and as the jitted-oracle kernels below (no
+    contraction into a fused multiply-add: Numba does not enable it without fastmath).
+    """
+    d = x.shape[0]
+    for i in range(P.shape[0]):
+        for j in range(d):
+            P[i, j] = x[j] + sigma * U[lo + i, j]
 # Oracles whose kernels are kept; the oldest are dropped beyond it (the kernels hold the oracle,
 # so a program that makes oracles in a loop would otherwise keep them all).
 _MAX_ORACLES = 32
