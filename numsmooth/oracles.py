@@ -176,16 +176,18 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, P: np.ndarray, F: np.ndar
     identity checks, and error messages are built only when raised. Everything else goes
     through the strict slow path (`_as_value`, `ParamLayout.flatten`).
     """
-    m = P.shape[0]
     if layout.single:
         shape = layout.shapes[0]
-        # rows in the parameter's shape: the user's point, and where its gradient is copied
-        args = P if P.shape[1:] == shape else P.reshape((m, *shape))
-        grows = G[:m] if G.shape[1:] == shape else G[:m].reshape((m, *shape))
+        if len(shape) == 1:
+            args, grows = P, G  # zip() stops after the m rows of P
+        else:  # rows in the parameter's shape: the user's point, and where its gradient goes
+            m = P.shape[0]
+            args, grows = P.reshape((m, *shape)), G[:m].reshape((m, *shape))
     else:
         shape = None
-        args = [layout.unflatten(row) for row in P]
-        grows = G[:m]
+        args, grows = [layout.unflatten(row) for row in P], G
+    # the names the loop tests against, as locals (a global and an attribute lookup each else)
+    ndarray, float64, float32, f64 = np.ndarray, np.float64, np.float32, _F64
     i = -1
     for arg, grow in zip(args, grows):
         i += 1
@@ -199,15 +201,15 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, P: np.ndarray, F: np.ndar
                                   f"{short_repr(res, 80)} of type {type(res).__name__}")
         f, g = res
         tf = type(f)
-        if tf is float or tf is np.float64 or tf is np.float32 or (
-                tf is np.ndarray and f.ndim == 0 and f.dtype.kind == "f"):
+        if tf is float or tf is float64 or tf is float32 or (
+                tf is ndarray and f.ndim == 0 and f.dtype.kind == "f"):
             F[i] = f
         else:
             try:
                 F[i] = _as_value(f)
             except _BadValue as bad:
                 raise OracleError(f"{bad} {_where(first_index, i, P[i])}") from None
-        if type(g) is np.ndarray and (g.dtype is _F64 or g.dtype.kind == "f") and g.shape == shape:
+        if type(g) is ndarray and (g.dtype is f64 or g.dtype.kind == "f") and g.shape == shape:
             grow[...] = g
         else:
             try:
@@ -235,8 +237,14 @@ def _evaluate_perturbed_per_point(fun: Any, layout: ParamLayout, x: np.ndarray, 
     buffer is reused only when nothing refers to it (see :class:`~numsmooth._buffers.Reusable`).
     """
     m, d = U.shape
-    c = max(1, min(m, _POINT_CHUNK_ELEMENTS // max(d, 1)))
     sigma = float(sigma)
+    c = _POINT_CHUNK_ELEMENTS // d if d else m
+    if m <= c:  # one chunk (d <= 330 at n = 100 points): no chunk loop
+        P = pbuf.get((m, d))
+        _ok.build_points(x, sigma, U, 0, P)
+        _evaluate_per_point(fun, layout, P, F, G, first_index)
+        return
+    c = max(1, c)
     for lo in range(0, m, c):
         k = min(c, m - lo)
         P = pbuf.get((c, d))
