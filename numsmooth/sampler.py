@@ -116,9 +116,10 @@ class Sampler:
         return (2 * self.n * d * 8 > config.get("block_budget_bytes") and self.explicit is None
                 and self.aggregate in STREAM_CODES and self.distribution in ROW_WISE)
 
-    def check_memory(self, d: int) -> None:
-        """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory."""
-        if self.streams(d):
+    def check_memory(self, d: int, streams: bool | None = None) -> None:
+        """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory
+        (``streams``: `streams` of ``d`` when the caller already knows it)."""
+        if self.streams(d) if streams is None else streams:
             need = 16 * self.n + 3 * 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
         else:
             need = 16 * self.n + 2 * 8 * self.n * d
@@ -156,8 +157,9 @@ class Sampler:
             first when included.
         """
         d = x.shape[0]
-        self.check_memory(d)
-        if self.streams(d):
+        streams = self.streams(d)
+        self.check_memory(d, streams)
+        if streams:
             return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
         U = self.block(key, stream, d)
         k0 = int(self.include_x0)
