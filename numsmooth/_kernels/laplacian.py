@@ -16,8 +16,10 @@ computes the boundary states (reading ``x`` only), a second runs the recursions 
 place, so ``out`` may be ``x`` itself and the result is independent of threads and scheduling.
 
 Kernels take C-contiguous float arrays and scalars, write into caller-allocated ``out`` and do no
-validation. The arithmetic is float64; a float32 specialisation (float32 storage, float64
-recursion state) is compiled only when float32 input is given.
+validation. The boundary sums are float64. The recursions run in the type of ``r`` and
+``gain``: float64, or float32 when the caller passes float32 scalars with float32 arrays (it does
+so for small enough ``sigma``, see ``numsmooth.laplacian``); each specialisation is compiled only
+when first used.
 """
 
 from __future__ import annotations
@@ -154,16 +156,15 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
         wend[t0 + 1] = w1
         wend[t0 + 2] = w2
         wend[t0 + 3] = w3
-        if nchunks > 1:
-            v0 = bstate[t0]
-            v1 = bstate[t0 + 1]
-            v2 = bstate[t0 + 2]
-            v3 = bstate[t0 + 3]
-        else:
-            v0 = _whole_row_bstate(of, lo0, n, r, gain, halo, inv_one_minus_rn)
-            v1 = _whole_row_bstate(of, lo1, n, r, gain, halo, inv_one_minus_rn)
-            v2 = _whole_row_bstate(of, lo2, n, r, gain, halo, inv_one_minus_rn)
-            v3 = _whole_row_bstate(of, lo3, n, r, gain, halo, inv_one_minus_rn)
+        if nchunks == 1:  # through bstate, which rounds them to the type of the arithmetic
+            bstate[t0] = _whole_row_bstate(of, lo0, n, r, gain, halo, inv_one_minus_rn)
+            bstate[t0 + 1] = _whole_row_bstate(of, lo1, n, r, gain, halo, inv_one_minus_rn)
+            bstate[t0 + 2] = _whole_row_bstate(of, lo2, n, r, gain, halo, inv_one_minus_rn)
+            bstate[t0 + 3] = _whole_row_bstate(of, lo3, n, r, gain, halo, inv_one_minus_rn)
+        v0 = bstate[t0]
+        v1 = bstate[t0 + 1]
+        v2 = bstate[t0 + 2]
+        v3 = bstate[t0 + 3]
         # backward: first the tails (the last element of the longer lanes), then lockstep
         for j in range(hi0 - 1, lo0 + m - 1, -1):
             v0 = gain * of[j] + r * v0
@@ -195,13 +196,20 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
                 w = gain * xf[j] + r * w
                 of[j] = w
             wend[t] = w
-            if nchunks > 1:
-                v = bstate[t]
-            else:
-                v = _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn)
+            if nchunks == 1:
+                bstate[t] = _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn)
+            v = bstate[t]
             for j in range(hi - 1, lo - 1, -1):
                 v = gain * of[j] + r * v
                 of[j] = v
+
+
+@njit(cache=True, fastmath=_CONTRACT)
+def _lane_buffers(nlane, r):
+    """The per-lane boundary states, in the type of ``r`` (the type of pass 2's arithmetic, see
+    :func:`periodic_solve_rows`), and the float64 final causal states."""
+    zero = r - r  # a zero of r's type: np.full takes its dtype from it
+    return np.full(nlane, zero), np.full(nlane, zero), np.zeros(nlane, dtype=np.float64)
 
 
 @njit(cache=True, fastmath=_CONTRACT)
@@ -259,9 +267,7 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     xf = x.reshape(rows * n)
     of = out.reshape(rows * n)
     nlane = rows * nchunks
-    fstate = np.empty(nlane, dtype=np.float64)
-    bstate = np.zeros(nlane, dtype=np.float64)
-    wend = np.empty(nlane, dtype=np.float64)
+    fstate, bstate, wend = _lane_buffers(nlane, r)
     for t in prange(nlane):  # pass 1 reads x only, before anything is written to out
         _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in prange((nlane + 3) // 4):  # pass 2: each group owns its output segments
@@ -276,9 +282,7 @@ def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
     xf = x.reshape(rows * n)
     of = out.reshape(rows * n)
     nlane = rows * nchunks
-    fstate = np.empty(nlane, dtype=np.float64)
-    bstate = np.zeros(nlane, dtype=np.float64)
-    wend = np.empty(nlane, dtype=np.float64)
+    fstate, bstate, wend = _lane_buffers(nlane, r)
     for t in range(nlane):
         _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
     for gi in range((nlane + 3) // 4):
