@@ -345,9 +345,11 @@ def laplacian_smooth(
     for larger ``sigma`` the pole approaches 1 and the recursion loses digits (~7e-12 at
     ``sigma = 1e10``, N = 1e5), so ``"auto"`` switches to the FFT there.
 
-    float32 input is computed in float32 storage (float64 recursion state and denominators): the
-    recursive kernel and the single-precision FFTW plans compile/plan for float32 only when
-    float32 input is given.
+    float32 input is computed in float32 storage: the FFT path with single-precision FFTW plans
+    (float64 denominators), the recursive path with float32 recursions for ``sigma`` up to
+    about 240 (``1 - r >= 1/16``, error ~1e-6) and float64 recursion state above; its boundary
+    sums are float64. Kernels and plans for float32 are compiled/built only when float32 input
+    is given.
 
     References
     ----------
