@@ -232,13 +232,15 @@ def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int
 
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
+    # the kernels do their recursions in the type of r and gain
+    rt: float | np.float32 = r
+    gt: float | np.float32 = gain
     if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
-        # the kernels do their recursions in the type of r and gain
-        r, gain = np.float32(r), np.float32(gain)
+        rt, gt = np.float32(r), np.float32(gain)
     # the knob is the largest size solved serially, hence size - 1
     parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
     kernel = _kl.periodic_solve_rows if parallel else _kl.periodic_solve_rows_serial
-    kernel(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
+    kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out)
 
 
 def _solve_lines(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float, method: str) -> None:
