@@ -55,13 +55,25 @@ _DENOM_CACHE_SIZE = 64
 # (measured under load 8 on 2 cores, OpenMP layer: 2^14 took 37-50 ms parallel vs 21 us serial,
 # 2^20 28 ms vs 1.5 ms), so parallelism starts where the serial work is about a time slice.
 # Chunks of one long line for the recursive solve: at least this long, and at least
-# _CHUNK_HALO_FACTOR times the boundary halo so the boundary sums stay a small overhead.
-_CHUNK_MIN = 1024
+# _CHUNK_HALO_FACTOR times the boundary halo so the boundary sums stay a small overhead (they are
+# latency-bound chains of 3 x halo steps per chunk: with 1024-element chunks at sigma = 1 they
+# took a fifth of the serial solve of 2^16 elements; 2048 halves that). The number of chunks is
+# rounded down to a multiple of 4 from 4 up, so that a single line has no leftover lanes outside
+# the kernel's lockstep groups of four (a leftover lane runs at the latency of its recursion,
+# ~4x slower per element).
+_CHUNK_MIN = 2048
 # method="auto" uses the recursion up to this sigma, the range where it is verified to 1e-12
 # (measured 7e-14 at N = 1e5); beyond it the pole r -> 1 and the error grows (1e-12 at
 # sigma = 1e8, 7e-12 at 1e10, N = 1e5) while the FFT stays at ~5e-16.
 _RECURSIVE_SIGMA_MAX = 1e6
 _CHUNK_HALO_FACTOR = 8
+# float32 input is solved with float32 arithmetic in the recursions (pass 2 of the kernel) when
+# the gain 1 - r is at least this (sigma <= 240): the rounding errors of w = (1-r) x + r w add up
+# with weights r^k, to at most ~eps32 / (1 - r) = 16 eps32 ~ 2e-6 relative per pass, inside the
+# float32 accuracy the FFT path has too (measured <= 1e-6 against the dense solve). It saves the
+# float32 <-> float64 conversions of every element (serial 2^16: ~40% of pass 2). For larger
+# sigma the pole nears 1 and the state stays float64. The boundary sums are float64 always.
+_FLOAT32_MIN_GAIN = 1.0 / 16.0
 
 _NATIVE_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -175,6 +187,8 @@ def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float
         inv_one_minus_rn = 1.0 / -math.expm1(n * log_r)
         chunk = max(_CHUNK_MIN, _CHUNK_HALO_FACTOR * halo)
         nchunks = max(1, n // chunk)
+        if nchunks >= 4:
+            nchunks -= nchunks % 4
         # gain (1 - r) on each of the two passes: (1 - r)^2 = r / s makes lambda_0 = 1
         return r, one_minus_r, halo, inv_one_minus_rn, nchunks
 
@@ -218,10 +232,15 @@ def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int
 
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
+    # the kernels do their recursions in the type of r and gain
+    rt: float | np.float32 = r
+    gt: float | np.float32 = gain
+    if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
+        rt, gt = np.float32(r), np.float32(gain)
     # the knob is the largest size solved serially, hence size - 1
     parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
     kernel = _kl.periodic_solve_rows if parallel else _kl.periodic_solve_rows_serial
-    kernel(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
+    kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out)
 
 
 def _solve_lines(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float, method: str) -> None:
@@ -328,9 +347,11 @@ def laplacian_smooth(
     for larger ``sigma`` the pole approaches 1 and the recursion loses digits (~7e-12 at
     ``sigma = 1e10``, N = 1e5), so ``"auto"`` switches to the FFT there.
 
-    float32 input is computed in float32 storage (float64 recursion state and denominators): the
-    recursive kernel and the single-precision FFTW plans compile/plan for float32 only when
-    float32 input is given.
+    float32 input is computed in float32 storage: the FFT path with single-precision FFTW plans
+    (float64 denominators), the recursive path with float32 recursions for ``sigma`` up to
+    about 240 (``1 - r >= 1/16``, error ~1e-6) and float64 recursion state above; its boundary
+    sums are float64. Kernels and plans for float32 are compiled/built only when float32 input
+    is given.
 
     References
     ----------

@@ -628,6 +628,38 @@ def test_out_readonly_rejected():
         laplacian_smooth(G, out=out)
 
 
+def test_float32_recursion_types_and_thread_independence():
+    """float32 input: float32 recursions for sigma up to ~240 (gain >= 1/16), float64 state
+    above; either way serial and parallel kernels agree bit for bit, results do not depend on the
+    thread count, and the accuracy against the dense solve stays far inside float32's 1e-5."""
+    rng = np.random.default_rng(23)
+    for sigma, native in [(1.0, True), (200.0, True), (1e3, False)]:
+        r, gain = lap_mod._recursive_constants(4096, sigma)[:2]
+        assert (gain >= lap_mod._FLOAT32_MIN_GAIN) is native
+        g = rng.standard_normal((2, 97)).astype(np.float32)
+        assert rel_err(laplacian_smooth(g, sigma, method="recursive"), dense_solve(g, sigma)) <= 2e-6
+    for shape in [(1, 50_001), (37, 513), (2, 9000)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        r, gain, *rest = lap_mod._recursive_constants(shape[1], 1.0)
+        args = (np.float32(r), np.float32(gain), *rest)
+        a, b = np.empty_like(x), np.empty_like(x)
+        lap_kernels.periodic_solve_rows(x, *args, a)
+        lap_kernels.periodic_solve_rows_serial(x, *args, b)
+        assert np.array_equal(a, b)
+    cases = [rng.standard_normal(2**19 + 3).astype(np.float32), rng.standard_normal((64, 9000)).astype(np.float32)]
+    assert all(g.size > ns.config.get("laplacian_serial_max_elements") for g in cases)
+    saved = numba.get_num_threads()
+    try:
+        results = []
+        for nt in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(nt)
+            results.append([laplacian_smooth(g, s, method="recursive") for g in cases for s in (1.0, 1e3)])
+    finally:
+        numba.set_num_threads(saved)
+    for a, b in zip(*results):
+        assert a.dtype == np.float32 and np.array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------------
 # extreme magnitudes, inf and nan, byte order
 # ---------------------------------------------------------------------------------------------
