@@ -23,11 +23,13 @@ def _large(a: np.ndarray) -> bool:
 def copy(dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[...] = src`` for arrays of the same number of elements (any dtypes and layouts;
     two contiguous 1-D float64 vectors of a million elements are copied by two threads)."""
-    if (dst.size >= config.get(_KNOB) and use_parallel(dst.size, _KNOB) and dst.ndim == 1 and src.ndim == 1 and dst.dtype == np.float64
+    if (_large(dst) and dst.ndim == 1 and src.ndim == 1 and dst.dtype == np.float64
             and src.dtype == np.float64 and dst.flags.c_contiguous and src.flags.c_contiguous):
         _km.copy_parallel_(dst, src)
+    elif dst.shape == src.shape:
+        dst[...] = src
     else:
-        np.copyto(dst, src.reshape(dst.shape), casting="unsafe")
+        dst[...] = src.reshape(dst.shape)
 
 
 def subtract(x: np.ndarray, u: np.ndarray) -> None:

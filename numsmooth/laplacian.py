@@ -60,8 +60,11 @@ _DENOM_CACHE_SIZE = 64
 # took a fifth of the serial solve of 2^16 elements; 2048 halves that). The number of chunks is
 # rounded down to a multiple of 4 from 4 up, so that a single line has no leftover lanes outside
 # the kernel's lockstep groups of four (a leftover lane runs at the latency of its recursion,
-# ~4x slower per element).
+# ~4x slower per element). Lines too short for four such chunks (a model's small weight
+# matrices) are still cut into up to four lanes of at least _SHORT_CHUNK_HALO_FACTOR halos: one
+# lane of 4096 elements took 11 us, four lanes 4 us (sigma = 1).
 _CHUNK_MIN = 2048
+_SHORT_CHUNK_HALO_FACTOR = 4
 # method="auto" uses the recursion up to this sigma, the range where it is verified to 1e-12
 # (measured 7e-14 at N = 1e5); beyond it the pole r -> 1 and the error grows (1e-12 at
 # sigma = 1e8, 7e-12 at 1e10, N = 1e5) while the FFT stays at ~5e-16.
@@ -189,6 +192,8 @@ def _recursive_constants(n: int, sigma: float) -> tuple[float, float, int, float
         nchunks = max(1, n // chunk)
         if nchunks >= 4:
             nchunks -= nchunks % 4
+        else:
+            nchunks = max(nchunks, min(4, n // (_SHORT_CHUNK_HALO_FACTOR * halo)))
         # gain (1 - r) on each of the two passes: (1 - r)^2 = r / s makes lambda_0 = 1
         return r, one_minus_r, halo, inv_one_minus_rn, nchunks
 
@@ -610,6 +615,15 @@ def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel
         assert isinstance(s1, np.ndarray)
         _solve_lines(s1.reshape(1, -1), v.reshape(1, -1), sigma, order, power, solver)
         return v
+    if solver == "recursive" and sigma > 0.0 and v.size <= config.get("laplacian_serial_max_elements"):
+        plan = _segment_plan(offsets, shapes, min_numel, sigma, axis)
+        if plan is not None:  # every segment serial anyway: one kernel call for all of them
+            if isinstance(src, list):  # small: gathering the user's arrays first costs little
+                for (lo, hi), p in zip(zip(offsets[:-1].tolist(), offsets[1:].tolist()), src):
+                    v[lo:hi] = p.reshape(-1)
+                src = None
+            _kl.periodic_solve_segments_serial(v if src is None else src, v, *plan)
+            return v
     parts = src if isinstance(src, list) else None
     flat = src if isinstance(src, np.ndarray) else v
     for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
@@ -634,6 +648,43 @@ def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel
         _solve_lines(x2, x2, sigma, order, power, solver)
         np.copyto(np.moveaxis(v[lo:hi].reshape(shape), ax, -1), x)
     return v
+
+
+_SegmentPlan = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_segment_plans: "OrderedDict[tuple[Any, ...], tuple[np.ndarray, Any, _SegmentPlan | None]]" = OrderedDict()
+
+
+def _segment_plan(offsets: np.ndarray, shapes: list[tuple[int, ...]] | None, min_numel: int, sigma: float,
+                  axis: int | None) -> _SegmentPlan | None:
+    """The arguments of ``periodic_solve_segments_serial`` after ``x`` and ``out`` for these
+    segments, or None when a segment's lines are not contiguous (a non-last ``axis``). Cached by
+    the identity of ``offsets`` and ``shapes`` (an optimizer passes the same ones every step)."""
+    key = (id(offsets), id(shapes), min_numel, sigma, axis)
+    hit = _segment_plans.get(key)
+    if hit is not None and hit[0] is offsets and hit[1] is shapes:
+        return hit[2]
+
+    def make() -> _SegmentPlan | None:
+        m = offsets.size - 1
+        seg = np.zeros((m, 3), dtype=np.int64)
+        r, gain, inv = np.zeros(m), np.zeros(m), np.zeros(m)
+        halo, nchunks = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+        for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+            ax = None if shapes is None else _line_axis(shapes[k], axis)
+            n = hi - lo if ax is None else shapes[k][-1]  # type: ignore[index]
+            if ax is not None and ax != len(shapes[k]) - 1:  # type: ignore[index]
+                return None
+            seg[k] = (lo, (hi - lo) // max(n, 1), n)
+            if hi - lo >= min_numel and n > 1:
+                r[k], gain[k], halo[k], inv[k], nchunks[k] = _recursive_constants(n, sigma)
+        return seg, r, gain, halo, inv, nchunks
+
+    plan = make()
+    with _cache_lock:
+        _segment_plans[key] = (offsets, shapes, plan)
+        while len(_segment_plans) > _DENOM_CACHE_SIZE:
+            _segment_plans.popitem(last=False)
+    return plan
 
 
 def _moved_shape(shape: tuple[int, ...], ax: int) -> tuple[int, ...]:

@@ -176,6 +176,7 @@ def _evaluate_per_point(fun: Any, layout: ParamLayout, P: np.ndarray, F: np.ndar
     identity checks, and error messages are built only when raised. Everything else goes
     through the strict slow path (`_as_value`, `ParamLayout.flatten`).
     """
+    args: Any
     if layout.single:
         shape = layout.shapes[0]
         if len(shape) == 1:

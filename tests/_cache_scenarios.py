@@ -6,6 +6,7 @@ thresholds, so that a sequence of processes sharing one ``NUMBA_CACHE_DIR`` comp
 them in different orders.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -43,12 +44,27 @@ def step(d):
     assert np.isfinite(opt.x).all()
 
 
+def laplacian(parallel):
+    """The recursive solve of one long line with the serial or the parallel kernel, saved for
+    the test to compare bit for bit (the two kernels must agree whichever process compiled them)."""
+    g = np.random.default_rng(3).standard_normal((2, 2**19 + 3))
+    knobs = {"load_check_seconds": 0, "laplacian_serial_max_elements": 0 if parallel else 1 << 40}
+    with ns.config.override(**knobs):
+        y = ns.laplacian_smooth(g, 1.0, method="recursive")
+        y32 = ns.laplacian_smooth(g.astype(np.float32), 1.0, method="recursive")
+    name = "parallel" if parallel else "serial"
+    np.save(os.path.join(os.environ["NUMSMOOTH_SCENARIO_OUT"], f"laplacian-{name}.npy"), y)
+    np.save(os.path.join(os.environ["NUMSMOOTH_SCENARIO_OUT"], f"laplacian32-{name}.npy"), y32)
+
+
 SCENARIOS = {
     # the observed crash: tiny all-NaN aggregates, then a large step, twice
     "A": lambda: aggregates(5, 4, False),
     "B": lambda: step(100_000),
     "small": lambda: (aggregates(5, 4, False), aggregates(5, 4, True), draws(3, 5)),
     "large": lambda: (aggregates(70_000, 16, False), aggregates(70_000, 4, True), draws(4, 70_000)),
+    "lap-serial": lambda: laplacian(False),
+    "lap-parallel": lambda: laplacian(True),
 }
 
 if __name__ == "__main__":

@@ -892,3 +892,36 @@ def test_module_axis_reuses_its_scratch():
     for _ in range(3):
         opt.step(lambda x: (0.0, [-p for p in params]))
     assert m._scratch is buf  # no per-step allocation of the parameters' size
+
+
+@pytest.mark.parametrize("shapes", [[(64, 64), (64,), (10, 64), (10,)], [(5,), (1,), (3, 7), (2, 3, 4)], [(1,)]],
+                         ids=["mlp", "mixed", "one"])
+def test_all_parameters_in_one_kernel_call_equal_one_call_per_parameter(shapes, knobs):
+    # small models: LaplacianSmoothing solves every parameter in one kernel call; large ones call
+    # the solver per parameter (serial or parallel). The bits must not depend on which.
+    from numsmooth._layout import ParamLayout
+    from numsmooth.laplacian import _smooth_flat_
+
+    layout = ParamLayout(shapes, False)
+    g = np.random.default_rng(len(shapes)).standard_normal(layout.size)
+    parts = [g[lo:hi].reshape(s) for (lo, hi), s in zip(layout.bounds, layout.shapes)]
+    for axis in (None, -1, 1, 0):
+        for min_numel in (1, 4, 100):
+            for sigma in (0.5, 3.0, 1e3):
+                args = (layout.offsets, True, min_numel, sigma, 1, 1.0, "recursive", axis, layout.shapes, None)
+                one = _smooth_flat_(np.empty(layout.size), *args, g)
+                from_parts = _smooth_flat_(np.empty(layout.size), *args, parts)
+                inplace = _smooth_flat_(g.copy(), *args)
+                knobs(laplacian_serial_max_elements=0, load_check_seconds=0)
+                each = _smooth_flat_(np.empty(layout.size), *args, g)
+                knobs(laplacian_serial_max_elements=1 << 19)
+                assert np.array_equal(one, each) and np.array_equal(one, from_parts) and np.array_equal(one, inplace)
+                # and each parameter is its own solve (against the public function)
+                for (lo, hi), s in zip(layout.bounds, layout.shapes):
+                    if hi - lo >= min_numel:
+                        ref = laplacian_smooth(g[lo:hi].reshape(s), sigma, axis=axis, method="recursive") \
+                            if axis is not None and len(s) > 1 else \
+                            laplacian_smooth(g[lo:hi], sigma, method="recursive")
+                        assert np.array_equal(one[lo:hi], ref.reshape(-1)), (s, axis)
+                    else:
+                        assert np.array_equal(one[lo:hi], g[lo:hi])

@@ -27,16 +27,43 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
-
-#: Let LLVM fuse ``a * b + c`` into one FMA (and nothing else: no reassociation). The recursions
-#: are chains of such steps, so this halves their latency (pass 1) and their instruction count
-#: (pass 2). Contraction is decided at compile time per expression, the same in the serial and
-#: the parallel kernel, so results still do not depend on the kernel or the thread count.
-_CONTRACT = {"contract"}
+from llvmlite import ir
+from numba import config as numba_config
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+
+@intrinsic
+def _fma_intrinsic(typingctx, a, b, c):
+    """``a * b + c`` rounded once (LLVM's ``llvm.fma``), in the common float type of the three."""
+    ty = typingctx.unify_types(a, b, c)
+    if not isinstance(ty, types.Float):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vals = [context.cast(builder, v, t, ty) for v, t in zip(args, signature.args)]
+        t = vals[0].type
+        fn = builder.module.declare_intrinsic("llvm.fma", [t], ir.FunctionType(t, [t, t, t]))
+        return builder.call(fn, vals)
+
+    return ty(a, b, c), codegen
+
+
+def _fma_python(a, b, c):
+    return a * b + c  # NUMBA_DISABLE_JIT: rounded twice (these runs check logic, not bits)
+
+
+#: The recursions are chains of ``a * b + c``; one FMA per step halves their latency (pass 1) and
+#: their instruction count (pass 2). It is written out rather than left to fastmath's
+#: "contract", which lets LLVM choose which product of ``gain * x + r * w`` to fuse, a choice
+#: that changed with the compilation context: the parallel kernel compiled in one process gave
+#: other bits than the serial one loaded from the cache of another. An explicit FMA is the same
+#: operation in every kernel, thread and process.
+_fma = _fma_python if numba_config.DISABLE_JIT else _fma_intrinsic
+
+
+@njit(cache=True)
 def _causal_state(x, a, n, r, gain, halo, inv_one_minus_rn):
     """gain * sum_{j=0}^{m-1} r^j x[(a-1-j) mod n], m = min(halo, n); the exact periodic sum if m == n."""
     m = halo if halo < n else n
@@ -47,16 +74,16 @@ def _causal_state(x, a, n, r, gain, halo, inv_one_minus_rn):
     k0 = a - m
     if k0 < 0:
         for k in range(np.uint64(n + k0), np.uint64(n)):
-            s = s * r + x[k]
+            s = _fma(s, r, x[k])
         k0 = 0
     for k in range(np.uint64(k0), np.uint64(a)):
-        s = s * r + x[k]
+        s = _fma(s, r, x[k])
     if m == n:
         s *= inv_one_minus_rn
     return gain * s
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _anticausal_state(x, b, n, r, gain, halo, inv_one_minus_rn):
     """gain * sum_{j>=0} r^j w[(b+j) mod n] with w the causal filter output, from ``x`` only.
 
@@ -74,7 +101,7 @@ def _anticausal_state(x, b, n, r, gain, halo, inv_one_minus_rn):
         k = bb + j
         if k >= n:
             k -= n
-        w = gain * x[k] + r * w
+        w = _fma(r, w, gain * x[k])
         s += p * w
         p *= r
     if m == n:
@@ -82,7 +109,7 @@ def _anticausal_state(x, b, n, r, gain, halo, inv_one_minus_rn):
     return gain * s
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _lane_bounds(lane, n, nchunks):
     """Flat ``[lo, hi)`` of lane ``lane`` (row ``lane // nchunks``, chunk ``lane % nchunks``)."""
     i = lane // nchunks
@@ -90,19 +117,19 @@ def _lane_bounds(lane, n, nchunks):
     return i * n + (k * n) // nchunks, i * n + ((k + 1) * n) // nchunks
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn):
     """Anti-causal periodic state of a whole row from its causal output ``of[lo:lo+n]``."""
     m = halo if halo < n else n
     v = 0.0
     for j in range(m - 1, -1, -1):
-        v = v * r + of[lo + j]
+        v = _fma(v, r, of[lo + j])
     if m == n:
         v *= inv_one_minus_rn
     return gain * v
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi):
     """Pass 2 for lanes ``4 gi .. 4 gi + 3``: both recursions, in lockstep when four lanes exist.
 
@@ -131,26 +158,26 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
         u3 = np.uint64(lo3)
         for jj in range(m):
             j = np.uint64(jj)
-            w0 = gain * xf[u0 + j] + r * w0
-            w1 = gain * xf[u1 + j] + r * w1
-            w2 = gain * xf[u2 + j] + r * w2
-            w3 = gain * xf[u3 + j] + r * w3
+            w0 = _fma(r, w0, gain * xf[u0 + j])
+            w1 = _fma(r, w1, gain * xf[u1 + j])
+            w2 = _fma(r, w2, gain * xf[u2 + j])
+            w3 = _fma(r, w3, gain * xf[u3 + j])
             of[u0 + j] = w0
             of[u1 + j] = w1
             of[u2 + j] = w2
             of[u3 + j] = w3
         # tails (chunk lengths differ by at most one)
         for j in range(lo0 + m, hi0):
-            w0 = gain * xf[j] + r * w0
+            w0 = _fma(r, w0, gain * xf[j])
             of[j] = w0
         for j in range(lo1 + m, hi1):
-            w1 = gain * xf[j] + r * w1
+            w1 = _fma(r, w1, gain * xf[j])
             of[j] = w1
         for j in range(lo2 + m, hi2):
-            w2 = gain * xf[j] + r * w2
+            w2 = _fma(r, w2, gain * xf[j])
             of[j] = w2
         for j in range(lo3 + m, hi3):
-            w3 = gain * xf[j] + r * w3
+            w3 = _fma(r, w3, gain * xf[j])
             of[j] = w3
         wend[t0] = w0
         wend[t0 + 1] = w1
@@ -167,23 +194,23 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
         v3 = bstate[t0 + 3]
         # backward: first the tails (the last element of the longer lanes), then lockstep
         for j in range(hi0 - 1, lo0 + m - 1, -1):
-            v0 = gain * of[j] + r * v0
+            v0 = _fma(r, v0, gain * of[j])
             of[j] = v0
         for j in range(hi1 - 1, lo1 + m - 1, -1):
-            v1 = gain * of[j] + r * v1
+            v1 = _fma(r, v1, gain * of[j])
             of[j] = v1
         for j in range(hi2 - 1, lo2 + m - 1, -1):
-            v2 = gain * of[j] + r * v2
+            v2 = _fma(r, v2, gain * of[j])
             of[j] = v2
         for j in range(hi3 - 1, lo3 + m - 1, -1):
-            v3 = gain * of[j] + r * v3
+            v3 = _fma(r, v3, gain * of[j])
             of[j] = v3
         for jj in range(m - 1, -1, -1):
             j = np.uint64(jj)
-            v0 = gain * of[u0 + j] + r * v0
-            v1 = gain * of[u1 + j] + r * v1
-            v2 = gain * of[u2 + j] + r * v2
-            v3 = gain * of[u3 + j] + r * v3
+            v0 = _fma(r, v0, gain * of[u0 + j])
+            v1 = _fma(r, v1, gain * of[u1 + j])
+            v2 = _fma(r, v2, gain * of[u2 + j])
+            v3 = _fma(r, v3, gain * of[u3 + j])
             of[u0 + j] = v0
             of[u1 + j] = v1
             of[u2 + j] = v2
@@ -193,18 +220,18 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
             lo, hi = _lane_bounds(t, n, nchunks)
             w = fstate[t]
             for j in range(lo, hi):
-                w = gain * xf[j] + r * w
+                w = _fma(r, w, gain * xf[j])
                 of[j] = w
             wend[t] = w
             if nchunks == 1:
                 bstate[t] = _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn)
             v = bstate[t]
             for j in range(hi - 1, lo - 1, -1):
-                v = gain * of[j] + r * v
+                v = _fma(r, v, gain * of[j])
                 of[j] = v
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _lane_buffers(nlane, r):
     """The per-lane boundary states, in the type of ``r`` (the type of pass 2's arithmetic, see
     :func:`periodic_solve_rows`), and the float64 final causal states."""
@@ -212,7 +239,7 @@ def _lane_buffers(nlane, r):
     return np.full(nlane, zero), np.full(nlane, zero), np.zeros(nlane, dtype=np.float64)
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t):
     """Pass 1 for lane ``t`` (reads ``x`` only): the boundary states of its two recursions."""
     i = t // nchunks
@@ -225,7 +252,7 @@ def _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate,
         fstate[t] = _causal_state(x[i], 0, n, r, gain, halo, inv_one_minus_rn)
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def _nonfinite_rows(of, n, nchunks, wend):
     """Overwrite each row that holds a non-finite value with the limit of the solve: ``+inf``
     (``-inf``) everywhere if its non-finite values are all ``+inf`` (``-inf``), nan otherwise.
@@ -248,7 +275,7 @@ def _nonfinite_rows(of, n, nchunks, wend):
                 of[j] = v
 
 
-@njit(cache=True, parallel=True, fastmath=_CONTRACT)
+@njit(cache=True, parallel=True)
 def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """Solve ``(I - s L) y = x[i]`` for every row ``i`` of the 2-D C-contiguous ``x`` into ``out``.
 
@@ -275,7 +302,7 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     _nonfinite_rows(of, n, nchunks, wend)
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(cache=True)
 def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """:func:`periodic_solve_rows` on one thread (no parallel launch for small inputs); same result."""
     rows, n = x.shape
@@ -288,3 +315,27 @@ def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out)
     for gi in range((nlane + 3) // 4):
         _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
     _nonfinite_rows(of, n, nchunks, wend)
+
+
+@njit(cache=True)
+def periodic_solve_segments_serial(x, out, seg, r, gain, halo, inv_one_minus_rn, nchunks):
+    """:func:`periodic_solve_rows_serial` on several segments of the flat float64 ``x`` in one
+    call (a model's parameters: one Python call instead of one per array).
+
+    Segment ``k`` holds ``seg[k, 1]`` lines of ``seg[k, 2]`` elements from ``seg[k, 0]``, solved
+    with its own scalars ``r[k]``, ``gain[k]``, ``halo[k]``, ``inv_one_minus_rn[k]``,
+    ``nchunks[k]`` into the same place of ``out``; ``nchunks[k] == 0`` marks a segment copied
+    unchanged. ``out`` may be ``x``. Each segment gets exactly the operations of a call of
+    :func:`periodic_solve_rows_serial` on it, so the bits are those of per-array calls.
+    """
+    for k in range(seg.shape[0]):
+        lo = seg[k, 0]
+        rows = seg[k, 1]
+        n = seg[k, 2]
+        hi = lo + rows * n
+        if nchunks[k] == 0:
+            for j in range(lo, hi):
+                out[j] = x[j]
+            continue
+        periodic_solve_rows_serial(x[lo:hi].reshape((rows, n)), r[k], gain[k], halo[k],
+                                   inv_one_minus_rn[k], nchunks[k], out[lo:hi].reshape((rows, n)))
