@@ -481,6 +481,14 @@ class _CountingOracle(ForwardingOracle):
         finally:
             self._count(before)
 
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+        before = self.base.num_evaluations
+        try:
+            self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state)
+        finally:
+            self._count(before)
+
 
 class _Abandoned(BaseException):
     """Raised inside a pending step's thread to unwind it (rolls the step back)."""

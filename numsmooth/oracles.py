@@ -551,6 +551,20 @@ class OracleBase:
         self.evaluate_points(x + sigma * U, F[offset:offset + m], G[offset:offset + m],
                              sample_base + offset, executor, chunksize)
 
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        """Whether :meth:`fold_perturbed` works here (with this executor): only the user's
+        jitted oracles, evaluated in this process, fold; callers fall back to
+        :meth:`evaluate_perturbed` and an aggregate over the gradient block otherwise."""
+        return False
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+        """Evaluate at ``x + sigma * U[i]``, write the values to ``F[offset + i]`` and fold each
+        gradient, as sample ``offset + i``, into the streaming aggregate ``(acc, state)`` of
+        ``numsmooth._kernels.aggregate`` with aggregate ``code``; no gradient block is kept.
+        Errors name sample ``offset + i``. Only when :meth:`folds_perturbed` says so."""
+        raise NotImplementedError(f"{type(self).__name__} does not fold gradients; check folds_perturbed() first")
+
 
 class ForwardingOracle(OracleBase):
     """Forward everything to ``base``; adapters override only what they change."""
@@ -578,6 +592,14 @@ class ForwardingOracle(OracleBase):
                            executor: Executor | None = None, chunksize: int | None = None) -> None:
         self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
 
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        fold = getattr(self.base, "folds_perturbed", None)  # an oracle may predate the method
+        return bool(fold(executor)) if fold is not None else False
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+        self.base.fold_perturbed(x, sigma, U, F, offset, code, acc, state)  # type: ignore[attr-defined]
+
 
 class GradientTransformOracle(ForwardingOracle):
     """The oracle ``base`` with every gradient passed through ``fn`` (values unchanged)."""
@@ -602,6 +624,9 @@ class GradientTransformOracle(ForwardingOracle):
         self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
         for i in range(offset, offset + U.shape[0]):
             G[i] = self.fn(G[i])
+
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        return False  # the base would fold untransformed gradients: callers take the block path
 
 
 class Oracle(OracleBase):
@@ -634,6 +659,8 @@ class Oracle(OracleBase):
         self._gbuf = Reusable()
         # the chunk of perturbed points handed to a per-point function, likewise
         self._pbuf = Reusable()
+        # scratch of fold_perturbed: the point and gradient, or a chunk of gradients
+        self._fold_buf = Reusable()
         #: The last GradientParts handed out still holding the user's arrays (a weak reference).
         self._outstanding: Callable[[], GradientParts | None] = _nothing
 
@@ -689,6 +716,37 @@ class Oracle(OracleBase):
                                           sample_base + offset, self._pbuf)
             return
         super().evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
+
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        return executor is None and self.kind == "jitted"
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+        if not self.folds_perturbed():
+            raise TypeError(f"only a jitted oracle evaluated here folds gradients; this one is {self.kind!r}")
+        m, d = U.shape
+        if m == 0:
+            return
+        self._settle()
+        self._count += m
+        kernels = _jitted_kernels(self.fun)
+        Fr = F[offset:offset + m]
+        sigma = float(sigma)
+        try:
+            if use_parallel(U.size, "oracle_parallel_min_elements"):
+                # chunks of points in flight: at least a few per thread, at most about
+                # stream_chunk_elements gradients at a time
+                c = min(m, max(4, config.get("stream_chunk_elements") // d))
+                scratch = self._fold_buf.get((c, d))
+                bad = kernels.fold_parallel(x, sigma, U, Fr, offset, code, acc, state, scratch,
+                                            np.empty(c, dtype=np.bool_))
+            else:
+                scratch = self._fold_buf.get((2, d))
+                bad = kernels.fold(x, sigma, U, Fr, offset, code, acc, state, scratch[0], scratch[1])
+        except Exception as exc:
+            _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
+        if bad >= 0:
+            _check_written(self.fun, np.zeros(1, dtype=np.bool_), (x + sigma * U[bad])[None], offset + bad)
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:

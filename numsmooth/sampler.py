@@ -54,11 +54,17 @@ class Sampler:
 
     Notes
     -----
-    Memory: the ``(n - include_x0, d)`` perturbation block and the ``(n, d)`` gradient block
-    are kept while together they fit the ``block_budget_bytes`` knob of
-    :mod:`numsmooth.config`; above it (row-wise distributions, every aggregate but
-    ``'min-norm-hull'``) points are evaluated in chunks and folded into the aggregate as they
-    arrive, so memory does not grow with ``n``. Both paths give the same bits.
+    Evaluation: with a jitted oracle (no executor) and every aggregate but ``'min-norm-hull'``,
+    one kernel builds each point, calls the oracle and folds the gradient into the aggregate
+    (``fold_perturbed``): no ``(n, d)`` gradient block exists. Other oracles write the gradient
+    block and aggregate it.
+
+    Memory: the ``(n - include_x0, d)`` perturbation block is kept (drawn once per ``(key,
+    stream)``, so fixed perturbations are not redrawn) while it fits the ``block_budget_bytes``
+    knob of :mod:`numsmooth.config` — counted together with the ``(n, d)`` gradient block when
+    the oracle does not fold. Above it (row-wise distributions, every aggregate but
+    ``'min-norm-hull'``) perturbations are regenerated chunk by chunk and gradients folded as
+    they arrive, so memory does not grow with ``n``. Every path gives the same bits.
 
     Calls from several threads at once are safe: each call takes a gradient block of its own.
     """
@@ -111,16 +117,36 @@ class Sampler:
         self._block_cache = (key, stream, d, block)
         return block
 
-    def streams(self, d: int) -> bool:
-        """Whether an evaluation at dimension ``d`` streams rather than keeping the blocks."""
-        return (2 * self.n * d * 8 > config.get("block_budget_bytes") and self.explicit is None
+    def _folds(self, oracle: OracleProtocol, need_norms: bool) -> bool:
+        """Whether this evaluation folds each gradient into the aggregate inside the oracle's
+        kernel (no gradient block): a foldable aggregate and an oracle that can."""
+        if need_norms or self.aggregate not in STREAM_CODES:
+            return False
+        folds = getattr(oracle, "folds_perturbed", None)  # an oracle may predate the method
+        return folds is not None and bool(folds(self.executor))
+
+    def streams(self, d: int, folds: bool = False) -> bool:
+        """Whether an evaluation at dimension ``d`` streams (regenerates its perturbations chunk
+        by chunk) rather than keeping the perturbation block.
+
+        The block is kept while it fits the ``block_budget_bytes`` knob: the ``(n - include_x0,
+        d)`` perturbations alone when the oracle folds its gradients (``folds``), else together
+        with the ``(n, d)`` gradient block. Only row-wise distributions and foldable aggregates
+        can stream.
+        """
+        nbytes = 8 * d * (self.num_perturbed if folds else 2 * self.n)
+        return (nbytes > config.get("block_budget_bytes") and self.explicit is None
                 and self.aggregate in STREAM_CODES and self.distribution in ROW_WISE)
 
-    def check_memory(self, d: int, streams: bool | None = None) -> None:
+    def check_memory(self, d: int, streams: bool | None = None, folds: bool = False) -> None:
         """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory
-        (``streams``: `streams` of ``d`` when the caller already knows it)."""
-        if self.streams(d) if streams is None else streams:
-            need = 16 * self.n + 3 * 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        (``streams``: `streams` of ``d`` when the caller already knows it; ``folds``: the oracle
+        folds its gradients, so no gradient block is allocated)."""
+        chunk = 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        if self.streams(d, folds) if streams is None else streams:
+            need = 16 * self.n + 3 * chunk
+        elif folds:
+            need = 16 * self.n + 8 * self.num_perturbed * d + chunk
         else:
             need = 16 * self.n + 2 * 8 * self.n * d
         available = _physical_memory()
@@ -157,8 +183,11 @@ class Sampler:
             first when included.
         """
         d = x.shape[0]
-        streams = self.streams(d)
-        self.check_memory(d, streams)
+        folds = self._folds(oracle, need_norms)
+        streams = self.streams(d, folds)
+        self.check_memory(d, streams, folds)
+        if folds:
+            return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams)
         if streams:
             return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
         U = self.block(key, stream, d)
@@ -177,6 +206,49 @@ class Sampler:
         finally:
             self._give_gradient_block(G)
         return f, g, F, norms
+
+    def _start_fold(self, oracle: OracleProtocol, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None,
+                    F: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """A streaming accumulator ``(acc, state)`` with the x0 term folded in (evaluated unless
+        given, its value in ``F[0]``); also returns that term's gradient norm (nan without it)."""
+        d = x.shape[0]
+        state = np.empty(_agg.STATE_SIZE)
+        acc = np.empty(d)
+        _agg.stream_init(state, acc)
+        norm0 = math.nan
+        if self.include_x0:
+            if x0_term is None:
+                g0 = np.empty((1, d))
+                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
+                f0, g0 = F[0], g0[0]
+            else:
+                f0, g0 = x0_term
+            F[0], norm0 = f0, math.sqrt(float(np.dot(g0, g0)))
+            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        return acc, state, norm0
+
+    def _evaluate_folded(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
+                         x0_term: tuple[float, np.ndarray] | None, streams: bool) -> EvaluationResult:
+        """`evaluate` through the oracle's ``fold_perturbed``: each gradient is folded into the
+        aggregate as soon as it is computed. The perturbation block is kept (one kernel call)
+        or, when ``streams``, regenerated chunk by chunk (same bits either way)."""
+        d, n, k0 = x.shape[0], self.n, int(self.include_x0)
+        m = n - k0
+        code = STREAM_CODES[self.aggregate]
+        F = np.empty(n)
+        acc, state, _ = self._start_fold(oracle, x, x0_term, F, code)
+        fold = oracle.fold_perturbed  # type: ignore[attr-defined]
+        if not streams:
+            fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state)
+        else:
+            c = max(1, min(m, config.get("stream_chunk_elements") // d))
+            U = np.empty((c, d))
+            for start in range(0, m, c):
+                k = min(c, m - start)
+                draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
+                fold(x, sigma, U[:k], F, k0 + start, code, acc, state)
+        f = _agg.stream_finalize(code, acc, state, acc)
+        return float(f), acc, F, None
 
     def _take_gradient_block(self, d: int) -> np.ndarray:
         """An ``(n, d)`` gradient block of this call's own: reused across calls (a fresh block
@@ -198,20 +270,9 @@ class Sampler:
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
         m = n - k0
         code = STREAM_CODES[self.aggregate]
-        state = np.empty(_agg.STATE_SIZE)
-        acc = np.empty(d)
-        _agg.stream_init(state, acc)
         F = np.empty(n)
         norms = np.empty(n)
-        if self.include_x0:
-            if x0_term is None:
-                g0 = np.empty((1, d))
-                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
-                f0, g0 = F[0], g0[0]
-            else:
-                f0, g0 = x0_term
-            F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
-            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        acc, state, norms[0] = self._start_fold(oracle, x, x0_term, F, code)
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
         update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from . import aggregate as _agg
+
 _BY_ORACLE: dict[Any, SimpleNamespace] = {}
 
 
@@ -55,8 +57,8 @@ _MAX_ORACLES = 32
 
 
 def kernels_for(fun: Any) -> SimpleNamespace:
-    """``one``, ``rows``, ``rows_parallel``, ``perturbed`` and ``perturbed_parallel`` for the
-    jitted oracle ``fun``."""
+    """``one``, ``call``, ``rows``, ``rows_parallel``, ``perturbed``, ``perturbed_parallel``,
+    ``fold`` and ``fold_parallel`` for the jitted oracle ``fun``."""
     kernels = _BY_ORACLE.get(fun)
     if kernels is None:
         kernels = _BY_ORACLE[fun] = _build(fun)
@@ -122,5 +124,88 @@ def _build(fun: Any) -> SimpleNamespace:
                 pt[j] = x[j] + sigma * U[i, j]
             F[offset + i], written[i] = call(pt, G[offset + i])
 
+    @njit
+    def fold(x, sigma, U, F, k0, code, acc, state, pt, g):
+        """Evaluate at ``x + sigma * U[i]`` and fold each gradient into a streaming aggregate.
+
+        Parameters
+        ----------
+        x : ndarray, shape (d,)
+            The centre.
+        sigma : float
+            Scale of the perturbations.
+        U : ndarray, shape (c, d)
+            Unscaled perturbations (only read).
+        F : ndarray, shape (c,)
+            Receives the values.
+        k0 : int
+            Sample index of row 0 (recorded by the selections).
+        code : int
+            Aggregate code of `numsmooth._kernels.aggregate` (an argument, not a constant, so
+            one compilation serves every aggregate).
+        acc, state : ndarray
+            The streaming accumulator (see ``aggregate.stream_update``), updated in place.
+        pt, g : ndarray, shape (d,)
+            Scratch: the point and its gradient.
+
+        Returns
+        -------
+        int
+            ``-1``, or the first row whose gradient the oracle did not write (the fold stops
+            there; the caller raises).
+
+        Notes
+        -----
+        One pass per point: the point and its gradient stay in cache between the call and the
+        fold, and no ``(c, d)`` gradient block exists. Rows are folded in order with
+        ``stream_update``, the same operations as the batch aggregates: the same bits.
+        """
+        d = x.shape[0]
+        for i in range(U.shape[0]):
+            for j in range(d):
+                pt[j] = x[j] + sigma * U[i, j]
+            F[i], ok = call(pt, g)
+            if not ok:
+                return i
+            _agg.stream_update(code, k0 + i, F[i], g, acc, state)
+        return -1
+
+    @njit(parallel=True)
+    def fold_parallel(x, sigma, U, F, k0, code, acc, state, Gc, written):
+        """`fold` with the points evaluated in parallel, ``Gc.shape[0]`` at a time.
+
+        ``Gc`` (c, d) receives a chunk's gradients; ``written`` (m,) is scratch. Each chunk is
+        evaluated in parallel over points, then folded in row order (which rows replace or
+        combine into ``acc`` is decided serially; the elementwise work runs in parallel over
+        blocks of coordinates), so every element of ``acc`` sees the same operations in the same
+        order as in `fold`, whatever the number of threads. Returns as `fold`.
+        """
+        d = x.shape[0]
+        m = U.shape[0]
+        c = Gc.shape[0]
+        nb = (d + _agg.BLOCK - 1) // _agg.BLOCK
+        acts = np.empty(c, dtype=np.int64)
+        for start in range(0, m, c):
+            k = min(c, m - start)
+            for i in prange(k):
+                pt = np.empty(d)
+                for j in range(d):
+                    pt[j] = x[j] + sigma * U[start + i, j]
+                F[start + i], written[i] = call(pt, Gc[i])
+            for i in range(k):
+                if not written[i]:
+                    return start + i
+            for i in range(k):
+                acts[i] = _agg._stream_step(code, k0 + start + i, F[start + i], Gc[i], state)
+            for b in prange(nb):
+                lo = b * _agg.BLOCK
+                hi = min(lo + _agg.BLOCK, d)
+                for i in range(k):
+                    if acts[i] == _agg._COPY:
+                        _agg._copy_range(Gc[i], acc, lo, hi)
+                    elif acts[i] == _agg._COMBINE:
+                        _agg._combine_range(code, Gc[i], acc, lo, hi)
+        return -1
+
     return SimpleNamespace(one=one, call=call, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
-                           perturbed_parallel=perturbed_parallel)
+                           perturbed_parallel=perturbed_parallel, fold=fold, fold_parallel=fold_parallel)
