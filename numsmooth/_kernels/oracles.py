@@ -84,6 +84,14 @@ def _build(fun: Any) -> SimpleNamespace:
         return f, bits[0] != UNWRITTEN and bits[last] != UNWRITTEN
 
     @njit
+    def call_copy(x, pt, g):
+        """`call` at a copy ``pt`` of ``x`` (the oracle may scribble on its argument): one
+        dispatch for a single evaluation."""
+        for j in range(x.shape[0]):
+            pt[j] = x[j]
+        return call(pt, g)
+
+    @njit
     def one(x, g):
         """One evaluation (inside compiled code, so the result types are checked)."""
         return fun(x, g)
@@ -207,5 +215,5 @@ def _build(fun: Any) -> SimpleNamespace:
                         _agg._combine_range(code, Gc[i], acc, lo, hi)
         return -1
 
-    return SimpleNamespace(one=one, call=call, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
+    return SimpleNamespace(one=one, call=call, call_copy=call_copy, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
                            perturbed_parallel=perturbed_parallel, fold=fold, fold_parallel=fold_parallel)
