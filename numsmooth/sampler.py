@@ -60,7 +60,8 @@ class Sampler:
     block and aggregate it.
 
     Memory: the ``(n - include_x0, d)`` perturbation block is kept (drawn once per ``(key,
-    stream)``, so fixed perturbations are not redrawn) while it fits the ``block_budget_bytes``
+    stream)`` on its second use, so fixed perturbations are not redrawn; a block used once is
+    streamed) while it fits the ``block_budget_bytes``
     knob of :mod:`numsmooth.config` — counted together with the ``(n, d)`` gradient block when
     the oracle does not fold. Above it (row-wise distributions, every aggregate but
     ``'min-norm-hull'``) perturbations are regenerated chunk by chunk and gradients folded as
@@ -82,6 +83,8 @@ class Sampler:
         self.executor = executor
         self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
         self._block_cache: tuple[int, int, int, np.ndarray] | None = None
+        #: (key, stream, d) of the last block streamed because it was new (see _streams_first_use)
+        self._streamed_once: tuple[int, int, int] | None = None
         self._free_blocks: list[np.ndarray] = []
         self._lock = threading.Lock()
 
@@ -138,6 +141,21 @@ class Sampler:
         return (nbytes > config.get("block_budget_bytes") and self.explicit is None
                 and self.aggregate in STREAM_CODES and self.distribution in ROW_WISE)
 
+    def _streams_first_use(self, key: int, stream: int, d: int) -> bool:
+        """Stream the first evaluation of a streamable ``(key, stream)`` block and keep it only
+        when it is evaluated again (fixed perturbations, a line search): a block used once
+        (``fixed=False``) is cheaper regenerated chunk by chunk in cache than drawn whole into
+        fresh pages and read back from memory. Same bits either way."""
+        if self.explicit is not None or self.distribution not in ROW_WISE:
+            return False
+        cached = self._block_cache
+        if cached is not None and cached[:3] == (key, stream, d):
+            return False
+        if self._streamed_once == (key, stream, d):
+            return False
+        self._streamed_once = (key, stream, d)  # a hint: a race between threads costs a draw
+        return True
+
     def check_memory(self, d: int, streams: bool | None = None, folds: bool = False) -> None:
         """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory
         (``streams``: `streams` of ``d`` when the caller already knows it; ``folds``: the oracle
@@ -184,7 +202,7 @@ class Sampler:
         """
         d = x.shape[0]
         folds = self._folds(oracle, need_norms)
-        streams = self.streams(d, folds)
+        streams = self.streams(d, folds) or (folds and self._streams_first_use(key, stream, d))
         self.check_memory(d, streams, folds)
         if folds:
             return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams)
@@ -242,22 +260,27 @@ class Sampler:
             fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state)
         else:
             c = max(1, min(m, config.get("stream_chunk_elements") // d))
-            U = np.empty((c, d))
-            for start in range(0, m, c):
-                k = min(c, m - start)
-                draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
-                fold(x, sigma, U[:k], F, k0 + start, code, acc, state)
+            U = self._take_gradient_block(d, c)
+            try:
+                for start in range(0, m, c):
+                    k = min(c, m - start)
+                    draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
+                    fold(x, sigma, U[:k], F, k0 + start, code, acc, state)
+            finally:
+                self._give_gradient_block(U)
         f = _agg.stream_finalize(code, acc, state, acc)
         return float(f), acc, F, None
 
-    def _take_gradient_block(self, d: int) -> np.ndarray:
-        """An ``(n, d)`` gradient block of this call's own: reused across calls (a fresh block
-        costs page faults on every call), never shared by two calls at once."""
+    def _take_gradient_block(self, d: int, rows: int | None = None) -> np.ndarray:
+        """An ``(n, d)`` gradient block (or ``(rows, d)`` chunk) of this call's own: reused
+        across calls (a fresh block costs page faults on every call), never shared by two calls
+        at once; hand it back with `_give_gradient_block`."""
+        shape = (self.n if rows is None else rows, d)
         with self._lock:
             for i, b in enumerate(self._free_blocks):
-                if b.shape == (self.n, d):
+                if b.shape == shape:
                     return self._free_blocks.pop(i)
-        return np.empty((self.n, d))
+        return np.empty(shape)
 
     def _give_gradient_block(self, G: np.ndarray) -> None:
         with self._lock:
@@ -297,11 +320,12 @@ class Sampler:
                 "executor= again when you rebuild the modules")
         # caches are rebuilt on demand: the perturbation block from (key, stream), buffers anew
         state = self.__dict__.copy()
-        state.update(_block_cache=None, _free_blocks=[], _lock=None)
+        state.update(_block_cache=None, _streamed_once=None, _free_blocks=[], _lock=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_streamed_once", None)  # pickled before the attribute existed
         self._lock = threading.Lock()
 
 
