@@ -482,10 +482,11 @@ class _CountingOracle(ForwardingOracle):
             self._count(before)
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
-                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
         before = self.base.num_evaluations
         try:
-            self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state)
+            return self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state, start=start, finish=finish)
         finally:
             self._count(before)
 

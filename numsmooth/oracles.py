@@ -558,11 +558,16 @@ class OracleBase:
         return False
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
-                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
         """Evaluate at ``x + sigma * U[i]``, write the values to ``F[offset + i]`` and fold each
         gradient, as sample ``offset + i``, into the streaming aggregate ``(acc, state)`` of
         ``numsmooth._kernels.aggregate`` with aggregate ``code``; no gradient block is kept.
-        Errors name sample ``offset + i``. Only when :meth:`folds_perturbed` says so."""
+
+        ``start``: reset the accumulator first, then fold this x0 gradient (value ``F[0]``) as
+        sample 0 unless it is empty. ``finish``: finalize ``acc`` in place and return the
+        aggregated value (else nan). Errors name sample ``offset + i``. Only when
+        :meth:`folds_perturbed` says so."""
         raise NotImplementedError(f"{type(self).__name__} does not fold gradients; check folds_perturbed() first")
 
 
@@ -597,8 +602,10 @@ class ForwardingOracle(OracleBase):
         return bool(fold(executor)) if fold is not None else False
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
-                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
-        self.base.fold_perturbed(x, sigma, U, F, offset, code, acc, state)  # type: ignore[attr-defined]
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
+        return float(self.base.fold_perturbed(  # type: ignore[attr-defined]
+            x, sigma, U, F, offset, code, acc, state, start=start, finish=finish))
 
 
 class GradientTransformOracle(ForwardingOracle):
@@ -721,32 +728,33 @@ class Oracle(OracleBase):
         return executor is None and self.kind == "jitted"
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
-                       code: int, acc: np.ndarray, state: np.ndarray) -> None:
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
         if not self.folds_perturbed():
             raise TypeError(f"only a jitted oracle evaluated here folds gradients; this one is {self.kind!r}")
         m, d = U.shape
-        if m == 0:
-            return
         self._settle()
         self._count += m
         kernels = _jitted_kernels(self.fun)
-        Fr = F[offset:offset + m]
+        flags = (0 if start is None else _ok.START) | (_ok.FINISH if finish else 0)
+        g0 = _NO_ROW if start is None else start
         sigma = float(sigma)
         try:
             if use_parallel(U.size, "oracle_parallel_min_elements"):
                 # chunks of points in flight: at least a few per thread, at most about
                 # stream_chunk_elements gradients at a time
-                c = min(m, max(4, config.get("stream_chunk_elements") // d))
+                c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d)))
                 scratch = self._fold_buf.get((c, d))
-                bad = kernels.fold_parallel(x, sigma, U, Fr, offset, code, acc, state, scratch,
-                                            np.empty(c, dtype=np.bool_))
+                bad, f = kernels.fold_parallel(x, sigma, U, F, offset, code, acc, state, scratch,
+                                               np.empty(c, dtype=np.bool_), g0, flags)
             else:
                 scratch = self._fold_buf.get((2, d))
-                bad = kernels.fold(x, sigma, U, Fr, offset, code, acc, state, scratch[0], scratch[1])
+                bad, f = kernels.fold(x, sigma, U, F, offset, code, acc, state, scratch[0], scratch[1], g0, flags)
         except Exception as exc:
             _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
         if bad >= 0:
             _check_written(self.fun, np.zeros(1, dtype=np.bool_), (x + sigma * U[bad])[None], offset + bad)
+        return float(f)
 
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -822,6 +830,10 @@ class Oracle(OracleBase):
         G = self._gbuf.get((1, layout.size))
         _evaluate_per_point(replay, layout, X, F, G, None)
         return float(F[0]), GradientParts.of_flat(G[0], layout)
+
+
+#: The empty x0 gradient of fold_perturbed's kernels (no x0 term to fold).
+_NO_ROW = np.empty(0)  # writable: a read-only array would compile the kernels once more
 
 
 def _nothing() -> None:

@@ -248,27 +248,42 @@ class Sampler:
     def _evaluate_folded(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
                          x0_term: tuple[float, np.ndarray] | None, streams: bool) -> EvaluationResult:
         """`evaluate` through the oracle's ``fold_perturbed``: each gradient is folded into the
-        aggregate as soon as it is computed. The perturbation block is kept (one kernel call)
-        or, when ``streams``, regenerated chunk by chunk (same bits either way)."""
+        aggregate as soon as it is computed. The perturbation block is kept (one kernel call
+        does the whole evaluation) or, when ``streams``, regenerated chunk by chunk (same bits
+        either way)."""
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
         m = n - k0
         code = STREAM_CODES[self.aggregate]
         F = np.empty(n)
-        acc, state, _ = self._start_fold(oracle, x, x0_term, F, code)
+        acc = np.empty(d)
+        state = np.empty(_agg.STATE_SIZE)
+        g0 = _NO_ROW
+        if self.include_x0:
+            if x0_term is None:
+                G0 = np.empty((1, d))
+                oracle.evaluate_points(x.reshape(1, -1), F[:1], G0, 0, self.executor, self.chunksize)
+                g0 = G0[0]
+            else:
+                F[0] = float(x0_term[0])
+                g0 = np.ascontiguousarray(x0_term[1], dtype=np.float64)
+                if not g0.flags.writeable:  # one array type for the kernels: no second compilation
+                    g0 = g0.copy()
         fold = oracle.fold_perturbed  # type: ignore[attr-defined]
         if not streams:
-            fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state)
-        else:
-            c = max(1, min(m, config.get("stream_chunk_elements") // d))
-            U = self._take_gradient_block(d, c)
-            try:
-                for start in range(0, m, c):
-                    k = min(c, m - start)
+            f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True)
+            return float(f), acc, F, None
+        c = max(1, min(m, config.get("stream_chunk_elements") // d))
+        U = self._take_gradient_block(d, c)
+        try:
+            f = math.nan
+            for start in range(0, max(m, 1), c):  # one call even without rows: start and finish
+                k = max(0, min(c, m - start))
+                if k:
                     draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
-                    fold(x, sigma, U[:k], F, k0 + start, code, acc, state)
-            finally:
-                self._give_gradient_block(U)
-        f = _agg.stream_finalize(code, acc, state, acc)
+                f = fold(x, sigma, U[:k], F, k0 + start, code, acc, state, start=g0 if start == 0 else None,
+                         finish=start + c >= m)
+        finally:
+            self._give_gradient_block(U)
         return float(f), acc, F, None
 
     def _take_gradient_block(self, d: int, rows: int | None = None) -> np.ndarray:
@@ -336,6 +351,10 @@ def _physical_memory() -> int | None:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
         return None
+
+
+#: No x0 gradient to fold (see Oracle.fold_perturbed).
+_NO_ROW = np.empty(0)
 
 
 def _check_distribution(distribution: Any, m: int) -> tuple[Any, np.ndarray | None]:

@@ -99,3 +99,13 @@ def test_default_block_budget_suits_a_laptop():
     # an eighth of physical memory, clamped: d = 1e6, n = 100 perturbations (792 MB) are kept
     # on an 8 GiB machine, and never more than 1 GiB is held
     assert 1 << 28 <= config.KNOBS["block_budget_bytes"].default <= 1 << 30
+
+
+@pytest.mark.parametrize("budget", [1 << 62, 1])
+def test_fold_with_only_the_x0_term(budget, knobs):
+    knobs(block_budget_bytes=budget)
+    x = np.linspace(-1, 1, 7)
+    g = np.empty(7)
+    f = noisy(x, g)
+    fs, gs = ns.smoothed(noisy, n=1, seed=0)(x)
+    assert fs == f and np.array_equal(gs, g)
