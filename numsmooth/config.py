@@ -30,6 +30,17 @@ from typing import Any, Iterator
 __all__ = ["get", "set", "override", "reset", "describe", "KNOBS"]
 
 
+def _default_block_budget() -> int:
+    """An eighth of physical memory, clamped to [256 MiB, 1 GiB] (256 MiB where the platform
+    does not say): large enough to keep d = 1e6, n = 100 perturbations on a laptop, small
+    enough that they never crowd out the user's own data."""
+    try:
+        phys = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
+        return 1 << 28
+    return min(1 << 30, max(1 << 28, phys // 8))
+
+
 @dataclass(frozen=True)
 class _Knob:
     default: int | float
@@ -64,10 +75,14 @@ KNOBS: dict[str, _Knob] = {
         "How often (seconds) numsmooth looks whether the machine has a core to spare for its "
         "threads; while it has not, kernels run serially (same bits). 0 turns the check off."),
     "block_budget_bytes": _Knob(
-        1 << 28,
-        "Largest (n, d) float64 perturbation block kept in memory (256 MiB by default, which "
-        "suits a laptop). Larger blocks are streamed in chunks: memory then does not grow with "
-        "n, at the cost of regenerating perturbations on every evaluation.", low=1),
+        _default_block_budget(),
+        "Largest (n - 1, d) float64 perturbation block kept in memory, so fixed perturbations "
+        "are drawn once (with an oracle that cannot fold its gradients into the aggregate — "
+        "not a jitted one, or on an executor — the (n, d) gradient block counts too). Default: "
+        "an eighth of physical memory, at least 256 MiB and at most 1 GiB (1 GiB on a 8 GiB "
+        "laptop: d = 1e6, n = 100 is kept). Larger blocks are streamed in chunks: memory then "
+        "does not grow with n, at the cost of regenerating perturbations on every evaluation.",
+        low=1),
     "stream_chunk_elements": _Knob(
         1 << 21,
         "Elements per chunk of points when streaming (16 MiB per float64 buffer).", low=1),

@@ -126,6 +126,10 @@ class GradientSampling(Module):
     convex envelopes, EMMCVPR.
     """
 
+    # every state entry is a number or a bool, replaced, never changed in place: the optimizer's
+    # per-step snapshot can be a shallow copy (a deep copy costs microseconds every step)
+    _replaces_arrays = True
+
     def __init__(self, modules: Any = None, sigma: float = 1.0, n: int = 100, aggregate: str = "mean",
                  distribution: Any = "gaussian", include_x0: bool = True, fixed: bool = True,
                  pre_generate: bool = True, termination: Any = None, decay: float = 2 / 3,

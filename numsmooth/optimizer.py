@@ -481,6 +481,15 @@ class _CountingOracle(ForwardingOracle):
         finally:
             self._count(before)
 
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
+        before = self.base.num_evaluations
+        try:
+            return self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state, start=start, finish=finish)
+        finally:
+            self._count(before)
+
 
 class _Abandoned(BaseException):
     """Raised inside a pending step's thread to unwind it (rolls the step back)."""

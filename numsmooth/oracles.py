@@ -552,6 +552,25 @@ class OracleBase:
         self.evaluate_points(x + sigma * U, F[offset:offset + m], G[offset:offset + m],
                              sample_base + offset, executor, chunksize)
 
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        """Whether :meth:`fold_perturbed` works here (with this executor): only the user's
+        jitted oracles, evaluated in this process, fold; callers fall back to
+        :meth:`evaluate_perturbed` and an aggregate over the gradient block otherwise."""
+        return False
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
+        """Evaluate at ``x + sigma * U[i]``, write the values to ``F[offset + i]`` and fold each
+        gradient, as sample ``offset + i``, into the streaming aggregate ``(acc, state)`` of
+        ``numsmooth._kernels.aggregate`` with aggregate ``code``; no gradient block is kept.
+
+        ``start``: reset the accumulator first, then fold this x0 gradient (value ``F[0]``) as
+        sample 0 unless it is empty. ``finish``: finalize ``acc`` in place and return the
+        aggregated value (else nan). Errors name sample ``offset + i``. Only when
+        :meth:`folds_perturbed` says so."""
+        raise NotImplementedError(f"{type(self).__name__} does not fold gradients; check folds_perturbed() first")
+
 
 class ForwardingOracle(OracleBase):
     """Forward everything to ``base``; adapters override only what they change."""
@@ -579,6 +598,16 @@ class ForwardingOracle(OracleBase):
                            executor: Executor | None = None, chunksize: int | None = None) -> None:
         self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
 
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        fold = getattr(self.base, "folds_perturbed", None)  # an oracle may predate the method
+        return bool(fold(executor)) if fold is not None else False
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
+        return float(self.base.fold_perturbed(  # type: ignore[attr-defined]
+            x, sigma, U, F, offset, code, acc, state, start=start, finish=finish))
+
 
 class GradientTransformOracle(ForwardingOracle):
     """The oracle ``base`` with every gradient passed through ``fn`` (values unchanged)."""
@@ -603,6 +632,9 @@ class GradientTransformOracle(ForwardingOracle):
         self.base.evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
         for i in range(offset, offset + U.shape[0]):
             G[i] = self.fn(G[i])
+
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        return False  # the base would fold untransformed gradients: callers take the block path
 
 
 class Oracle(OracleBase):
@@ -635,6 +667,8 @@ class Oracle(OracleBase):
         self._gbuf = Reusable()
         # the chunk of perturbed points handed to a per-point function, likewise
         self._pbuf = Reusable()
+        # scratch of fold_perturbed: the point and gradient, or a chunk of gradients
+        self._fold_buf = Reusable()
         #: The last GradientParts handed out still holding the user's arrays (a weak reference).
         self._outstanding: Callable[[], GradientParts | None] = _nothing
 
@@ -691,13 +725,57 @@ class Oracle(OracleBase):
             return
         super().evaluate_perturbed(x, sigma, U, F, G, offset, sample_base, executor, chunksize)
 
+    def folds_perturbed(self, executor: Executor | None = None) -> bool:
+        return executor is None and self.kind == "jitted"
+
+    def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
+                       code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
+                       finish: bool = False) -> float:
+        if not self.folds_perturbed():
+            raise TypeError(f"only a jitted oracle evaluated here folds gradients; this one is {self.kind!r}")
+        m, d = U.shape
+        self._settle()
+        self._count += m
+        kernels = _jitted_kernels(self.fun)
+        flags = (0 if start is None else _ok.START) | (_ok.FINISH if finish else 0)
+        g0 = _NO_ROW if start is None else start
+        sigma = float(sigma)
+        try:
+            if use_parallel(U.size, "oracle_parallel_min_elements"):
+                # chunks of points in flight: at least a few per thread, at most about
+                # stream_chunk_elements gradients at a time
+                c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d)))
+                scratch = self._fold_buf.get((c, d))
+                bad, f = kernels.fold_parallel(x, sigma, U, F, offset, code, acc, state, scratch,
+                                               np.empty(c, dtype=np.bool_), g0, flags)
+            else:
+                scratch = self._fold_buf.get((2, d))
+                bad, f = kernels.fold(x, sigma, U, F, offset, code, acc, state, scratch[0], scratch[1], g0, flags)
+        except Exception as exc:
+            _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
+        if bad >= 0:
+            _check_written(self.fun, np.zeros(1, dtype=np.bool_), (x + sigma * U[bad])[None], offset + bad)
+        return float(f)
+
     # -- one point -------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self._settle()
         shape = (1, self.layout.size)
+        G = self._gbuf.get(shape)
+        if (self.kind == "jitted" and type(x) is np.ndarray and x.dtype == np.float64 and x.ndim == 1
+                and x.flags.c_contiguous and x.shape[0] == shape[1]):
+            # the common case in one dispatch: copy, call, check that g_out was written
+            self._count += 1
+            kernels = _jitted_kernels(self.fun)
+            try:
+                f, ok = kernels.call_copy(x, self._xbuf.get(shape)[0], G[0])
+            except Exception as exc:
+                _raise_at_failing_row(self.fun, x.reshape(1, -1), None, exc)
+            if not ok:
+                _check_written(self.fun, np.zeros(1, dtype=np.bool_), x.reshape(1, -1), None)
+            return float(f), G[0]
         X = self._xbuf.get(shape)
         _passes.copy(X[0], x)
-        G = self._gbuf.get(shape)
         if self.kind == "jitted":
             self._count += 1
             kernels = _jitted_kernels(self.fun)
@@ -753,6 +831,10 @@ class Oracle(OracleBase):
         G = self._gbuf.get((1, layout.size))
         _evaluate_per_point(replay, layout, X, F, G, None)
         return float(F[0]), GradientParts.of_flat(G[0], layout)
+
+
+#: The empty x0 gradient of fold_perturbed's kernels (no x0 term to fold).
+_NO_ROW = np.empty(0)  # writable: a read-only array would compile the kernels once more
 
 
 def _nothing() -> None:

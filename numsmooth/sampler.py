@@ -54,11 +54,18 @@ class Sampler:
 
     Notes
     -----
-    Memory: the ``(n - include_x0, d)`` perturbation block and the ``(n, d)`` gradient block
-    are kept while together they fit the ``block_budget_bytes`` knob of
-    :mod:`numsmooth.config`; above it (row-wise distributions, every aggregate but
-    ``'min-norm-hull'``) points are evaluated in chunks and folded into the aggregate as they
-    arrive, so memory does not grow with ``n``. Both paths give the same bits.
+    Evaluation: with a jitted oracle (no executor) and every aggregate but ``'min-norm-hull'``,
+    one kernel builds each point, calls the oracle and folds the gradient into the aggregate
+    (``fold_perturbed``): no ``(n, d)`` gradient block exists. Other oracles write the gradient
+    block and aggregate it.
+
+    Memory: the ``(n - include_x0, d)`` perturbation block is kept (drawn once per ``(key,
+    stream)`` on its second use, so fixed perturbations are not redrawn; a block used once is
+    streamed) while it fits the ``block_budget_bytes``
+    knob of :mod:`numsmooth.config` — counted together with the ``(n, d)`` gradient block when
+    the oracle does not fold. Above it (row-wise distributions, every aggregate but
+    ``'min-norm-hull'``) perturbations are regenerated chunk by chunk and gradients folded as
+    they arrive, so memory does not grow with ``n``. Every path gives the same bits.
 
     Calls from several threads at once are safe: each call takes a gradient block of its own.
     """
@@ -76,6 +83,8 @@ class Sampler:
         self.executor = executor
         self.chunksize = None if chunksize is None else check_int("chunksize", chunksize, low=1)
         self._block_cache: tuple[int, int, int, np.ndarray] | None = None
+        #: (key, stream, d) of the last block streamed because it was new (see _streams_first_use)
+        self._streamed_once: tuple[int, int, int] | None = None
         self._free_blocks: list[np.ndarray] = []
         self._lock = threading.Lock()
 
@@ -111,16 +120,51 @@ class Sampler:
         self._block_cache = (key, stream, d, block)
         return block
 
-    def streams(self, d: int) -> bool:
-        """Whether an evaluation at dimension ``d`` streams rather than keeping the blocks."""
-        return (2 * self.n * d * 8 > config.get("block_budget_bytes") and self.explicit is None
+    def _folds(self, oracle: OracleProtocol, need_norms: bool) -> bool:
+        """Whether this evaluation folds each gradient into the aggregate inside the oracle's
+        kernel (no gradient block): a foldable aggregate and an oracle that can."""
+        if need_norms or self.aggregate not in STREAM_CODES:
+            return False
+        folds = getattr(oracle, "folds_perturbed", None)  # an oracle may predate the method
+        return folds is not None and bool(folds(self.executor))
+
+    def streams(self, d: int, folds: bool = False) -> bool:
+        """Whether an evaluation at dimension ``d`` streams (regenerates its perturbations chunk
+        by chunk) rather than keeping the perturbation block.
+
+        The block is kept while it fits the ``block_budget_bytes`` knob: the ``(n - include_x0,
+        d)`` perturbations alone when the oracle folds its gradients (``folds``), else together
+        with the ``(n, d)`` gradient block. Only row-wise distributions and foldable aggregates
+        can stream.
+        """
+        nbytes = 8 * d * (self.num_perturbed if folds else 2 * self.n)
+        return (nbytes > config.get("block_budget_bytes") and self.explicit is None
                 and self.aggregate in STREAM_CODES and self.distribution in ROW_WISE)
 
-    def check_memory(self, d: int, streams: bool | None = None) -> None:
+    def _streams_first_use(self, key: int, stream: int, d: int) -> bool:
+        """Stream the first evaluation of a streamable ``(key, stream)`` block and keep it only
+        when it is evaluated again (fixed perturbations, a line search): a block used once
+        (``fixed=False``) is cheaper regenerated chunk by chunk in cache than drawn whole into
+        fresh pages and read back from memory. Same bits either way."""
+        if self.explicit is not None or self.distribution not in ROW_WISE:
+            return False
+        cached = self._block_cache
+        if cached is not None and cached[:3] == (key, stream, d):
+            return False
+        if self._streamed_once == (key, stream, d):
+            return False
+        self._streamed_once = (key, stream, d)  # a hint: a race between threads costs a draw
+        return True
+
+    def check_memory(self, d: int, streams: bool | None = None, folds: bool = False) -> None:
         """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory
-        (``streams``: `streams` of ``d`` when the caller already knows it)."""
-        if self.streams(d) if streams is None else streams:
-            need = 16 * self.n + 3 * 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        (``streams``: `streams` of ``d`` when the caller already knows it; ``folds``: the oracle
+        folds its gradients, so no gradient block is allocated)."""
+        chunk = 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        if self.streams(d, folds) if streams is None else streams:
+            need = 16 * self.n + 3 * chunk
+        elif folds:
+            need = 16 * self.n + 8 * self.num_perturbed * d + chunk
         else:
             need = 16 * self.n + 2 * 8 * self.n * d
         available = _physical_memory()
@@ -157,8 +201,11 @@ class Sampler:
             first when included.
         """
         d = x.shape[0]
-        streams = self.streams(d)
-        self.check_memory(d, streams)
+        folds = self._folds(oracle, need_norms)
+        streams = self.streams(d, folds) or (folds and self._streams_first_use(key, stream, d))
+        self.check_memory(d, streams, folds)
+        if folds:
+            return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams)
         if streams:
             return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
         U = self.block(key, stream, d)
@@ -178,14 +225,77 @@ class Sampler:
             self._give_gradient_block(G)
         return f, g, F, norms
 
-    def _take_gradient_block(self, d: int) -> np.ndarray:
-        """An ``(n, d)`` gradient block of this call's own: reused across calls (a fresh block
-        costs page faults on every call), never shared by two calls at once."""
+    def _start_fold(self, oracle: OracleProtocol, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None,
+                    F: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """A streaming accumulator ``(acc, state)`` with the x0 term folded in (evaluated unless
+        given, its value in ``F[0]``); also returns that term's gradient norm (nan without it)."""
+        d = x.shape[0]
+        state = np.empty(_agg.STATE_SIZE)
+        acc = np.empty(d)
+        _agg.stream_init(state, acc)
+        norm0 = math.nan
+        if self.include_x0:
+            if x0_term is None:
+                g0 = np.empty((1, d))
+                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
+                f0, g0 = F[0], g0[0]
+            else:
+                f0, g0 = x0_term
+            F[0], norm0 = f0, math.sqrt(float(np.dot(g0, g0)))
+            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        return acc, state, norm0
+
+    def _evaluate_folded(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
+                         x0_term: tuple[float, np.ndarray] | None, streams: bool) -> EvaluationResult:
+        """`evaluate` through the oracle's ``fold_perturbed``: each gradient is folded into the
+        aggregate as soon as it is computed. The perturbation block is kept (one kernel call
+        does the whole evaluation) or, when ``streams``, regenerated chunk by chunk (same bits
+        either way)."""
+        d, n, k0 = x.shape[0], self.n, int(self.include_x0)
+        m = n - k0
+        code = STREAM_CODES[self.aggregate]
+        F = np.empty(n)
+        acc = np.empty(d)
+        state = np.empty(_agg.STATE_SIZE)
+        g0 = _NO_ROW
+        if self.include_x0:
+            if x0_term is None:
+                G0 = np.empty((1, d))
+                oracle.evaluate_points(x.reshape(1, -1), F[:1], G0, 0, self.executor, self.chunksize)
+                g0 = G0[0]
+            else:
+                F[0] = float(x0_term[0])
+                g0 = np.ascontiguousarray(x0_term[1], dtype=np.float64)
+                if not g0.flags.writeable:  # one array type for the kernels: no second compilation
+                    g0 = g0.copy()
+        fold = oracle.fold_perturbed  # type: ignore[attr-defined]
+        if not streams:
+            f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True)
+            return float(f), acc, F, None
+        c = max(1, min(m, config.get("stream_chunk_elements") // d))
+        U = self._take_gradient_block(d, c)
+        try:
+            f = math.nan
+            for start in range(0, max(m, 1), c):  # one call even without rows: start and finish
+                k = max(0, min(c, m - start))
+                if k:
+                    draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
+                f = fold(x, sigma, U[:k], F, k0 + start, code, acc, state, start=g0 if start == 0 else None,
+                         finish=start + c >= m)
+        finally:
+            self._give_gradient_block(U)
+        return float(f), acc, F, None
+
+    def _take_gradient_block(self, d: int, rows: int | None = None) -> np.ndarray:
+        """An ``(n, d)`` gradient block (or ``(rows, d)`` chunk) of this call's own: reused
+        across calls (a fresh block costs page faults on every call), never shared by two calls
+        at once; hand it back with `_give_gradient_block`."""
+        shape = (self.n if rows is None else rows, d)
         with self._lock:
             for i, b in enumerate(self._free_blocks):
-                if b.shape == (self.n, d):
+                if b.shape == shape:
                     return self._free_blocks.pop(i)
-        return np.empty((self.n, d))
+        return np.empty(shape)
 
     def _give_gradient_block(self, G: np.ndarray) -> None:
         with self._lock:
@@ -198,20 +308,9 @@ class Sampler:
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
         m = n - k0
         code = STREAM_CODES[self.aggregate]
-        state = np.empty(_agg.STATE_SIZE)
-        acc = np.empty(d)
-        _agg.stream_init(state, acc)
         F = np.empty(n)
         norms = np.empty(n)
-        if self.include_x0:
-            if x0_term is None:
-                g0 = np.empty((1, d))
-                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
-                f0, g0 = F[0], g0[0]
-            else:
-                f0, g0 = x0_term
-            F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
-            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
+        acc, state, norms[0] = self._start_fold(oracle, x, x0_term, F, code)
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
         update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
@@ -236,11 +335,12 @@ class Sampler:
                 "executor= again when you rebuild the modules")
         # caches are rebuilt on demand: the perturbation block from (key, stream), buffers anew
         state = self.__dict__.copy()
-        state.update(_block_cache=None, _free_blocks=[], _lock=None)
+        state.update(_block_cache=None, _streamed_once=None, _free_blocks=[], _lock=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_streamed_once", None)  # pickled before the attribute existed
         self._lock = threading.Lock()
 
 
@@ -251,6 +351,10 @@ def _physical_memory() -> int | None:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
         return None
+
+
+#: No x0 gradient to fold (see Oracle.fold_perturbed).
+_NO_ROW = np.empty(0)
 
 
 def _check_distribution(distribution: Any, m: int) -> tuple[Any, np.ndarray | None]:

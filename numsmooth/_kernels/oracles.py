@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from . import aggregate as _agg
+
 _BY_ORACLE: dict[Any, SimpleNamespace] = {}
 
 
@@ -49,14 +51,34 @@ def build_points(x, sigma, U, lo, P):
     for i in range(P.shape[0]):
         for j in range(d):
             P[i, j] = x[j] + sigma * U[lo + i, j]
+#: Flags of the fold kernels: reset the accumulator (and fold the x0 term) first; finalize after.
+START = 1
+FINISH = 2
+
+
+@njit(cache=True)
+def _start(code, F, acc, state, g0, flags):
+    if flags & START:
+        _agg.stream_init(state, acc)
+        if g0.shape[0] > 0:
+            _agg.stream_update(code, 0, F[0], g0, acc, state)
+
+
+@njit(cache=True)
+def _finish(code, acc, state, flags):
+    if flags & FINISH:
+        return _agg.stream_finalize(code, acc, state, acc)
+    return np.nan
+
+
 # Oracles whose kernels are kept; the oldest are dropped beyond it (the kernels hold the oracle,
 # so a program that makes oracles in a loop would otherwise keep them all).
 _MAX_ORACLES = 32
 
 
 def kernels_for(fun: Any) -> SimpleNamespace:
-    """``one``, ``rows``, ``rows_parallel``, ``perturbed`` and ``perturbed_parallel`` for the
-    jitted oracle ``fun``."""
+    """``one``, ``call``, ``rows``, ``rows_parallel``, ``perturbed``, ``perturbed_parallel``,
+    ``fold`` and ``fold_parallel`` for the jitted oracle ``fun``."""
     kernels = _BY_ORACLE.get(fun)
     if kernels is None:
         kernels = _BY_ORACLE[fun] = _build(fun)
@@ -80,6 +102,14 @@ def _build(fun: Any) -> SimpleNamespace:
         bits[last] = UNWRITTEN
         f = fun(x, g)
         return f, bits[0] != UNWRITTEN and bits[last] != UNWRITTEN
+
+    @njit
+    def call_copy(x, pt, g):
+        """`call` at a copy ``pt`` of ``x`` (the oracle may scribble on its argument): one
+        dispatch for a single evaluation."""
+        for j in range(x.shape[0]):
+            pt[j] = x[j]
+        return call(pt, g)
 
     @njit
     def one(x, g):
@@ -122,5 +152,99 @@ def _build(fun: Any) -> SimpleNamespace:
                 pt[j] = x[j] + sigma * U[i, j]
             F[offset + i], written[i] = call(pt, G[offset + i])
 
-    return SimpleNamespace(one=one, call=call, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
-                           perturbed_parallel=perturbed_parallel)
+    @njit
+    def fold(x, sigma, U, F, k0, code, acc, state, pt, g, g0, flags):
+        """Evaluate at ``x + sigma * U[i]`` and fold each gradient into a streaming aggregate.
+
+        Parameters
+        ----------
+        x : ndarray, shape (d,)
+            The centre.
+        sigma : float
+            Scale of the perturbations.
+        U : ndarray, shape (c, d)
+            Unscaled perturbations (only read).
+        F : ndarray, shape (n,)
+            Values: row ``i`` goes to ``F[k0 + i]``, and is folded as sample ``k0 + i``.
+        k0 : int
+            Sample index of row 0.
+        code : int
+            Aggregate code of `numsmooth._kernels.aggregate` (an argument, not a constant, so
+            one compilation serves every aggregate).
+        acc, state : ndarray
+            The streaming accumulator (see ``aggregate.stream_update``), updated in place.
+        pt, g : ndarray, shape (d,)
+            Scratch: the point and its gradient.
+        g0 : ndarray, shape (d,) or (0,)
+            With `START`: the x0 term's gradient (value ``F[0]``), folded first as sample 0;
+            empty for none.
+        flags : int
+            `START`: reset ``acc`` and ``state`` first. `FINISH`: finalize ``acc`` in place
+            afterwards and return the aggregated value. (One dispatch per evaluation instead
+            of four.)
+
+        Returns
+        -------
+        bad : int
+            ``-1``, or the first row whose gradient the oracle did not write (the fold stops
+            there; the caller raises).
+        f : float
+            The aggregated value with `FINISH`, else nan.
+
+        Notes
+        -----
+        One pass per point: the point and its gradient stay in cache between the call and the
+        fold, and no ``(c, d)`` gradient block exists. Rows are folded in order with
+        ``stream_update``, the same operations as the batch aggregates: the same bits.
+        """
+        _start(code, F, acc, state, g0, flags)
+        d = x.shape[0]
+        for i in range(U.shape[0]):
+            for j in range(d):
+                pt[j] = x[j] + sigma * U[i, j]
+            F[k0 + i], ok = call(pt, g)
+            if not ok:
+                return i, np.nan
+            _agg.stream_update(code, k0 + i, F[k0 + i], g, acc, state)
+        return -1, _finish(code, acc, state, flags)
+
+    @njit(parallel=True)
+    def fold_parallel(x, sigma, U, F, k0, code, acc, state, Gc, written, g0, flags):
+        """`fold` with the points evaluated in parallel, ``Gc.shape[0]`` at a time.
+
+        ``Gc`` (c, d) receives a chunk's gradients; ``written`` (c,) is scratch. Each chunk is
+        evaluated in parallel over points, then folded in row order (which rows replace or
+        combine into ``acc`` is decided serially; the elementwise work runs in parallel over
+        blocks of coordinates), so every element of ``acc`` sees the same operations in the same
+        order as in `fold`, whatever the number of threads. Returns as `fold`.
+        """
+        _start(code, F, acc, state, g0, flags)
+        d = x.shape[0]
+        m = U.shape[0]
+        c = Gc.shape[0]
+        nb = (d + _agg.BLOCK - 1) // _agg.BLOCK
+        acts = np.empty(c, dtype=np.int64)
+        for start in range(0, m, c):
+            k = min(c, m - start)
+            for i in prange(k):
+                pt = np.empty(d)
+                for j in range(d):
+                    pt[j] = x[j] + sigma * U[start + i, j]
+                F[k0 + start + i], written[i] = call(pt, Gc[i])
+            for i in range(k):
+                if not written[i]:
+                    return start + i, np.nan
+            for i in range(k):
+                acts[i] = _agg._stream_step(code, k0 + start + i, F[k0 + start + i], Gc[i], state)
+            for b in prange(nb):
+                lo = b * _agg.BLOCK
+                hi = min(lo + _agg.BLOCK, d)
+                for i in range(k):
+                    if acts[i] == _agg._COPY:
+                        _agg._copy_range(Gc[i], acc, lo, hi)
+                    elif acts[i] == _agg._COMBINE:
+                        _agg._combine_range(code, Gc[i], acc, lo, hi)
+        return -1, _finish(code, acc, state, flags)
+
+    return SimpleNamespace(one=one, call=call, call_copy=call_copy, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
+                           perturbed_parallel=perturbed_parallel, fold=fold, fold_parallel=fold_parallel)
