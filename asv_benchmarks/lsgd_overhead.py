@@ -5,6 +5,11 @@ The hand loop is what a user would write without numsmooth: per parameter array,
 same oracle in one process, interleaved (a block of optimizer steps, then a block of hand steps,
 repeated), and the median time per step is reported, with the ratio optimizer / hand loop.
 
+Two optimizers: ``copies`` (the default: the optimizer keeps its own flat copy of the
+parameters and hands the oracle a copy of the point) and ``inplace`` (parameters made with
+``ns.flat_params`` and ``inplace=True``: the optimizer's storage is the user's arrays, which the
+oracle receives as they are, as the hand loop's oracle does).
+
 Models:
 
 - ``mlp-5k``: a 64-64-10 MLP (4810 parameters, weights stored ``(out, in)``), forward and
@@ -96,9 +101,12 @@ def chain(momentum: bool):
         [ns.LaplacianSmoothing(SIGMA), ns.LR(LR)]
 
 
-def measure(make_problem, momentum: bool, repeats: int, block: int) -> dict[str, float]:
+def measure(make_problem, momentum: bool, repeats: int, block: int, inplace: bool = False) -> dict[str, float]:
     params, fun = make_problem()
-    opt = ns.Optimizer([p.copy() for p in params], *chain(momentum))
+    if inplace:
+        opt = ns.Optimizer(ns.flat_params(params), *chain(momentum), inplace=True)
+    else:
+        opt = ns.Optimizer([p.copy() for p in params], *chain(momentum))
     hand_params = [p.copy() for p in params]
     hand = hand_step_factory(hand_params, fun, momentum)
     # warm up (compilation, FFT plans, buffers), and check that both compute the same thing
@@ -132,15 +140,17 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args(argv)
     results = {}
-    print(f"{'model':10} {'chain':18} {'optimizer':>11} {'hand loop':>11} {'oracle':>9} {'ratio':>6} "
-          f"{'ratio excl. oracle':>19}")
+    print(f"{'model':10} {'chain':18} {'params':8} {'optimizer':>11} {'hand loop':>11} {'oracle':>9} "
+          f"{'ratio':>6} {'ratio excl. oracle':>19}")
     for name, make, block in (("fixed-1M", fixed_problem, 5), ("mlp-5k", mlp_problem, 50)):
         for momentum in (False, True):
-            r = measure(make, momentum, args.repeats, block)
-            label = "LS, Momentum, LR" if momentum else "LS, LR"
-            results[f"{name} {label}"] = r
-            print(f"{name:10} {label:18} {r['opt'] * 1e6:9.1f}us {r['hand'] * 1e6:9.1f}us "
-                  f"{r['oracle'] * 1e6:7.1f}us {r['ratio']:6.2f} {r['overhead_ratio']:19.2f}")
+            for inplace in (False, True):
+                r = measure(make, momentum, args.repeats, block, inplace)
+                label = "LS, Momentum, LR" if momentum else "LS, LR"
+                kind = "inplace" if inplace else "copies"
+                results[f"{name} {label} {kind}"] = r
+                print(f"{name:10} {label:18} {kind:8} {r['opt'] * 1e6:9.1f}us {r['hand'] * 1e6:9.1f}us "
+                      f"{r['oracle'] * 1e6:7.1f}us {r['ratio']:6.2f} {r['overhead_ratio']:19.2f}")
     return results
 
 

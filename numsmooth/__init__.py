@@ -6,6 +6,7 @@ Numba-compiled kernels and oracles that are plain Python, batched, jitted or dis
 """
 
 from . import config, problems, recipes, schedules
+from ._layout import flat_params
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
 from .laplacian import LaplacianSmoothing, laplacian_smooth
@@ -44,7 +45,7 @@ __all__ = [
     "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "WeightDecay", "ClipNorm", "PerParameter", "Switch", "Optimizer", "minimize", "OptimizeResult",
-    "save_state", "load_state",
+    "save_state", "load_state", "flat_params",
     # quasi-Newton and line searches
     "BFGS", "LBFGS", "WeakWolfe",
     # termination criteria

@@ -124,3 +124,44 @@ def _float_or_int_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
         return value
     return check_float_array(name, value)
+
+
+def flat_params(arrays: Sequence[Any]) -> list[np.ndarray]:
+    """Copies of ``arrays`` as views of one new flat float64 vector, back to back in order.
+
+    An optimizer made with ``inplace=True`` from such a list uses that vector as its own
+    storage: each step moves the arrays without copying anything back, and the oracle receives
+    the arrays themselves at the current point, as in a hand-written training loop.
+
+    Parameters
+    ----------
+    arrays : sequence of array_like
+        The parameters (any real dtype; they are converted to float64).
+
+    Returns
+    -------
+    list of ndarray
+        Writeable, C-contiguous float64 arrays of the same shapes and values.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> W, b = ns.flat_params([np.ones((2, 3)), np.zeros(2)])
+    >>> W.base is b.base, W.flags.c_contiguous
+    (True, True)
+    >>> opt = ns.Optimizer([W, b], ns.LR(0.5), inplace=True)
+    >>> _ = opt.step(lambda p: (0.0, [np.ones((2, 3)), np.ones(2)]))
+    >>> W[0, 0], b[0]
+    (np.float64(0.5), np.float64(-0.5))
+    """
+    if isinstance(arrays, np.ndarray) or not isinstance(arrays, (list, tuple)) or len(arrays) == 0:
+        raise TypeError(f"arrays must be a non-empty list of arrays; got {type(arrays).__name__}")
+    converted = [_float_or_int_array(f"arrays[{i}]", a) for i, a in enumerate(arrays)]
+    flat = np.empty(sum(a.size for a in converted), dtype=np.float64)
+    views, lo = [], 0
+    for a in converted:
+        view = flat[lo:lo + a.size].reshape(a.shape)
+        view[...] = a
+        views.append(view)
+        lo += a.size
+    return views

@@ -43,8 +43,12 @@ class Optimizer:
     inplace : bool
         Update the arrays of ``x0`` after every step (and on :meth:`load_state_dict` or when
         ``x`` is set), so that code holding them (a model) sees the current point. They must be
-        writeable, C-contiguous float64 arrays; one array is used as the optimizer's storage
-        itself, a list is copied back after each step.
+        writeable, C-contiguous float64 arrays. One array, or a list of arrays that lie back to
+        back in one buffer (views of one flat vector, see :func:`numsmooth.flat_params`), is
+        used as the optimizer's storage itself and handed to the oracle at ``x`` as it is, as
+        in a hand-written loop (no copy; the oracle must not modify it, and a point it keeps
+        changes with the next step). Any other list is copied back after each step, and the
+        oracle gets copies.
 
     Attributes
     ----------
@@ -71,12 +75,20 @@ class Optimizer:
         self.layout, self._x = ParamLayout.from_params(x0)
         #: The user's arrays updated after every step (inplace=True with a list), else None.
         self._user: list[np.ndarray] | None = None
+        #: What the oracle receives at the current point when the user's arrays are the storage.
+        self._live: Any = None
         if self.inplace:
             arrays = _check_inplace(x0, self.layout.single)
-            if self.layout.single:
-                self._x = arrays[0].reshape(-1)  # the user's array is the storage
+            storage = arrays[0].reshape(-1) if self.layout.single else _shared_storage(arrays, self.layout)
+            if storage is not None:  # the user's arrays are the storage
+                self._x = storage
+                self._live = arrays[0] if self.layout.single else arrays
             else:
                 self._user = arrays
+        # the read-only view of the point that steps hand to their objective (one for all steps,
+        # so that the oracle can recognise the current point by identity)
+        self._x_view = self._x.view()
+        self._x_view.flags.writeable = False
         self.modules = as_module_list(list(modules))
         self.num_evaluations = 0
         self.num_steps = 0
@@ -139,7 +151,7 @@ class Optimizer:
         """The objective of :meth:`step`, which nobody keeps: its ``x`` is a read-only view of
         the point and its buffers are reused from step to step (no allocation that grows with
         the number of parameters)."""
-        return Objective(self.x, self._counting_oracle(fun), self.layout, self,
+        return Objective(self._x_view, self._counting_oracle(fun), self.layout, self,
                          self._update_buffer.get(self._x.shape), gradient_parts=True)
 
     def _counting_oracle(self, fun: Any) -> "_CountingOracle":
@@ -410,7 +422,35 @@ class Optimizer:
         d = self.__dict__.copy()
         d["_oracle"] = None  # the user's function need not pickle
         d["_counting"] = None
+        del d["_x_view"]  # views do not survive pickling: rebuilt from the point
         return d
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._x_view = self._x.view()
+        self._x_view.flags.writeable = False
+        if self._live is not None:  # the unpickled arrays are copies: make them views again
+            self._live = self.layout.unflatten(self._x)
+
+
+def _shared_storage(arrays: list[np.ndarray], layout: ParamLayout) -> np.ndarray | None:
+    """A flat float64 view of the memory ``arrays`` occupy when they lie back to back, in order,
+    in one C-contiguous float64 array (as views of one flat vector do); else None."""
+    root = arrays[0]
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.dtype != np.float64 or not root.flags.c_contiguous or not root.flags.writeable:
+        return None
+    start = arrays[0].__array_interface__["data"][0]
+    for a, lo in zip(arrays, layout.offsets[:-1].tolist()):
+        base = a
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if base is not root or a.__array_interface__["data"][0] != start + 8 * lo:
+            return None
+    first = (start - root.__array_interface__["data"][0]) // 8
+    flat: np.ndarray = root.reshape(-1)[first:first + layout.size]
+    return flat
 
 
 def _check_inplace(x0: Any, single: bool) -> list[np.ndarray]:
@@ -457,10 +497,14 @@ class _CountingOracle(ForwardingOracle):
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
-    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+    def evaluate_parts(self, x: np.ndarray, arg: Any = None) -> tuple[float, GradientParts]:
         before = self.base.num_evaluations
+        opt = self.optimizer
+        # at the current point, an optimizer whose storage is the user's arrays hands them over
+        if arg is None and opt._live is not None and x is opt._x_view:
+            arg = opt._live
         try:
-            return self.oracle.evaluate_parts(x)
+            return self.oracle.evaluate_parts(x, arg)
         finally:
             self._count(before)
 

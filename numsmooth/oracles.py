@@ -320,7 +320,7 @@ def _parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
     else:
         return None
     for p, shape in zip(parts, layout.shapes):
-        if type(p) is not np.ndarray or p.dtype != np.float64 or p.shape != shape or not p.flags.c_contiguous:
+        if type(p) is not np.ndarray or p.dtype is not _F64 or p.shape != shape or not p.flags.c_contiguous:
             return None
     return parts
 
@@ -534,9 +534,10 @@ class OracleBase:
     def value(self, x: np.ndarray) -> float:
         return self.evaluate(x)[0]
 
-    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+    def evaluate_parts(self, x: np.ndarray, arg: Any = None) -> tuple[float, GradientParts]:
         """:meth:`evaluate` with the gradient as :class:`GradientParts` (here always flat; the
-        user's :class:`Oracle` keeps the arrays its function returned)."""
+        user's :class:`Oracle` keeps the arrays its function returned, and hands ``arg`` to its
+        function instead of a copy of ``x`` when given)."""
         f, g = self.evaluate(x)
         return f, GradientParts.of_flat(g, self.layout)
 
@@ -790,19 +791,23 @@ class Oracle(OracleBase):
         self.evaluate_points(X, F, G, None)
         return float(F[0]), G[0]
 
-    def evaluate_parts(self, x: np.ndarray) -> tuple[float, GradientParts]:
+    def evaluate_parts(self, x: np.ndarray, arg: Any = None) -> tuple[float, GradientParts]:
         """:meth:`evaluate`, the gradient kept as the user's arrays while they can be read in
         place (a per-point function returning C-contiguous float64 arrays of the right shapes);
-        checked as strictly, with the same errors."""
+        checked as strictly, with the same errors. ``arg``: what to hand to a per-point function
+        instead of a copy of ``x`` (the caller's guarantee: it holds the values of ``x``, in the
+        parameters' shapes)."""
         if self.kind != "point":
             f, g = self.evaluate(x)
             return f, GradientParts.of_flat(g, self.layout)
         self._settle()
         layout = self.layout
-        X = self._xbuf.get((1, layout.size))
-        _passes.copy(X[0], x)
-        point = X[0]
-        arg = point if layout.single and layout.shapes[0] == (layout.size,) else layout.unflatten(point)
+        if arg is None:
+            X = self._xbuf.get((1, layout.size))
+            _passes.copy(X[0], x)
+            arg = X[0] if layout.single and layout.shapes[0] == (layout.size,) else layout.unflatten(X[0])
+        else:
+            X = x.reshape(1, -1)  # only for messages
         self._count += 1
         raised: Exception | None = None
         try:

@@ -381,6 +381,62 @@ def test_inplace_updates_the_users_arrays():
     assert_array_equal(single, 0.5)
 
 
+def test_inplace_with_one_buffer_hands_the_users_arrays_to_the_oracle():
+    # parameters that are views of one flat vector are the optimizer's storage: no copy back,
+    # the oracle gets the very arrays the user holds, and the run equals one with copies
+    targets = _params(5)
+    fun = _quadratic(targets)
+    mine = ns.flat_params(_params())
+    seen = []
+
+    def spy(p):
+        seen.append([id(a) for a in p])
+        return fun(p)
+
+    opt = ns.Optimizer(mine, ns.LaplacianSmoothing(1.0), ns.Momentum(0.9), ns.LR(0.1), inplace=True)
+    ref = ns.Optimizer(_params(), ns.LaplacianSmoothing(1.0), ns.Momentum(0.9), ns.LR(0.1))
+    assert opt._user is None  # nothing to copy back
+    for _ in range(4):
+        opt.step(spy)
+        ref.step(fun)
+        for a, b in zip(mine, ref.params):
+            assert_array_equal(a, b)
+    assert all(ids == [id(a) for a in mine] for ids in seen)
+    state = ref.state_dict()
+    opt.load_state_dict(state)
+    assert_array_equal(np.concatenate([a.ravel() for a in mine]), state["x"])
+    # a single array is its own storage and goes to the oracle as it is, too
+    single = np.ones((2, 3))
+    got = []
+    one = ns.Optimizer(single, ns.LR(0.5), inplace=True)
+    one.step(lambda x: (got.append(x) or 0.0, np.ones((2, 3))))
+    assert got[0] is single and np.all(single == 0.5)
+
+
+@pytest.mark.parametrize("arrays", [
+    lambda: [np.ones(3), np.ones(2)],                          # separate buffers
+    lambda: list(reversed(ns.flat_params([np.ones(3), np.ones(2)]))),  # one buffer, out of order
+    lambda: (lambda f: [f[:3], f[4:6]])(np.ones(6)),           # a gap between them
+])
+def test_inplace_without_one_buffer_copies(arrays):
+    mine = arrays()
+    opt = ns.Optimizer(mine, ns.LR(0.5), inplace=True)
+    seen = []
+    opt.step(lambda p: (seen.append(p) or 0.0, [np.ones(a.shape) for a in p]))
+    assert opt._user is not None and all(s is not a for s, a in zip(seen[0], mine))
+    assert all(np.all(a == 0.5) for a in mine)
+
+
+def test_flat_params_checks_its_argument():
+    with pytest.raises(TypeError, match="non-empty list"):
+        ns.flat_params(np.ones(3))
+    with pytest.raises(TypeError, match="non-empty list"):
+        ns.flat_params([])
+    W, b = ns.flat_params([np.arange(6).reshape(2, 3), [1.0, 2.0]])
+    assert W.dtype == np.float64 and W.base is b.base
+    assert_array_equal(W, np.arange(6).reshape(2, 3))
+
+
 @pytest.mark.parametrize("x0, exc, match", [
     ([np.ones(3, dtype=np.float32)], TypeError, r"x0\[0\] has dtype float32"),
     ([np.ones(3), np.ones((3, 4)).T], ValueError, r"x0\[1\] is not"),
@@ -466,3 +522,18 @@ def test_digits_example_runs_quick():
     assert len(rows) == 4, out
     ratios = [float(r.split()[-5]) for r in rows[1:]]  # the measured noise ratio of each sigma
     assert all(0 < q < 1 for q in ratios) and ratios == sorted(ratios, reverse=True), out
+
+
+@pytest.mark.parametrize("make", [lambda: [np.ones(3), np.ones(2)], lambda: ns.flat_params([np.ones(3), np.ones(2)])],
+                         ids=["copies", "one-buffer"])
+def test_pickled_inplace_optimizer_steps_like_the_original(make):
+    import pickle
+
+    fun = lambda p: (0.0, [2 * a for a in p])  # noqa: E731
+    opt = ns.Optimizer(make(), ns.Momentum(0.5), ns.LR(0.25), inplace=True)
+    opt.step(fun)
+    again = pickle.loads(pickle.dumps(opt))
+    for _ in range(3):
+        opt.step(fun)
+        again.step(fun)
+    assert_array_equal(opt.x, again.x)
