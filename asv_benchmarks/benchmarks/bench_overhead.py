@@ -279,3 +279,35 @@ class LaplacianOverCopy:
         return self.case.ratio()
 
     track_smooth_over_copy.unit = "smooth / copy"
+
+
+class LSGDStepOverHandLoop:
+    """An LS-SGD step through ``ns.Optimizer`` / a hand loop calling ``ns.laplacian_smooth`` per
+    array and updating in place (``asv_benchmarks/lsgd_overhead.py``; target <= 1.2).
+
+    ``copies``: the default optimizer; ``inplace``: parameters from ``ns.flat_params`` with
+    ``inplace=True`` (the user's arrays are the storage, as in the hand loop).
+    """
+
+    params = (["mlp-5k", "fixed-1M"], ["LS, LR", "LS, Momentum, LR"], ["copies", "inplace"])
+    param_names = ["model", "chain", "params"]
+    timeout = 300
+
+    def setup(self, model, chain, params):
+        import os
+        import sys
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        import lsgd_overhead
+
+        self.measure = lsgd_overhead.measure
+        self.problem = lsgd_overhead.mlp_problem if model == "mlp-5k" else lsgd_overhead.fixed_problem
+        self.block = 50 if model == "mlp-5k" else 5
+
+    def track_step_over_hand_loop(self, model, chain, params):
+        r = self.measure(self.problem, chain != "LS, LR", 7, self.block, params == "inplace")
+        return r["ratio"]
+
+    track_step_over_hand_loop.unit = "optimizer / hand loop"
