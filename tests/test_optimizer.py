@@ -473,7 +473,7 @@ def test_oracle_infinite_everywhere_with_backtracking():
 
 
 def test_non_finite_step_keeps_optimizer_state():
-    opt = ns.Optimizer(X0.copy(), ns.Momentum(0.9), ns.LR(0.1))
+    opt = ns.Optimizer(X0.copy(), ns.Momentum(0.9), ns.LR(0.1), on_refused="ignore")
     opt.step(point)
     x_before, st = opt.x.copy(), _state(opt)
     opt.step(lambda x: (math.nan, np.full_like(x, math.nan)))

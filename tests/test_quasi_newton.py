@@ -457,7 +457,7 @@ def test_state_dict_resumes_bit_identically(make):
 def test_failed_step_rolls_back_state():
     # a non-finite update is refused by the optimizer: BFGS's x_prev/g_prev are not advanced
     bfgs = ns.BFGS()
-    opt = ns.Optimizer(np.array([1.0, 2.0]), bfgs, ns.WeakWolfe())
+    opt = ns.Optimizer(np.array([1.0, 2.0]), bfgs, ns.WeakWolfe(), on_refused="ignore")
     fun = lambda x: (float(x @ x), 2 * x)  # noqa: E731
     opt.step(fun)
     before = bfgs.state_dict()
