@@ -243,8 +243,10 @@ def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
         rt, gt = np.float32(r), np.float32(gain)
     # the knob is the largest size solved serially, hence size - 1
-    parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
-    kernel = _kl.periodic_solve_rows if parallel else _kl.periodic_solve_rows_serial
+    if use_parallel(x.size - 1, "laplacian_serial_max_elements"):
+        kernel = _kl.periodic_solve_rows if np.may_share_memory(x, out) else _kl.periodic_solve_rows_apart
+    else:
+        kernel = _kl.periodic_solve_rows_serial
     kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out)
 
 

@@ -288,10 +288,13 @@ def test_serial_and_parallel_kernels_identical():
     for shape, sigma in [((1, 50_001), 1.0), ((37, 513), 4.0), ((2, 9000), 200.0)]:
         x = rng.standard_normal(shape)
         args = lap_mod._recursive_constants(shape[1], sigma)
-        a, b = np.empty_like(x), np.empty_like(x)
+        a, b, c = np.empty_like(x), np.empty_like(x), np.empty_like(x)
         lap_kernels.periodic_solve_rows(x, *args, a)
         lap_kernels.periodic_solve_rows_serial(x, *args, b)
-        assert np.array_equal(a, b)
+        lap_kernels.periodic_solve_rows_apart(x, *args, c)  # one parallel region (out apart from x)
+        inplace = x.copy()
+        lap_kernels.periodic_solve_rows(inplace, *args, inplace)
+        assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, inplace)
 
 
 def test_thread_count_does_not_change_results():

@@ -302,6 +302,27 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     _nonfinite_rows(of, n, nchunks, wend)
 
 
+@njit(cache=True, parallel=True)
+def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
+    """:func:`periodic_solve_rows` for an ``out`` that does not overlap ``x``: both passes of a
+    group of four lanes in one iteration, so the threads wake once instead of twice (with a
+    passive wait policy a wake-up costs tens of microseconds). Same operations, same bits.
+
+    (With ``out`` overlapping ``x`` a group's pass 2 could overwrite input that another
+    group's pass 1 still reads, hence the two regions of :func:`periodic_solve_rows`.)
+    """
+    rows, n = x.shape
+    xf = x.reshape(rows * n)
+    of = out.reshape(rows * n)
+    nlane = rows * nchunks
+    fstate, bstate, wend = _lane_buffers(nlane, r)
+    for gi in prange((nlane + 3) // 4):
+        for t in range(4 * gi, min(4 * gi + 4, nlane)):
+            _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
+    _nonfinite_rows(of, n, nchunks, wend)
+
+
 @njit(cache=True)
 def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """:func:`periodic_solve_rows` on one thread (no parallel launch for small inputs); same result."""
