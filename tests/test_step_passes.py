@@ -188,3 +188,17 @@ def test_bad_gradients_raise_the_same_errors_through_a_step():
         opt.step(lambda p: (0.0, wrong))
     assert opt.num_steps == 0
     assert_array_equal(opt.x, np.zeros(opt.x.size))
+
+
+@pytest.mark.parametrize("as_value", [float, np.float64, np.float32, np.array, int],
+                         ids=["float", "float64", "float32", "0d-array", "int"])
+def test_every_value_type_steps_like_a_float(as_value):
+    # the step reads g(x) from the user's arrays whatever the value's type (the fast checks and
+    # the strict path for the rest); the reported loss is the value as a float
+    grads = _grads(3)
+    ref = ns.Optimizer([np.zeros(s) for s in SHAPES], ns.LaplacianSmoothing(1.0), ns.LR(0.1))
+    opt = ns.Optimizer([np.zeros(s) for s in SHAPES], ns.LaplacianSmoothing(1.0), ns.LR(0.1))
+    f_ref = ref.step(lambda p: (2.0, grads))
+    f = opt.step(lambda p: (as_value(2.0) if as_value is not int else 2, grads))
+    assert f == f_ref == 2.0
+    assert_array_equal(opt.x, ref.x)
