@@ -279,7 +279,9 @@ class Sampler:
             for start in range(0, max(m, 1), c):  # one call even without rows: start and finish
                 k = max(0, min(c, m - start))
                 if k:
-                    draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic)
+                    # drawn on the threads the fold of these rows will use (see draw_rows)
+                    draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic,
+                              parallel=use_parallel(k * d, "oracle_parallel_min_elements"))
                 f = fold(x, sigma, U[:k], F, k0 + start, code, acc, state, start=g0 if start == 0 else None,
                          finish=start + c >= m)
         finally:

@@ -18,7 +18,7 @@ from naive import (
     naive_uniform,
 )
 from numsmooth._kernels import rng
-from numsmooth.perturbations import DISTRIBUTIONS, draw_perturbations, seed_to_key
+from numsmooth.perturbations import DISTRIBUTIONS, draw_perturbations, draw_rows, seed_to_key
 
 U = np.uint64
 FILLS = {
@@ -137,6 +137,17 @@ def test_same_bits_with_1_and_2_threads(kind, threads):
 def test_draw_same_bits_with_1_and_2_threads(dist, threads):
     a, b = threads(lambda: draw_perturbations(dist, U(11), 3, 9, 700, antithetic=True))
     assert_array_equal(bits(a), bits(b))
+
+
+@pytest.mark.parametrize("dist", ["gaussian", "uniform", "rademacher", "sphere", "ball"])
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_draw_rows_serial_and_parallel_match_the_block(dist, antithetic):
+    """draw_rows gives rows 3..8 of the whole block, bit for bit, drawn serially, in parallel
+    and by size (the streaming fold asks for a serial draw when its fold is serial)."""
+    whole = draw_perturbations(dist, U(5), 2, 12, 3000, antithetic=antithetic)
+    for parallel in (False, True, None):
+        rows = draw_rows(dist, U(5), 2, 3, np.empty((6, 3000)), antithetic=antithetic, parallel=parallel)
+        assert_array_equal(bits(rows), bits(whole[3:9]), err_msg=f"parallel={parallel}")
 
 
 def test_same_bits_without_jit():
