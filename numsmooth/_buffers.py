@@ -24,16 +24,13 @@ class Reusable:
         self._buf: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def _refcount(self) -> int:
-        buf = self._buf
-        return sys.getrefcount(buf)
-
     def get(self, shape: tuple[int, ...]) -> np.ndarray:
         """A float64 array of ``shape`` (uninitialised): the previous one if nobody kept it."""
         with self._lock:  # two threads must not both find the buffer free
-            if self._buf is None or self._buf.shape != shape or self._refcount() > _FREE:
-                self._buf = np.empty(shape)
-            return self._buf
+            buf = self._buf
+            if buf is None or buf.shape != shape or sys.getrefcount(buf) > _FREE:
+                buf = self._buf = np.empty(shape)
+            return buf
 
     def __getstate__(self) -> dict[str, Any]:
         return {}
@@ -45,9 +42,10 @@ class Reusable:
 def _calibrate() -> int:
     probe = Reusable()
     probe._buf = np.empty(1)
-    return probe._refcount()
+    buf = probe._buf  # as in Reusable.get: the attribute, one local and the call's argument
+    return sys.getrefcount(buf)
 
 
-#: The reference count :meth:`Reusable._refcount` sees when only the holder refers to the buffer
+#: The reference count :meth:`Reusable.get` sees when only the holder refers to the buffer
 #: (measured, so it does not depend on the interpreter's reference-counting details).
 _FREE = _calibrate()

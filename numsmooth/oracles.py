@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 import pickle
 import threading
 import weakref
@@ -672,6 +673,23 @@ class Oracle(OracleBase):
         self._fold_buf = Reusable()
         #: The last GradientParts handed out still holding the user's arrays (a weak reference).
         self._outstanding: Callable[[], GradientParts | None] = _nothing
+        #: (process id, kernels) of a jitted oracle: looked up and checked once per process, not
+        #: once per call (the lookup hashes the dispatcher and re-checks fork safety, ~1 us)
+        self._kernel_cache: tuple[int, Any] | None = None
+
+    def _kernels(self) -> Any:
+        """The kernels of this jitted oracle (see `_jitted_kernels`), cached for this process."""
+        cached = self._kernel_cache
+        pid = os.getpid()
+        if cached is None or cached[0] != pid:
+            cached = self._kernel_cache = (pid, _jitted_kernels(self.fun))
+        return cached[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_kernel_cache"] = None  # compiled kernels do not pickle; looked up again on use
+        state["_outstanding"] = _nothing  # a weak reference does not pickle either
+        return state
 
     def _settle(self) -> None:
         """Flatten the gradient last handed out as the user's arrays, if somebody still holds
@@ -707,7 +725,7 @@ class Oracle(OracleBase):
         self._settle()
         if executor is None and self.kind == "jitted":
             self._count += m
-            kernels = _jitted_kernels(self.fun)
+            kernels = self._kernels()
             kernel = (kernels.perturbed_parallel if use_parallel(U.size, "oracle_parallel_min_elements")
                       else kernels.perturbed)
             written = np.empty(m, dtype=np.bool_)
@@ -737,7 +755,7 @@ class Oracle(OracleBase):
         m, d = U.shape
         self._settle()
         self._count += m
-        kernels = _jitted_kernels(self.fun)
+        kernels = self._kernels()
         flags = (0 if start is None else _ok.START) | (_ok.FINISH if finish else 0)
         g0 = _NO_ROW if start is None else start
         sigma = float(sigma)
@@ -767,7 +785,7 @@ class Oracle(OracleBase):
                 and x.flags.c_contiguous and x.shape[0] == shape[1]):
             # the common case in one dispatch: copy, call, check that g_out was written
             self._count += 1
-            kernels = _jitted_kernels(self.fun)
+            kernels = self._kernels()
             try:
                 f, ok = kernels.call_copy(x, self._xbuf.get(shape)[0], G[0])
             except Exception as exc:
@@ -779,7 +797,7 @@ class Oracle(OracleBase):
         _passes.copy(X[0], x)
         if self.kind == "jitted":
             self._count += 1
-            kernels = _jitted_kernels(self.fun)
+            kernels = self._kernels()
             written = np.empty(1, dtype=np.bool_)
             try:
                 f, written[0] = kernels.call(X[0], G[0])

@@ -87,6 +87,8 @@ class Sampler:
         self._streamed_once: tuple[int, int, int] | None = None
         self._free_blocks: list[np.ndarray] = []
         self._lock = threading.Lock()
+        #: the arguments of the last check_memory that passed (steps repeat them)
+        self._memory_checked: tuple[Any, ...] | None = None
 
     @property
     def num_perturbed(self) -> int:
@@ -160,7 +162,11 @@ class Sampler:
         """Refuse, before allocating, an evaluation whose buffers cannot fit in this machine's memory
         (``streams``: `streams` of ``d`` when the caller already knows it; ``folds``: the oracle
         folds its gradients, so no gradient block is allocated)."""
-        chunk = 8 * min(self.n, max(1, config.get("stream_chunk_elements") // d)) * d
+        chunk_elements = config.get("stream_chunk_elements")
+        key = (d, streams, folds, chunk_elements, config.get("block_budget_bytes"))
+        if key == self._memory_checked:  # the same answer as last time: no need to work it out again
+            return
+        chunk = 8 * min(self.n, max(1, chunk_elements // d)) * d
         if self.streams(d, folds) if streams is None else streams:
             need = 16 * self.n + 3 * chunk
         elif folds:
@@ -171,6 +177,7 @@ class Sampler:
         if available is not None and need > available:
             raise ValueError(f"n = {self.n} points of dimension d = {d} need about {need / 2**30:.3g} GiB, "
                              f"more than this machine's {available / 2**30:.3g} GiB; use a smaller n")
+        self._memory_checked = key
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
@@ -337,12 +344,14 @@ class Sampler:
                 "executor= again when you rebuild the modules")
         # caches are rebuilt on demand: the perturbation block from (key, stream), buffers anew
         state = self.__dict__.copy()
-        state.update(_block_cache=None, _streamed_once=None, _free_blocks=[], _lock=None)
+        state.update(_block_cache=None, _streamed_once=None, _free_blocks=[], _lock=None,
+                     _memory_checked=None)  # checked again on the machine that loads it
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.__dict__.setdefault("_streamed_once", None)  # pickled before the attribute existed
+        self.__dict__.setdefault("_streamed_once", None)  # pickled before these attributes existed
+        self.__dict__.setdefault("_memory_checked", None)
         self._lock = threading.Lock()
 
 

@@ -4,7 +4,9 @@ drift with the machine's load or a faster kernel lands elsewhere.
 - :class:`StepFloor`: one ``Optimizer.step`` of ``GradientSampling(None, sigma=0.1, n=100,
   seed=0)`` with the jitted Rosenbrock oracle and fixed perturbations, divided by the *floor*:
   the same 100 points ``X = [x; x + sigma * U]`` (prebuilt, ``U`` the step's own perturbations)
-  through a plain ``numba.prange`` loop over the oracle (:func:`floor_kernel`).
+  through a plain ``numba.prange`` loop over the oracle (:func:`floor_kernel`);
+  :class:`StepFloorFresh` the same with ``fixed=False``, over the floor plus the time the
+  generator alone takes to draw the normals.
 - :class:`PointwiseOverhead`: microseconds per evaluation that a step adds to a per-point
   Python oracle, by the type of the value it returns.
 - :class:`LaplacianOverCopy`: ``laplacian_smooth(g, 1.0, out=out)`` over ``np.copyto(out, g)``.
@@ -246,6 +248,26 @@ class StepFloor:
         return self.case.ratio(ROUNDS if d < 1_000_000 else 5)
 
     track_step_over_floor.unit = "step / floor"
+
+
+class StepFloorFresh:
+    """GS step with ``fixed=False`` (fresh normals every step) / (floor + drawing the ``(n - 1,
+    d)`` normals with the generator alone). Target <= 1.25."""
+
+    params = ([1_000, 100_000], ["mean", "max"])
+    param_names = ["d", "aggregate"]
+    timeout = 600
+
+    def setup(self, d, aggregate):
+        self.case = FloorCase(d, aggregate, fixed=False)
+
+    def teardown(self, d, aggregate):
+        del self.case
+
+    def track_step_over_floor_and_draw(self, d, aggregate):
+        return self.case.ratio(ROUNDS)
+
+    track_step_over_floor_and_draw.unit = "step / (floor + draw)"
 
 
 class PointwiseOverhead:
