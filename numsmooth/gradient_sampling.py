@@ -266,9 +266,17 @@ class GradientSampling(Module):
         self.state["dim"] = x.shape[0]
         s = self.sampler
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
-        x0_term = objective.loss_and_grad() if (s.include_x0 and at_step_point) else None
+        need_norms = self.sigma_strategy == "grad-norm"
+        x0_term, x0_out = None, None
+        if s.include_x0 and at_step_point:
+            if objective.has_loss or not s.folds(objective.oracle, need_norms):
+                x0_term = objective.loss_and_grad()
+            else:  # f(x), g(x) evaluated in the kernel that folds the other points, then cached
+                x0_out = np.empty(x.shape[0])
         f, g, F, norms = s.evaluate(objective.oracle, x, self.sigma, self.state["key"], self.state["stream"],
-                                    x0_term, need_norms=self.sigma_strategy == "grad-norm")
+                                    x0_term, need_norms=need_norms, x0_out=x0_out)
+        if x0_out is not None:
+            objective.cache_loss_and_grad(float(F[0]), x0_out)
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g

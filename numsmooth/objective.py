@@ -102,6 +102,13 @@ class Objective:
         reads the gradient once, into a buffer of its own, saves a pass with it."""
         return self._gradient().parts()
 
+    def cache_loss_and_grad(self, f: float, g: np.ndarray) -> None:
+        """Record ``f(x)`` and ``g(x)`` evaluated elsewhere (a sampler's x0 term, evaluated with
+        the other points in one kernel) as if :meth:`loss_and_grad` had evaluated them; nothing
+        changes when they are cached already. ``g``: flat float64, not modified afterwards."""
+        if self._g is None:
+            self._f, self._g = f, GradientParts.of_flat(g, self.layout)
+
     def loss(self) -> float:
         """``f(x)`` (cached)."""
         return self.loss_and_grad()[0]

@@ -527,10 +527,11 @@ class _CountingOracle(ForwardingOracle):
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
                        code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
-                       finish: bool = False) -> float:
+                       finish: bool = False, x0_out: np.ndarray | None = None) -> float:
         before = self.base.num_evaluations
         try:
-            return self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state, start=start, finish=finish)
+            return self.oracle.fold_perturbed(x, sigma, U, F, offset, code, acc, state, start=start, finish=finish,
+                                              x0_out=x0_out)
         finally:
             self._count(before)
 

@@ -383,10 +383,17 @@ def _check_jitted_signature(fun: Any, kernels: Any) -> None:
                           f"{getattr(fun, '__name__', fun)!r} returns {ret}")
 
 
-def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int | None, exc: Exception) -> None:
+def _raise_at_failing_row(fun: Any, X: np.ndarray, first_index: int | None, exc: Exception,
+                          x0: np.ndarray | None = None) -> None:
     """A jitted oracle raised inside a kernel: find the first failing row, serially, so the
-    error can name the sample (only runs after a failure)."""
+    error can name the sample (only runs after a failure). ``x0``: a point the kernel
+    evaluated before the rows (the x0 term), tried first and named as the point itself."""
     g = np.empty(X.shape[1])
+    if x0 is not None:
+        try:
+            _ok.kernels_for(fun).one(x0.copy(), g)
+        except Exception as row_exc:
+            raise OracleError(f"oracle raised {type(row_exc).__name__}: {row_exc} {_where(None, 0, x0)}") from row_exc
     for i in range(X.shape[0]):
         try:
             _ok.kernels_for(fun).one(X[i].copy(), g)
@@ -562,15 +569,17 @@ class OracleBase:
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
                        code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
-                       finish: bool = False) -> float:
+                       finish: bool = False, x0_out: np.ndarray | None = None) -> float:
         """Evaluate at ``x + sigma * U[i]``, write the values to ``F[offset + i]`` and fold each
         gradient, as sample ``offset + i``, into the streaming aggregate ``(acc, state)`` of
         ``numsmooth._kernels.aggregate`` with aggregate ``code``; no gradient block is kept.
 
         ``start``: reset the accumulator first, then fold this x0 gradient (value ``F[0]``) as
-        sample 0 unless it is empty. ``finish``: finalize ``acc`` in place and return the
-        aggregated value (else nan). Errors name sample ``offset + i``. Only when
-        :meth:`folds_perturbed` says so."""
+        sample 0 unless it is empty. ``x0_out``: instead of ``start``, evaluate the x0 term here
+        first (``F[0]``, gradient into ``x0_out``), reset and fold it. ``finish``: finalize
+        ``acc`` in place and return the aggregated value (else nan). Errors name sample
+        ``offset + i``, and the point itself for the x0 term. Only when :meth:`folds_perturbed`
+        says so."""
         raise NotImplementedError(f"{type(self).__name__} does not fold gradients; check folds_perturbed() first")
 
 
@@ -606,9 +615,9 @@ class ForwardingOracle(OracleBase):
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
                        code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
-                       finish: bool = False) -> float:
+                       finish: bool = False, x0_out: np.ndarray | None = None) -> float:
         return float(self.base.fold_perturbed(  # type: ignore[attr-defined]
-            x, sigma, U, F, offset, code, acc, state, start=start, finish=finish))
+            x, sigma, U, F, offset, code, acc, state, start=start, finish=finish, x0_out=x0_out))
 
 
 class GradientTransformOracle(ForwardingOracle):
@@ -749,15 +758,19 @@ class Oracle(OracleBase):
 
     def fold_perturbed(self, x: np.ndarray, sigma: float, U: np.ndarray, F: np.ndarray, offset: int,
                        code: int, acc: np.ndarray, state: np.ndarray, *, start: np.ndarray | None = None,
-                       finish: bool = False) -> float:
+                       finish: bool = False, x0_out: np.ndarray | None = None) -> float:
         if not self.folds_perturbed():
             raise TypeError(f"only a jitted oracle evaluated here folds gradients; this one is {self.kind!r}")
         m, d = U.shape
         self._settle()
-        self._count += m
+        self._count += m if x0_out is None else m + 1
         kernels = self._kernels()
-        flags = (0 if start is None else _ok.START) | (_ok.FINISH if finish else 0)
-        g0 = _NO_ROW if start is None else start
+        flags = (0 if start is None and x0_out is None else _ok.START) | (_ok.FINISH if finish else 0)
+        if x0_out is not None:
+            flags |= _ok.EVAL_X0
+            g0 = x0_out
+        else:
+            g0 = _NO_ROW if start is None else start
         sigma = float(sigma)
         try:
             if use_parallel(U.size, "oracle_parallel_min_elements"):
@@ -771,7 +784,9 @@ class Oracle(OracleBase):
                 scratch = self._fold_buf.get((2, d))
                 bad, f = kernels.fold(x, sigma, U, F, offset, code, acc, state, scratch[0], scratch[1], g0, flags)
         except Exception as exc:
-            _raise_at_failing_row(self.fun, x + sigma * U, offset, exc)
+            _raise_at_failing_row(self.fun, x + sigma * U, offset, exc, x0=x if x0_out is not None else None)
+        if bad == _ok.X0_UNWRITTEN:
+            _check_written(self.fun, np.zeros(1, dtype=np.bool_), x.reshape(1, -1), None)
         if bad >= 0:
             _check_written(self.fun, np.zeros(1, dtype=np.bool_), (x + sigma * U[bad])[None], offset + bad)
         return float(f)

@@ -122,7 +122,7 @@ class Sampler:
         self._block_cache = (key, stream, d, block)
         return block
 
-    def _folds(self, oracle: OracleProtocol, need_norms: bool) -> bool:
+    def folds(self, oracle: OracleProtocol, need_norms: bool = False) -> bool:
         """Whether this evaluation folds each gradient into the aggregate inside the oracle's
         kernel (no gradient block): a foldable aggregate and an oracle that can."""
         if need_norms or self.aggregate not in STREAM_CODES:
@@ -181,7 +181,8 @@ class Sampler:
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
-                 x0_term: tuple[float, np.ndarray] | None = None, need_norms: bool = False) -> EvaluationResult:
+                 x0_term: tuple[float, np.ndarray] | None = None, need_norms: bool = False,
+                 x0_out: np.ndarray | None = None) -> EvaluationResult:
         """Evaluate at the ``n`` points around flat ``x`` and aggregate.
 
         Parameters
@@ -198,6 +199,11 @@ class Sampler:
             ``f(x)`` and ``g(x)`` already known; used for the x0 term instead of evaluating.
         need_norms : bool
             Also return the gradient norm of every point.
+        x0_out : ndarray, optional
+            Only where `folds` says so, with ``include_x0`` and no ``x0_term``: the oracle
+            evaluates the x0 term in the kernel that evaluates the other points and writes its
+            gradient here (its value is ``F[0]``), for a caller that caches ``f(x)``, ``g(x)``;
+            an error there names the point itself, not sample 0.
 
         Returns
         -------
@@ -208,11 +214,13 @@ class Sampler:
             first when included.
         """
         d = x.shape[0]
-        folds = self._folds(oracle, need_norms)
+        folds = self.folds(oracle, need_norms)
         streams = self.streams(d, folds) or (folds and self._streams_first_use(key, stream, d))
         self.check_memory(d, streams, folds)
+        if x0_out is not None and not (folds and self.include_x0 and x0_term is None):
+            raise ValueError("x0_out needs a folding oracle, include_x0 and no x0_term")
         if folds:
-            return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams)
+            return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams, x0_out)
         if streams:
             return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
         U = self.block(key, stream, d)
@@ -253,7 +261,8 @@ class Sampler:
         return acc, state, norm0
 
     def _evaluate_folded(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
-                         x0_term: tuple[float, np.ndarray] | None, streams: bool) -> EvaluationResult:
+                         x0_term: tuple[float, np.ndarray] | None, streams: bool,
+                         x0_out: np.ndarray | None = None) -> EvaluationResult:
         """`evaluate` through the oracle's ``fold_perturbed``: each gradient is folded into the
         aggregate as soon as it is computed. The perturbation block is kept (one kernel call
         does the whole evaluation) or, when ``streams``, regenerated chunk by chunk (same bits
@@ -264,8 +273,10 @@ class Sampler:
         F = np.empty(n)
         acc = np.empty(d)
         state = np.empty(_agg.STATE_SIZE)
-        g0 = _NO_ROW
-        if self.include_x0:
+        g0: np.ndarray | None = _NO_ROW
+        if x0_out is not None:
+            g0 = None  # the kernel evaluates the x0 term into x0_out
+        elif self.include_x0:
             if x0_term is None:
                 G0 = np.empty((1, d))
                 oracle.evaluate_points(x.reshape(1, -1), F[:1], G0, 0, self.executor, self.chunksize)
@@ -277,7 +288,8 @@ class Sampler:
                     g0 = g0.copy()
         fold = oracle.fold_perturbed  # type: ignore[attr-defined]
         if not streams:
-            f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True)
+            f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True,
+                     x0_out=x0_out)
             return float(f), acc, F, None
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
         U = self._take_gradient_block(d, c)
@@ -289,8 +301,9 @@ class Sampler:
                     # drawn on the threads the fold of these rows will use (see draw_rows)
                     draw_rows(self.distribution, np.uint64(key), stream, start, U[:k], antithetic=self.antithetic,
                               parallel=use_parallel(k * d, "oracle_parallel_min_elements"))
-                f = fold(x, sigma, U[:k], F, k0 + start, code, acc, state, start=g0 if start == 0 else None,
-                         finish=start + c >= m)
+                first = start == 0
+                f = fold(x, sigma, U[:k], F, k0 + start, code, acc, state, start=g0 if first else None,
+                         finish=start + c >= m, x0_out=x0_out if first else None)
         finally:
             self._give_gradient_block(U)
         return float(f), acc, F, None

@@ -109,3 +109,102 @@ def test_fold_with_only_the_x0_term(budget, knobs):
     f = noisy(x, g)
     fs, gs = ns.smoothed(noisy, n=1, seed=0)(x)
     assert fs == f and np.array_equal(gs, g)
+
+
+
+def _with_x0_out(sampler, oracle, x):
+    """``sampler.evaluate`` with the x0 term evaluated in the fold kernel: ``(f, g, F, g(x))``."""
+    buf = np.empty(x.shape[0])
+    f, g, F, _ = sampler.evaluate(oracle, x, 0.6, 5, 1, x0_out=buf)
+    return f, g, F, buf
+
+
+@pytest.mark.parametrize("agg", FOLDABLE)
+@pytest.mark.parametrize("lo", [-1.1, -1.3])  # f(x) finite, f(x) = inf (skipped by the aggregate)
+def test_x0_term_evaluated_in_the_kernel_equals_it_evaluated_apart(agg, lo, threads, knobs):
+    """f(x), g(x) evaluated by the fold kernel itself (``x0_out``) give the bits of the x0 term
+    evaluated apart and handed over (``x0_term``): kept or streamed block, serial or parallel
+    fold, 1 or 2 threads; the kernel counts the extra evaluation."""
+    d, n = 3000, 33
+    layout, _ = ParamLayout.from_params(np.zeros(d))
+    x = np.linspace(lo, 1.4, d)
+    g_ref = np.empty(d)
+    f_ref = noisy(x, g_ref)
+    sampler = ns.sampler.Sampler(n=n, aggregate=agg)
+    for k in (SERIAL, PARALLEL):
+        for budget in (1 << 62, 1):
+            knobs(**k, block_budget_bytes=budget, stream_chunk_elements=4 * d)
+            oracle = Oracle(noisy, layout)
+            f0, g0, F0, _ = sampler.evaluate(oracle, x, 0.6, 5, 1, (f_ref, g_ref))
+            assert oracle.num_evaluations == n - 1
+            for f1, g1, F1, gx in threads(lambda: _with_x0_out(sampler, oracle, x)):
+                assert repr(f1) == repr(f0)
+                assert np.array_equal(g1, g0, equal_nan=True) and np.array_equal(np.signbit(g1), np.signbit(g0))
+                assert np.array_equal(F1, F0, equal_nan=True) and float(F1[0]) == float(f_ref)
+                assert np.array_equal(gx, g_ref, equal_nan=True)
+            assert oracle.num_evaluations == n - 1 + 2 * n
+
+
+def test_x0_out_needs_a_folding_evaluation():
+    layout, _ = ParamLayout.from_params(np.zeros(4))
+    sampler = ns.sampler.Sampler(n=5)
+    with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
+        sampler.evaluate(Oracle(noisy_point, layout), np.zeros(4), 0.5, 1, 0, x0_out=np.empty(4))
+    with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
+        sampler.evaluate(Oracle(noisy, layout), np.zeros(4), 0.5, 1, 0, (0.0, np.zeros(4)), x0_out=np.empty(4))
+
+
+@numba.njit
+def bowl(x, g):
+    f = 0.0
+    for j in range(x.shape[0]):
+        f += (j + 1.0) * x[j] * x[j]
+        g[j] = 2.0 * (j + 1.0) * x[j]
+    return f
+
+
+def bowl_point(x):
+    g = np.empty_like(x)
+    return float(bowl(x, g)), g
+
+
+def test_step_reports_and_caches_the_x0_term_from_the_kernel():
+    """A GS step with a jitted oracle evaluates f(x) in its fold kernel: it reports f(x) exactly,
+    counts n evaluations per step, and moves x as the per-point twin (whose f(x) is evaluated
+    apart, through the objective) does, bit for bit."""
+    x0 = np.linspace(-1, 1, 40)
+    opts = [ns.Optimizer(x0, ns.GradientSampling([ns.LR(1e-2)], sigma=0.3, n=9, seed=2)) for _ in range(2)]
+    for k in range(3):
+        x = opts[0].x.copy()
+        g = np.empty_like(x)
+        f_jit, f_point = opts[0].step(bowl), opts[1].step(bowl_point)
+        assert repr(f_jit) == repr(float(bowl(x, g))) == repr(f_point)
+        assert opts[0].num_evaluations == 9 * (k + 1)
+        assert np.array_equal(opts[0].x, opts[1].x)
+
+
+def test_x0_term_errors_in_the_kernel_name_the_point(knobs):
+    @numba.njit
+    def raises_at_x(x, g):
+        for j in range(x.shape[0]):
+            g[j] = x[j]
+        if abs(x[0] - 2.0) < 1e-12:  # the step's point only
+            raise ValueError("bad point")
+        return 0.0
+
+    @numba.njit
+    def forgets_g_at_x(x, g):
+        if abs(x[0] - 2.0) < 1e-12:
+            return 0.0
+        for j in range(x.shape[0]):
+            g[j] = x[j]
+        return 0.0
+
+    for k in (SERIAL, PARALLEL):
+        knobs(**k)
+        for fun, message in ((raises_at_x, "bad point"), (forgets_g_at_x, "did not write its gradient")):
+            opt = ns.Optimizer(np.full(6, 2.0), ns.GradientSampling([ns.LR(0.1)], sigma=0.5, n=8, seed=0))
+            with pytest.raises(ns.OracleError, match=message) as info:
+                opt.step(fun)
+            assert "at x = " in str(info.value) and "sample" not in str(info.value)
+            assert np.array_equal(opt.x, np.full(6, 2.0)) and opt.num_steps == 0

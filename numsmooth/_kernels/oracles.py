@@ -51,9 +51,13 @@ def build_points(x, sigma, U, lo, P):
     for i in range(P.shape[0]):
         for j in range(d):
             P[i, j] = x[j] + sigma * U[lo + i, j]
-#: Flags of the fold kernels: reset the accumulator (and fold the x0 term) first; finalize after.
+#: Flags of the fold kernels: reset the accumulator (and fold the x0 term) first; finalize after;
+#: evaluate the x0 term itself first (the oracle at ``x``, into ``F[0]`` and ``g0``; with START).
 START = 1
 FINISH = 2
+EVAL_X0 = 4
+#: The fold kernels' ``bad`` when the oracle did not write the x0 term's gradient (`EVAL_X0`).
+X0_UNWRITTEN = -2
 
 
 @njit(cache=True)
@@ -177,17 +181,18 @@ def _build(fun: Any) -> SimpleNamespace:
             Scratch: the point and its gradient.
         g0 : ndarray, shape (d,) or (0,)
             With `START`: the x0 term's gradient (value ``F[0]``), folded first as sample 0;
-            empty for none.
+            empty for none. With `EVAL_X0` it is evaluated here first: ``F[0] = fun(x, g0)``
+            (the step's own f(x), g(x): one dispatch less than evaluating it apart).
         flags : int
             `START`: reset ``acc`` and ``state`` first. `FINISH`: finalize ``acc`` in place
-            afterwards and return the aggregated value. (One dispatch per evaluation instead
-            of four.)
+            afterwards and return the aggregated value. `EVAL_X0`: see ``g0``. (One dispatch
+            per evaluation instead of four.)
 
         Returns
         -------
         bad : int
-            ``-1``, or the first row whose gradient the oracle did not write (the fold stops
-            there; the caller raises).
+            ``-1``, `X0_UNWRITTEN`, or the first row whose gradient the oracle did not write
+            (the fold stops there; the caller raises).
         f : float
             The aggregated value with `FINISH`, else nan.
 
@@ -197,6 +202,10 @@ def _build(fun: Any) -> SimpleNamespace:
         fold, and no ``(c, d)`` gradient block exists. Rows are folded in order with
         ``stream_update``, the same operations as the batch aggregates: the same bits.
         """
+        if flags & EVAL_X0:
+            F[0], ok = call_copy(x, pt, g0)
+            if not ok:
+                return X0_UNWRITTEN, np.nan
         _start(code, F, acc, state, g0, flags)
         d = x.shape[0]
         for i in range(U.shape[0]):
@@ -218,6 +227,10 @@ def _build(fun: Any) -> SimpleNamespace:
         blocks of coordinates), so every element of ``acc`` sees the same operations in the same
         order as in `fold`, whatever the number of threads. Returns as `fold`.
         """
+        if flags & EVAL_X0:  # Gc[0] as the copy of x: overwritten by the first chunk anyway
+            F[0], ok = call_copy(x, Gc[0], g0)
+            if not ok:
+                return X0_UNWRITTEN, np.nan
         _start(code, F, acc, state, g0, flags)
         d = x.shape[0]
         m = U.shape[0]
