@@ -272,7 +272,7 @@ class GradientSampling(Module):
             if objective.has_loss or not s.folds(objective.oracle, need_norms):
                 x0_term = objective.loss_and_grad()
             else:  # f(x), g(x) evaluated in the kernel that folds the other points, then cached
-                x0_out = np.empty(x.shape[0])
+                x0_out = s.x0_gradient_buffer(x.shape[0])
         f, g, F, norms = s.evaluate(objective.oracle, x, self.sigma, self.state["key"], self.state["stream"],
                                     x0_term, need_norms=need_norms, x0_out=x0_out)
         if x0_out is not None:

@@ -762,6 +762,8 @@ class Oracle(OracleBase):
         if not self.folds_perturbed():
             raise TypeError(f"only a jitted oracle evaluated here folds gradients; this one is {self.kind!r}")
         m, d = U.shape
+        if x0_out is not None and offset < 1:
+            raise ValueError(f"x0_out needs offset >= 1 (F[0] is the x0 term); got offset={offset}")
         self._settle()
         self._count += m if x0_out is None else m + 1
         kernels = self._kernels()

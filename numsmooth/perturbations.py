@@ -287,10 +287,10 @@ def draw_rows(distribution: str, key: Any, stream: Any, first: int, out: np.ndar
     Only for the row-wise distributions (`ROW_WISE`); the result equals the same rows of
     ``draw_perturbations(distribution, key, stream, m, d, antithetic=antithetic)`` bit for bit,
     whatever ``m``. ``parallel``: draw on the Numba threads or not (the same bits); None decides
-    by size, and True must come from the caller's own `use_parallel`. A caller that reads the rows on one thread right away passes False: rows drawn by
-    the other core are read back from that core's cache, which costs more than the second
-    thread saves (at d = 1000, n = 100 the serial fold that follows took 265 us instead of
-    185 us, for 35 us saved on the draw).
+    by size, and True must come from the caller's own `use_parallel`. A caller that reads the
+    rows on one thread right away passes False: rows drawn by the other core are read back from
+    that core's cache, which costs more than the second thread saves (at d = 1000, n = 100 the
+    serial fold that follows took 265 us instead of 185 us, for 35 us saved on the draw).
     """
     if distribution not in ROW_WISE:
         raise ValueError(f"draw_rows needs one of {ROW_WISE}; got {distribution!r}")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import config
+from ._buffers import Reusable
 from ._kernels import aggregate as _agg
 from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_int
@@ -89,6 +90,8 @@ class Sampler:
         self._lock = threading.Lock()
         #: the arguments of the last check_memory that passed (steps repeat them)
         self._memory_checked: tuple[Any, ...] | None = None
+        #: the x0 term's gradient when the fold kernel evaluates it (see `x0_gradient_buffer`)
+        self._x0_grad = Reusable()
 
     @property
     def num_perturbed(self) -> int:
@@ -121,6 +124,11 @@ class Sampler:
         block.flags.writeable = False
         self._block_cache = (key, stream, d, block)
         return block
+
+    def x0_gradient_buffer(self, d: int) -> np.ndarray:
+        """A flat float64 buffer of ``d`` for `evaluate`'s ``x0_out``: the one of the last step
+        unless somebody still holds it (a step allocates nothing that grows with ``d``)."""
+        return self._x0_grad.get((d,))
 
     def folds(self, oracle: OracleProtocol, need_norms: bool = False) -> bool:
         """Whether this evaluation folds each gradient into the aggregate inside the oracle's
@@ -365,6 +373,7 @@ class Sampler:
         self.__dict__.update(state)
         self.__dict__.setdefault("_streamed_once", None)  # pickled before these attributes existed
         self.__dict__.setdefault("_memory_checked", None)
+        self.__dict__.setdefault("_x0_grad", Reusable())
         self._lock = threading.Lock()
 
 

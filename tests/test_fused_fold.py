@@ -1,6 +1,8 @@
 """Jitted oracles fold each gradient into the aggregate inside the evaluation kernel: the same
 bits as the gradient-block path, whatever the number of threads, kept or streamed block."""
 
+import weakref
+
 import numba
 import numpy as np
 import pytest
@@ -208,3 +210,29 @@ def test_x0_term_errors_in_the_kernel_name_the_point(knobs):
                 opt.step(fun)
             assert "at x = " in str(info.value) and "sample" not in str(info.value)
             assert np.array_equal(opt.x, np.full(6, 2.0)) and opt.num_steps == 0
+
+
+def test_x0_gradient_buffer_is_reused_unless_kept():
+    """The step's g(x), evaluated in the fold kernel, lands in a buffer reused from step to step;
+    a g(x) somebody still holds (an objective kept by the caller) is never overwritten."""
+    gs = ns.GradientSampling([ns.LR(1e-2)], sigma=0.3, n=5, seed=1)
+    opt = ns.Optimizer(np.linspace(-1, 1, 12), gs)
+    opt.step(bowl)
+    first = weakref.ref(gs.sampler.x0_gradient_buffer(12))  # the buffer, without holding it
+    opt.step(bowl)
+    assert gs.sampler.x0_gradient_buffer(12) is first()  # reused: nothing kept it
+    obj = opt.objective(bowl)  # a root objective the caller keeps
+    gs.step(obj).get_update()
+    held, g_expected = obj.grad(), np.empty(12)
+    bowl(obj.x, g_expected)
+    opt.step(bowl)
+    opt.step(bowl)
+    assert np.array_equal(held, g_expected) and np.array_equal(obj.grad(), g_expected)
+
+
+def test_fold_perturbed_x0_out_needs_room_for_the_x0_term():
+    layout, _ = ParamLayout.from_params(np.zeros(4))
+    U, F = np.zeros((3, 4)), np.empty(4)
+    with pytest.raises(ValueError, match="x0_out needs offset >= 1"):
+        Oracle(bowl, layout).fold_perturbed(np.zeros(4), 0.1, U, F, 0, 0, np.empty(4), np.empty(8),
+                                            finish=True, x0_out=np.empty(4))
