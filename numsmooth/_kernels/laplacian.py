@@ -130,6 +130,24 @@ def _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn):
 
 
 @njit(cache=True)
+def _causal_run(xf, of, w, lo, hi, r, gain):
+    """The causal recursion over ``[lo, hi)`` of one lane from state ``w``; returns the last state."""
+    for j in range(lo, hi):
+        w = _fma(r, w, gain * xf[j])
+        of[j] = w
+    return w
+
+
+@njit(cache=True)
+def _anticausal_run(of, v, lo, hi, r, gain):
+    """The anti-causal recursion over ``[lo, hi)`` of one lane (in place, from ``hi - 1`` down)."""
+    for j in range(hi - 1, lo - 1, -1):
+        v = _fma(r, v, gain * of[j])
+        of[j] = v
+    return v
+
+
+@njit(cache=True)
 def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi):
     """Pass 2 for lanes ``4 gi .. 4 gi + 3``: both recursions, in lockstep when four lanes exist.
 
@@ -167,18 +185,10 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
             of[u2 + j] = w2
             of[u3 + j] = w3
         # tails (chunk lengths differ by at most one)
-        for j in range(lo0 + m, hi0):
-            w0 = _fma(r, w0, gain * xf[j])
-            of[j] = w0
-        for j in range(lo1 + m, hi1):
-            w1 = _fma(r, w1, gain * xf[j])
-            of[j] = w1
-        for j in range(lo2 + m, hi2):
-            w2 = _fma(r, w2, gain * xf[j])
-            of[j] = w2
-        for j in range(lo3 + m, hi3):
-            w3 = _fma(r, w3, gain * xf[j])
-            of[j] = w3
+        w0 = _causal_run(xf, of, w0, lo0 + m, hi0, r, gain)
+        w1 = _causal_run(xf, of, w1, lo1 + m, hi1, r, gain)
+        w2 = _causal_run(xf, of, w2, lo2 + m, hi2, r, gain)
+        w3 = _causal_run(xf, of, w3, lo3 + m, hi3, r, gain)
         wend[t0] = w0
         wend[t0 + 1] = w1
         wend[t0 + 2] = w2
@@ -193,18 +203,10 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
         v2 = bstate[t0 + 2]
         v3 = bstate[t0 + 3]
         # backward: first the tails (the last element of the longer lanes), then lockstep
-        for j in range(hi0 - 1, lo0 + m - 1, -1):
-            v0 = _fma(r, v0, gain * of[j])
-            of[j] = v0
-        for j in range(hi1 - 1, lo1 + m - 1, -1):
-            v1 = _fma(r, v1, gain * of[j])
-            of[j] = v1
-        for j in range(hi2 - 1, lo2 + m - 1, -1):
-            v2 = _fma(r, v2, gain * of[j])
-            of[j] = v2
-        for j in range(hi3 - 1, lo3 + m - 1, -1):
-            v3 = _fma(r, v3, gain * of[j])
-            of[j] = v3
+        v0 = _anticausal_run(of, v0, lo0 + m, hi0, r, gain)
+        v1 = _anticausal_run(of, v1, lo1 + m, hi1, r, gain)
+        v2 = _anticausal_run(of, v2, lo2 + m, hi2, r, gain)
+        v3 = _anticausal_run(of, v3, lo3 + m, hi3, r, gain)
         for jj in range(m - 1, -1, -1):
             j = np.uint64(jj)
             v0 = _fma(r, v0, gain * of[u0 + j])
@@ -218,17 +220,10 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
     else:
         for t in range(t0, nlane):
             lo, hi = _lane_bounds(t, n, nchunks)
-            w = fstate[t]
-            for j in range(lo, hi):
-                w = _fma(r, w, gain * xf[j])
-                of[j] = w
-            wend[t] = w
+            wend[t] = _causal_run(xf, of, fstate[t], lo, hi, r, gain)
             if nchunks == 1:
                 bstate[t] = _whole_row_bstate(of, lo, n, r, gain, halo, inv_one_minus_rn)
-            v = bstate[t]
-            for j in range(hi - 1, lo - 1, -1):
-                v = _fma(r, v, gain * of[j])
-                of[j] = v
+            _anticausal_run(of, bstate[t], lo, hi, r, gain)
 
 
 @njit(cache=True)
