@@ -23,6 +23,7 @@ from typing import Any, Callable, cast
 
 import numpy as np
 
+from . import config
 from . import problems as _problems
 from . import recipes
 from .gradient_sampling import GradientSampling
@@ -81,13 +82,6 @@ def _uses(option: str) -> str:
     return " or ".join(users)
 
 
-def _memory_bytes() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
-        return None
-
-
 def _size(nbytes: float) -> str:
     for unit, k in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if nbytes >= k:
@@ -97,7 +91,7 @@ def _size(nbytes: float) -> str:
 
 def _check_memory(flag: str, value: int, nbytes: float, what: str) -> None:
     """Refuse ``value`` before allocating when ``nbytes`` exceed the machine's memory."""
-    mem = _memory_bytes()
+    mem = config.physical_memory()
     if mem is not None and nbytes > mem:
         raise CliError(f"argument {flag}: {value} is too large: {what} need about {_size(nbytes)}; "
                        f"this machine has {_size(mem)}")

@@ -6,7 +6,8 @@ the min-norm-hull QP are read from here at call time. None of them changes a res
 parallel kernels, streamed and kept blocks give the same bits. They change only speed and memory.
 
 Each knob has a default, may be set by the environment variable ``NUMSMOOTH_<NAME>`` (upper case)
-before numsmooth is imported, and may be changed at run time with :func:`set` or, for a block of
+before numsmooth is imported (a value that is not allowed makes the first :func:`get` raise
+:class:`ConfigError` naming the variable), and may be changed at run time with :func:`set` or, for a block of
 code (tests, benchmarks), with :func:`override`.
 
 Examples
@@ -22,21 +23,50 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-__all__ = ["get", "set", "override", "reset", "describe", "KNOBS"]
+__all__ = ["get", "set", "override", "reset", "describe", "physical_memory", "ConfigError", "KNOBS"]
+
+
+class ConfigError(ValueError):
+    """A ``NUMSMOOTH_*`` environment variable holds a value numsmooth cannot use.
+
+    The message names the variable and repeats its value. It is raised when the knobs are read
+    from the environment (at import, or by :func:`reset`); the command line reports it as one
+    ``numsmooth: error:`` line.
+    """
+
+
+@functools.lru_cache(maxsize=1)
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine, or None where the platform does not say.
+
+    The one place numsmooth reads it (the default block budget, the sampler's and the command
+    line's checks that a request fits in memory); read once.
+
+    Examples
+    --------
+    >>> import numsmooth as ns
+    >>> mem = ns.config.physical_memory()
+    >>> mem is None or mem > 0
+    True
+    """
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
+        return None
 
 
 def _default_block_budget() -> int:
     """An eighth of physical memory, clamped to [256 MiB, 1 GiB] (256 MiB where the platform
     does not say): large enough to keep d = 1e6, n = 100 perturbations on a laptop, small
     enough that they never crowd out the user's own data."""
-    try:
-        phys = int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
+    phys = physical_memory()
+    if phys is None:  # pragma: no cover - platform dependent
         return 1 << 28
     return min(1 << 30, max(1 << 28, phys // 8))
 
@@ -102,6 +132,8 @@ KNOBS: dict[str, _Knob] = {
 }
 
 _values: dict[str, int | float] = {}
+#: The error of a bad ``NUMSMOOTH_*`` variable found by the last :func:`reset`, else None.
+_environment_error: ConfigError | None = None
 
 
 def _check(name: str, value: Any) -> int | float:
@@ -124,21 +156,37 @@ def _check(name: str, value: Any) -> int | float:
 
 def _from_environment(name: str) -> int | float:
     knob = KNOBS[name]
-    raw = os.environ.get("NUMSMOOTH_" + name.upper())
+    var = "NUMSMOOTH_" + name.upper()
+    raw = os.environ.get(var)
     if raw is None or raw.strip() == "":
         return knob.default
+    kind = "an integer" if isinstance(knob.default, int) else "a number"
     try:
         parsed: int | float = int(raw) if isinstance(knob.default, int) else float(raw)
     except ValueError:
-        raise ValueError(f"environment variable NUMSMOOTH_{name.upper()} must be a number; got {raw!r}") from None
-    return _check(name, parsed)
+        raise ConfigError(f"environment variable {var} must be {kind}; got {raw!r}") from None
+    try:
+        return _check(name, parsed)
+    except (TypeError, ValueError) as exc:
+        rule = str(exc).split(" must be ", 1)[-1].split(";", 1)[0]  # "setting x must be >= 1; got 0"
+        raise ConfigError(f"environment variable {var} must be {rule}; got {raw!r}") from None
 
 
 def reset() -> None:
-    """Every knob back to its default (or its environment override)."""
+    """Every knob back to its default (or its environment override).
+
+    Raises :class:`ConfigError` naming the variable when a ``NUMSMOOTH_*`` variable holds a value
+    that is not allowed; the knobs are then all at their defaults.
+    """
+    global _environment_error
     _values.clear()
-    for name in KNOBS:
-        _values[name] = _from_environment(name)
+    try:
+        values = {name: _from_environment(name) for name in KNOBS}
+    except ConfigError as exc:
+        _environment_error = exc  # every get() raises it until the variable is fixed
+        raise
+    _environment_error = None
+    _values.update(values)
 
 
 def get(name: str) -> Any:
@@ -146,6 +194,8 @@ def get(name: str) -> Any:
     try:
         return _values[name]
     except KeyError:
+        if _environment_error is not None and name in KNOBS:
+            raise _environment_error from None
         raise KeyError(f"unknown numsmooth setting {name!r}; known: {', '.join(sorted(KNOBS))}") from None
 
 
@@ -159,7 +209,7 @@ def set(**values: Any) -> None:  # noqa: A001 - the natural name in a config mod
 def override(**values: Any) -> Iterator[None]:
     """Change knobs within a ``with`` block and restore them afterwards."""
     checked = {name: _check(name, v) for name, v in values.items()}
-    saved = {name: _values[name] for name in checked}
+    saved = {name: get(name) for name in checked}
     _values.update(checked)
     try:
         yield
@@ -169,7 +219,10 @@ def override(**values: Any) -> Iterator[None]:
 
 def describe() -> dict[str, Any]:
     """Every knob's current value, default and meaning."""
-    return {name: {"value": _values[name], "default": k.default, "doc": k.doc} for name, k in KNOBS.items()}
+    return {name: {"value": get(name), "default": k.default, "doc": k.doc} for name, k in KNOBS.items()}
 
 
-reset()
+with contextlib.suppress(ConfigError):
+    # importing numsmooth does not fail on a bad variable (a command that never reads the knobs
+    # still works); the first get() raises the error
+    reset()

@@ -8,9 +8,7 @@ generator's key and stream) belongs to its owner — :class:`~numsmooth.Smoothed
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import threading
 from concurrent.futures import Executor
 from typing import Any
@@ -181,7 +179,7 @@ class Sampler:
             need = 16 * self.n + 8 * self.num_perturbed * d + chunk
         else:
             need = 16 * self.n + 2 * 8 * self.n * d
-        available = _physical_memory()
+        available = config.physical_memory()
         if available is not None and need > available:
             raise ValueError(f"n = {self.n} points of dimension d = {d} need about {need / 2**30:.3g} GiB, "
                              f"more than this machine's {available / 2**30:.3g} GiB; use a smaller n")
@@ -375,15 +373,6 @@ class Sampler:
         self.__dict__.setdefault("_memory_checked", None)
         self.__dict__.setdefault("_x0_grad", Reusable())
         self._lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=1)
-def _physical_memory() -> int | None:
-    """Bytes of physical memory, or None where the platform does not say (read once)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - platform dependent
-        return None
 
 
 #: No x0 gradient to fold (see Oracle.fold_perturbed).

@@ -240,3 +240,44 @@ def test_jitted_oracle_that_does_not_write_g_out_is_an_error(which, n, knobs):
     assert np.array_equal(opt.x, np.ones(8))
     with pytest.raises(ns.OracleError, match="did not write its gradient into g_out at sample"):
         ns.smoothed(fun, n=max(n, 2), seed=0, include_x0=False)(np.ones(8))
+
+
+# -- configuration variables ------------------------------------------------------------------
+@pytest.mark.parametrize("var, raw, rule", [
+    ("NUMSMOOTH_FFT_THREADS", "0", "must be >= 1"),
+    ("NUMSMOOTH_FFT_THREADS", "two", "must be an integer"),
+    ("NUMSMOOTH_FFT_THREADS", "2.5", "must be an integer"),
+    ("NUMSMOOTH_HULL_TOL", "-1", "must be >= 0"),
+    ("NUMSMOOTH_HULL_TOL", "nan", "must be finite"),
+    ("NUMSMOOTH_HULL_TOL", "1e-3x", "must be a number"),
+])
+def test_bad_environment_variable_is_named_and_import_still_works(var, raw, rule):
+    import subprocess
+    import sys
+    code = ("import numsmooth as ns\n"
+            "try:\n    ns.config.get('parallel_min_elements')\n"
+            "except ns.config.ConfigError as e:\n    print('ConfigError:', e)\n"
+            "try:\n    ns.config.reset()\n"
+            "except ValueError as e:\n    print('ValueError:', e)\n")
+    env = {**__import__("os").environ, var: raw}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr  # import numsmooth did not fail
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, out.stdout
+    for prefix, line in zip(("ConfigError:", "ValueError:"), lines):
+        assert line == f"{prefix} environment variable {var} {rule}; got {raw!r}"
+
+
+def test_physical_memory_is_read_in_one_place(monkeypatch):
+    from numsmooth import _cli_methods
+    monkeypatch.setattr(ns.config, "physical_memory", lambda: 1 << 20)  # a 1 MiB machine
+    gs = ns.GradientSampling([ns.LR(0.1)], n=50, seed=0)
+    with pytest.raises(ValueError, match="more than this machine's 0.000977 GiB"):
+        ns.Optimizer(np.ones(10_000), gs).step(quad)
+    with pytest.raises(Exception, match="this machine has 1.05 MB"):
+        _cli_methods._check_memory("--dim", 10**6, 8e6, "a million variables")
+    monkeypatch.undo()
+    mem = ns.config.physical_memory()
+    assert mem is not None and mem > 1 << 26
+    budget = ns.config.KNOBS["block_budget_bytes"].default
+    assert budget == min(1 << 30, max(1 << 28, mem // 8))
