@@ -7,6 +7,7 @@ rolling back a failed step are generic, and a state can be written without pickl
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any, Callable, ClassVar
@@ -226,11 +227,26 @@ class Hyperparameter:
 
     def __set__(self, obj: Any, value: Any) -> None:
         if callable(value) and not isinstance(value, numbers.Number):
+            _check_schedule(f"{type(obj).__name__}: {self.name}", value)
             obj._schedules[self.name] = value
             obj.state.pop(self.name, None)
         else:
             obj.state[self.name] = self.check(self.name, value)
             obj._schedules.pop(self.name, None)
+
+
+def _check_schedule(name: str, schedule: Callable[..., Any]) -> None:
+    """Raise ``TypeError`` unless ``schedule`` can be called with one argument (the step)."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # some builtins do not say: they are tried at the first step
+        return
+    try:
+        signature.bind(0)
+    except TypeError:
+        raise TypeError(f"{name} must be a number or a schedule, a callable step -> value; got "
+                        f"{short_repr(schedule, 80)}, which cannot be called with one argument "
+                        f"(its signature is {signature})") from None
 
 
 def copy_state(value: Any) -> Any:

@@ -72,7 +72,11 @@ def check_float_array(name: str, value: Any) -> np.ndarray:
     """
     if not isinstance(value, np.ndarray):
         if isinstance(value, (list, tuple, numbers.Real)) and not isinstance(value, bool):
-            value = np.asarray(value)
+            try:
+                value = np.asarray(value)
+            except ValueError:  # NumPy's message does not say which argument
+                raise ValueError(f"{name} must be a rectangular array of floats; got a ragged "
+                                 f"{type(value).__name__} {short_repr(value, 80)}") from None
             if value.dtype.kind in "iu":
                 value = value.astype(np.float64)
         else:

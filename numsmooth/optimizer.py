@@ -388,7 +388,8 @@ class Optimizer:
         except (TypeError, ValueError):
             raise TypeError(f"state['shapes'] must be a list of shapes; got {state['shapes']!r}") from None
         if shapes != self.layout.shapes or bool(state["single"]) != self.layout.single:
-            raise ValueError(f"state has parameter shapes {shapes}; this optimizer has {self.layout.shapes}")
+            raise ValueError(f"state has parameters {_describe(shapes, bool(state['single']))}; this "
+                             f"optimizer has {_describe(self.layout.shapes, self.layout.single)}")
         x = state["x"]
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.shape != self._x.shape:
             desc = f"an array of shape {x.shape} and dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
@@ -433,6 +434,13 @@ class Optimizer:
             self._live = self.layout.unflatten(self._x)
 
 
+def _describe(shapes: list[tuple[int, ...]], single: bool) -> str:
+    """The parameters of a state or an optimizer in words (one array, or a list of arrays)."""
+    if single:
+        return f"one array of shape {shapes[0]}"
+    return f"a list of {len(shapes)} array{'s' if len(shapes) != 1 else ''} of shapes {shapes}"
+
+
 def _shared_storage(arrays: list[np.ndarray], layout: ParamLayout) -> np.ndarray | None:
     """A flat float64 view of the memory ``arrays`` occupy when they lie back to back, in order,
     in one C-contiguous float64 array (as views of one flat vector do); else None."""
@@ -469,7 +477,28 @@ def _check_inplace(x0: Any, single: bool) -> list[np.ndarray]:
                              "(copy it with np.ascontiguousarray)")
         if not a.flags.writeable:
             raise ValueError(f"inplace=True needs writeable arrays; {label} is read-only")
+    _check_disjoint(arrays)
     return arrays
+
+
+def _check_disjoint(arrays: list[np.ndarray]) -> None:
+    """Raise ``ValueError`` naming the first pair of ``arrays`` that share memory.
+
+    The arrays are C-contiguous, so each occupies the bytes between its bounds: sorted by start
+    address, only an array that starts before the furthest end seen so far can overlap an
+    earlier one (n log n for many parameters); ``np.shares_memory`` confirms such a pair."""
+    starts = [a.__array_interface__["data"][0] for a in arrays]
+    order = sorted(range(len(arrays)), key=starts.__getitem__)
+    reach = -1  # the index of the array that ends furthest among those seen
+    for j in order:
+        if reach >= 0 and starts[j] < starts[reach] + arrays[reach].nbytes:
+            if np.shares_memory(arrays[reach], arrays[j]):
+                i, k = sorted((reach, j))
+                what = "are the same array" if arrays[i] is arrays[k] else "share memory"
+                raise ValueError(f"inplace=True needs parameters that do not share memory; x0[{i}] and "
+                                 f"x0[{k}] {what} (each step would write both)")
+        if reach < 0 or starts[j] + arrays[j].nbytes > starts[reach] + arrays[reach].nbytes:
+            reach = j
 
 
 class _CountingOracle(ForwardingOracle):

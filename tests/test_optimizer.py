@@ -666,7 +666,8 @@ def test_optimizer_load_mismatch_rejected_and_state_kept():
         dst.load_state_dict(src.state_dict())
     assert dst.x.tobytes() == x_before.tobytes()
     _assert_states_equal(_state(dst), st)
-    with pytest.raises(ValueError, match="shapes"):
+    with pytest.raises(ValueError, match=r"state has parameters one array of shape \(7,\); this optimizer has "
+                                         r"one array of shape \(3,\)$"):
         ns.Optimizer(np.zeros(3), ns.Momentum(0.9), ns.Adam()).load_state_dict(src.state_dict())
     with pytest.raises(ValueError, match="modules"):
         ns.Optimizer(X0.copy(), ns.Momentum(0.9)).load_state_dict(src.state_dict())
@@ -685,3 +686,74 @@ def test_minimize_is_repeatable_with_the_same_module_and_criterion_objects():
     assert first.nit == fresh.nit == 3
     assert second.nit == fresh.nit
     assert_array_equal(second.x, fresh.x)
+
+
+def test_load_says_list_of_one_array_or_single_array():
+    listed = ns.Optimizer([np.ones(6)], ns.LR(0.1)).state_dict()
+    single = ns.Optimizer(np.ones(6), ns.LR(0.1))
+    with pytest.raises(ValueError, match=r"^state has parameters a list of 1 array of shapes \[\(6,\)\]; "
+                                         r"this optimizer has one array of shape \(6,\)$"):
+        single.load_state_dict(listed)
+    with pytest.raises(ValueError, match=r"^state has parameters one array of shape \(6,\); this optimizer "
+                                         r"has a list of 1 array of shapes \[\(6,\)\]$"):
+        ns.Optimizer([np.ones(6)], ns.LR(0.1)).load_state_dict(single.state_dict())
+
+
+@pytest.mark.parametrize("x0", [[[1.0, 2.0], [3.0]], [1.0, [2.0, 3.0]]])
+def test_ragged_x0_names_x0(x0):
+    with pytest.raises(ValueError, match=r"^x0 must be a rectangular array of floats; got a ragged list"):
+        ns.Optimizer(x0, ns.LR(0.1))
+
+
+@pytest.mark.parametrize("bad", [lambda: 0.1, lambda step, total: 0.1])
+def test_schedule_that_cannot_take_the_step_is_refused_when_set(bad):
+    with pytest.raises(TypeError, match=r"^LR: lr must be a number or a schedule, a callable step -> value; "
+                                        r"got <function .*, which cannot be called with one argument"):
+        ns.LR(bad)
+    lr = ns.LR(0.1)
+    with pytest.raises(TypeError, match="^LR: lr must be a number or a schedule"):
+        lr.lr = bad
+    assert lr.lr == 0.1  # unchanged
+    assert ns.LR(lambda step, total=10: 0.1 / (1 + step)).hyper("lr") == 0.1  # defaults are fine
+
+
+def _overlapping_pairs(arrays):
+    """Every pair (i, j), i < j, of arrays that share memory (brute force)."""
+    return [(i, j) for i in range(len(arrays)) for j in range(i + 1, len(arrays))
+            if np.shares_memory(arrays[i], arrays[j])]
+
+
+def test_inplace_refuses_the_same_array_twice():
+    v = np.ones(4)
+    with pytest.raises(ValueError, match=r"^inplace=True needs parameters that do not share memory; x0\[0\] "
+                                         r"and x0\[1\] are the same array"):
+        ns.Optimizer([v, v], ns.LR(0.1), inplace=True)
+    assert np.array_equal(v, np.ones(4))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_inplace_refuses_overlapping_views_and_names_a_pair(seed):
+    rng = np.random.default_rng(seed)
+    flat = np.zeros(40)
+    others = [np.ones(3), np.ones((2, 2))]
+    arrays = list(others)
+    for _ in range(rng.integers(2, 6)):
+        lo = int(rng.integers(0, 35))
+        arrays.append(flat[lo:lo + int(rng.integers(1, 6))])
+    order = rng.permutation(len(arrays))
+    arrays = [arrays[k] for k in order]
+    pairs = _overlapping_pairs(arrays)
+    if not pairs:
+        ns.Optimizer(arrays, ns.LR(0.1), inplace=True)
+        return
+    with pytest.raises(ValueError, match="do not share memory") as info:
+        ns.Optimizer(arrays, ns.LR(0.1), inplace=True)
+    i, j = map(int, __import__("re").findall(r"x0\[(\d+)\]", str(info.value)))
+    assert (i, j) in pairs
+
+
+def test_inplace_accepts_adjacent_views():
+    W, b, c = ns.flat_params([np.ones((2, 3)), np.zeros(2), np.zeros(1)])
+    opt = ns.Optimizer([c, W, b], ns.LR(0.5), inplace=True)  # adjacent, out of order: no overlap
+    opt.step(lambda p: (0.0, [np.ones(1), np.ones((2, 3)), np.ones(2)]))
+    assert np.array_equal(W, np.full((2, 3), 0.5)) and np.array_equal(b, [-0.5, -0.5])
