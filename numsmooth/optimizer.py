@@ -13,7 +13,7 @@ import numpy as np
 from ._buffers import Reusable
 from . import _passes
 from ._layout import ParamLayout
-from ._saving import load_state, save_state
+from ._saving import describe_file, load_state, save_state
 from ._validation import check_bool, check_choice
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective
@@ -415,8 +415,18 @@ class Optimizer:
         save_state(file, self.state_dict())
 
     def load(self, file: Any) -> None:
-        """Load a state written by :meth:`save` (checked whole, as :meth:`load_state_dict`)."""
-        self.load_state_dict(load_state(file))
+        """Load a state written by :meth:`save` (checked whole, as :meth:`load_state_dict`).
+
+        A file that cannot be read raises ``OSError``; one that is not a whole state file, or
+        holds a state this optimizer refuses, raises ``ValueError``/``TypeError`` naming the file
+        and what is wrong. Nothing changes then.
+        """
+        state = load_state(file)
+        try:
+            self._check_state_dict(state)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{describe_file(file)}: {exc}") from None
+        self.load_state_dict(state)
 
     def __getstate__(self) -> dict[str, Any]:
         self._refuse_if_pending("pickling")

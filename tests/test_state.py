@@ -130,7 +130,154 @@ def test_state_of_another_configuration_is_rejected(make_other, fragment):
 
 def test_state_of_other_shapes_is_rejected():
     opt = ns.Optimizer(np.ones(3), ns.LR(0.1))
-    with pytest.raises(ValueError, match="shapes"):
+    with pytest.raises(ValueError, match=r"state has parameters one array of shape \(3,\); this optimizer has "
+                                         r"one array of shape \(4,\)"):
         ns.Optimizer(np.ones(4), ns.LR(0.1)).load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="state_dict"):
         opt.load_state_dict({"x": np.ones(3)})
+
+
+# -- files: atomic saves, clear errors on bad files ----------------------------------------------
+def _saved_bytes(tmp_path):
+    opt = ns.Optimizer(ROSEN.x0(6), *configs()["gs-termination"]()[1])
+    run(opt, 2)
+    opt.save(tmp_path / "good.npz")
+    return opt, (tmp_path / "good.npz").read_bytes()
+
+
+def _deep_json_file(path, depth):
+    text = '{"format": "numsmooth-state-1", "state": ' + "[" * depth + "]" * depth + "}"
+    np.savez(path, __state__=np.array(text))
+
+
+BAD_FILES = {
+    "empty": lambda p, good: p.write_bytes(b""),
+    "truncated-start": lambda p, good: p.write_bytes(good[:40]),
+    "truncated-half": lambda p, good: p.write_bytes(good[:len(good) // 2]),
+    "truncated-end": lambda p, good: p.write_bytes(good[:-10]),
+    "garbage": lambda p, good: p.write_bytes(bytes(range(256)) * 8),
+    "text": lambda p, good: p.write_text("x = 1\n"),
+    "corrupted": lambda p, good: p.write_bytes(good[:300] + bytes(b ^ 0xFF for b in good[300:600]) + good[600:]),
+    "deep-json": lambda p, good: _deep_json_file(p, 100_000),
+    "deep-json-parsable": lambda p, good: _deep_json_file(p, 300),
+    "npy": lambda p, good: np.save(p.with_suffix(".npy"), np.ones(3)) or p.with_suffix(".npy").rename(p),
+    "pickle": lambda p, good: p.write_bytes(pickle.dumps({"x": np.ones(6)})),
+    "no-state-entry": lambda p, good: np.savez(p, x=np.ones(3)),
+    "state-not-text": lambda p, good: np.savez(p, __state__=np.ones(3)),
+    "other-format": lambda p, good: np.savez(p, __state__=np.array('{"format": "other", "state": {}}')),
+    "not-json": lambda p, good: np.savez(p, __state__=np.array("{not json")),
+    "missing-array": lambda p, good: np.savez(
+        p, __state__=np.array('{"format": "numsmooth-state-1", "state": {"x": {"__array__": "a9"}}}')),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_a_bad_file_raises_an_error_naming_it_and_changes_nothing(tmp_path, kind):
+    opt, good = _saved_bytes(tmp_path)
+    path = tmp_path / "bad.npz"
+    BAD_FILES[kind](path, good)
+    before = pickle.dumps(opt.state_dict())
+    with pytest.raises(ValueError) as info:
+        ns.load_state(path)
+    assert repr(str(path)) in str(info.value)
+    with pytest.raises(ValueError, match="bad.npz"):
+        opt.load(path)
+    with pytest.raises(ValueError, match="the BytesIO given"):
+        ns.load_state(__import__("io").BytesIO(path.read_bytes()))
+    assert pickle.dumps(opt.state_dict()) == before
+
+
+def test_a_file_holding_a_refused_state_is_named(tmp_path):
+    opt, _ = _saved_bytes(tmp_path)
+    other = ns.Optimizer(np.zeros(3), ns.LR(0.1))
+    with pytest.raises(ValueError, match=r"^'.*good.npz': state has parameters one array of shape \(6,\)"):
+        other.load(str(tmp_path / "good.npz"))
+
+
+def test_a_missing_file_is_an_os_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.npz"):
+        ns.load_state(tmp_path / "nothing.npz")
+
+
+def test_save_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    opt, _ = _saved_bytes(tmp_path)
+    path = tmp_path / "good.npz"
+    path.chmod(0o640)
+    run(opt, 1)
+    opt.save(str(tmp_path / "good"))  # NumPy's rule: .npz is added
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.npz"]
+    assert path.stat().st_mode & 0o777 == 0o640  # the replaced file's permissions are kept
+    back = ns.load_state(path)
+    assert pickle.dumps(back) == pickle.dumps(ns.load_state(__import__("io").BytesIO(_npz_bytes(opt))))
+
+
+def _npz_bytes(opt):
+    import io
+    buf = io.BytesIO()
+    opt.save(buf)
+    return buf.getvalue()
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
+    import numpy.lib.format as npformat
+    path = tmp_path / "s.npz"
+    ns.save_state(path, {"k": 1, "x": np.ones(3)})
+    with pytest.raises(TypeError, match="cannot save a object"):
+        ns.save_state(path, {"k": 2, "x": object()})
+    write_array = npformat.write_array
+    written = []
+
+    def interrupted(fp, array, *args, **kwargs):  # Ctrl-C after the first array reached the file
+        if written:
+            raise KeyboardInterrupt
+        written.append(1)
+        write_array(fp, array, *args, **kwargs)
+
+    monkeypatch.setattr(npformat, "write_array", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ns.save_state(path, {"k": 3, "x": np.zeros(1000)})
+    monkeypatch.undo()
+    assert written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+    assert ns.load_state(path)["k"] == 1
+
+
+_SAVER = """
+import sys, numpy as np
+import numsmooth as ns
+path, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+k = first
+while True:
+    ns.save_state(path, {"k": k, "x": np.full(n, float(k)), "rest": [k] * 3})
+    print(k, flush=True)
+    k += 1
+"""
+
+
+def test_a_kill_at_any_moment_leaves_the_old_or_the_new_file(tmp_path):
+    import os
+    import signal
+    import time
+    path = str(tmp_path / "big.npz")
+    n = 1 << 20  # 8 MB of x per save
+    rng = np.random.default_rng(7)
+    first = 0
+    for trial in range(8):
+        child = subprocess.Popen([sys.executable, "-c", _SAVER, path, str(n), str(first)],
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        started = child.stdout.readline()  # one save finished: the kill lands amid the next ones
+        assert started.strip() == str(first)
+        time.sleep(float(rng.uniform(0.0, 0.3)))
+        os.kill(child.pid, signal.SIGKILL)
+        rest = child.stdout.read()
+        child.wait()
+        done = [first] + [int(v) for v in rest.split()]
+        state = ns.load_state(path)  # never a broken file
+        k = state["k"]
+        # the last finished save, or the one under way when the kill came
+        assert done[-1] <= k <= done[-1] + 1
+        assert np.array_equal(state["x"], np.full(n, float(k))) and state["rest"] == [k] * 3
+        first = k + 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "big.npz"]
+    assert all(name.startswith(".big.npz.") and name.endswith(".tmp") for name in leftovers)
