@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import warnings
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from ._buffers import Reusable
 from . import _passes
+from ._ask_tell import PendingStep
+from ._interrupts import StepGuard
 from ._layout import ParamLayout
 from ._saving import describe_file, load_state, save_state
 from ._validation import check_bool, check_choice
 from .modules import Module, as_module_list, run_chain
 from .objective import Objective
-from .oracles import ForwardingOracle, GradientParts, Oracle, batched, make_oracle
+from .oracles import ForwardingOracle, GradientParts, Oracle, OracleError, make_oracle
 
 __all__ = ["Optimizer"]
 
 _STATE_VERSION = 1
+#: What a step changes on the optimizer besides ``x`` and the modules (the results of the last
+#: step and the counters); a step started by ask() hands them over when it completes.
+_STEP_RESULTS = ("num_evaluations", "num_steps", "num_refused", "_warned_refused", "last_step_finite",
+                 "last_update_norm", "stop_message", "last_loss")
 
 
 class Optimizer:
@@ -49,6 +54,17 @@ class Optimizer:
         in a hand-written loop (no copy; the oracle must not modify it, and a point it keeps
         changes with the next step). Any other list is copied back after each step, and the
         oracle gets copies.
+
+    Notes
+    -----
+    A step is committed whole: whatever interrupts it (Ctrl-C, an exception from the oracle)
+    leaves ``x``, the modules' states and the counters as they were before it, except that
+    :attr:`num_evaluations` counts the calls made; once it has committed, they are as after it.
+    A Ctrl-C that comes while the step commits or rolls back is raised right afterwards.
+
+    An optimizer is used by one thread at a time: a step, :meth:`ask`/:meth:`tell` or a load
+    called while another thread is stepping it raises ``RuntimeError``; :meth:`state_dict`,
+    :meth:`save` and pickling wait for that step to finish (they never see half of one).
 
     Attributes
     ----------
@@ -103,7 +119,10 @@ class Optimizer:
         #: What the last completed step returned (see :meth:`step`); nan before the first.
         self.last_loss = math.nan
         self._oracle: Oracle | None = None
-        self._pending: _PendingStep | None = None
+        self._pending: PendingStep | None = None
+        #: Held while a thread steps or changes the optimizer (see _acquire); _owner is its id.
+        self._lock = threading.Lock()
+        self._owner: int | None = None
 
     @property
     def x(self) -> np.ndarray:
@@ -117,8 +136,14 @@ class Optimizer:
         arr = np.asarray(value, dtype=np.float64)
         if arr.shape != self._x.shape or not np.all(np.isfinite(arr)):
             raise ValueError(f"x must be a finite float vector of shape {self._x.shape}; got shape {arr.shape}")
-        self._x[:] = arr
-        self._sync_user()
+        with StepGuard():  # not torn by Ctrl-C
+            self._acquire("setting x")
+            try:
+                self.discard_pending()
+                self._x[:] = arr
+                self._sync_user()
+            finally:
+                self._release()
 
     @property
     def params(self) -> Any:
@@ -187,29 +212,48 @@ class Optimizer:
         A step allocates no memory that grows with the number of parameters once the buffers
         exist (the point handed to the oracle, the gradient and the update are reused unless
         something kept them).
+
+        A step started by :meth:`ask` and still pending is abandoned first (as by
+        :meth:`discard_pending`).
         """
-        self._refuse_if_pending("step()")
-        return self._step(fun)
+        return self.apply(self._step_objective(fun), discard=True)
 
-    def _step(self, fun: Any) -> float:
-        return self.apply(self._step_objective(fun))
+    def apply(self, root: Objective, discard: bool = False) -> float:
+        """Run the chain on ``root`` (made by :meth:`objective`) and move ``x`` (see :meth:`step`)."""
+        with StepGuard() as guard:  # Ctrl-C waits until guard.open(), and again from guard.hold()
+            self._acquire("step()")
+            try:
+                if discard:
+                    self.discard_pending()
+                else:
+                    self._refuse_if_pending("apply()")
+                saved = [m.snapshot() for m in self.modules]  # cheap: see Stateful.snapshot
+                try:
+                    try:
+                        guard.open()
+                        last = run_chain(self.modules, root)
+                        update = None if last.stop_message is not None else last.get_update()
+                        if update is not None and update.shape != self._x.shape:
+                            raise ValueError(f"the module chain produced an update of shape {update.shape}; "
+                                             f"expected {self._x.shape}")
+                    finally:
+                        guard.hold()
+                except BaseException:
+                    self._restore(saved)
+                    raise
+                return self._commit(root, last, update, saved)
+            finally:
+                self._release()
 
-    def apply(self, root: Objective) -> float:
-        """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""
-        saved = [m.snapshot() for m in self.modules]  # cheap: see Stateful.snapshot
-        try:
-            last = run_chain(self.modules, root)
-            if last.stop_message is not None:
-                # a module ended the run (e.g. GradientSampling's sigma fell below sigma_min)
-                self.stop_message = last.stop_message
-                f_stop = root.cached_loss if root.cached_loss is not None else last.cached_loss
-                return math.nan if f_stop is None else float(f_stop)
-            update = last.get_update()
-            if update.shape != self._x.shape:
-                raise ValueError(f"the module chain produced an update of shape {update.shape}; expected {self._x.shape}")
-        except BaseException:
-            self._restore(saved)
-            raise
+    def _commit(self, root: Objective, last: Objective, update: np.ndarray | None, saved: list[Any]) -> float:
+        """End a step whose chain has run: stop, refuse (roll back) or move ``x``. Runs while
+        Ctrl-C is held back (see :class:`StepGuard`) and calls nothing that can fail, so that a
+        step is done whole or not at all."""
+        if update is None:
+            # a module ended the run (e.g. GradientSampling's sigma fell below sigma_min)
+            self.stop_message = last.stop_message
+            f_stop = root.cached_loss if root.cached_loss is not None else last.cached_loss
+            return math.nan if f_stop is None else float(f_stop)
         f = root.cached_loss
         if f is None:
             f = last.reported_loss if last.reported_loss is not None else last.cached_loss
@@ -228,6 +272,29 @@ class Optimizer:
         self.last_update_norm = math.sqrt(sumsq)
         self.last_loss = math.nan if f is None else float(f)
         return self.last_loss
+
+    # -- one thread at a time -------------------------------------------------------------------
+    def _acquire(self, what: str) -> None:
+        """Mark the optimizer busy with this thread, or raise naming who holds it."""
+        if not self._lock.acquire(blocking=False):
+            if self._owner == threading.get_ident():
+                raise RuntimeError(f"{what} called during a step of the same Optimizer (from its oracle or a "
+                                   "module?): an Optimizer does one step at a time")
+            raise RuntimeError(f"{what}: this Optimizer is busy with a step in another thread; an Optimizer "
+                               "is used by one thread at a time (give each thread its own, or serialise "
+                               "the calls)")
+        self._owner = threading.get_ident()
+
+    def _release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+    def _wait_between_steps(self, what: str) -> None:
+        """Wait until no other thread is stepping (for readers); raise if this thread is."""
+        if self._owner == threading.get_ident():
+            raise RuntimeError(f"{what} called during a step of the same Optimizer (from its oracle or a "
+                               "module?): the state is whole only between steps")
+        self._lock.acquire()
 
     def _refused(self) -> None:
         self.num_refused += 1
@@ -253,7 +320,6 @@ class Optimizer:
                 return float(s)
         return math.nan
 
-    # -- saving -----------------------------------------------------------------------------
     # -- ask / tell ---------------------------------------------------------------------------
     def ask(self) -> np.ndarray:
         """The points the current step needs next, as an ``(m, d)`` array (flat rows).
@@ -272,11 +338,14 @@ class Optimizer:
         -----
         A run driven by ask/tell is bit-identical to the same run driven by :meth:`step` with
         an oracle returning the same numbers. The step runs in a helper thread that waits for
-        each :meth:`tell`; numsmooth's own state is touched by one thread at a time.
+        each :meth:`tell`; numsmooth's own state is touched by one thread at a time. The helper
+        thread ends with the step: when it completes, or when the pending step is abandoned
+        (:meth:`discard_pending`, :meth:`step`, :meth:`load_state_dict`, setting :attr:`x`, or
+        the optimizer being garbage-collected).
 
         A pending ask is not part of a saved state: :meth:`state_dict`, :meth:`save` and
         pickling record the optimizer as it was before the pending step, so a loaded optimizer
-        asks for the same points again. :meth:`load_state_dict` discards a pending step.
+        asks for the same points again.
 
         Examples
         --------
@@ -288,9 +357,14 @@ class Optimizer:
         >>> opt.x
         array([ 2.4, -3.2])
         """
-        if self._pending is None:
-            self._pending = _PendingStep(self)
-        return self._pending.points.copy()
+        with StepGuard():  # Ctrl-C waits: a step is started whole or not at all
+            self._acquire("ask()")
+            try:
+                if self._pending is None:
+                    self._pending = PendingStep(self)
+                return self._pending.points.copy()
+            finally:
+                self._release()
 
     def tell(self, F: Any, G: Any) -> bool:
         """Give the values ``F`` (m,) and gradients ``G`` (m, d) at the points of :meth:`ask`.
@@ -308,20 +382,51 @@ class Optimizer:
             Without a pending :meth:`ask`.
         OracleError
             When ``F`` or ``G`` have the wrong shape or type: exactly the error a batched
-            oracle returning them would raise in :meth:`step`; the step is then undone (``x`` and
-            every module's state as before it) and the next :meth:`ask` starts it again.
+            oracle returning them would raise in :meth:`step`; the step is then undone (``x``
+            and every module's state as before it) and the next :meth:`ask` starts it again.
+            ``G`` given as a list of per-parameter gradients, or any other ragged list, is
+            refused before the step sees it: the step still waits for its values.
         """
-        if self._pending is None:
-            raise RuntimeError("tell() without a pending ask(): call ask() first")
-        pending = self._pending
-        try:
-            done = pending.tell(F, G)
-        except BaseException:
-            self._pending = None
-            raise
-        if done:
-            self._pending = None
-        return done
+        with StepGuard():  # Ctrl-C waits: the exchange (and the step it completes) is whole
+            self._acquire("tell()")
+            try:
+                pending = self._pending
+                if pending is None:
+                    raise RuntimeError("tell() without a pending ask(): call ask() first")
+                F, G = self._told_arrays(pending, F, G)  # a ragged list: refused, the step still waits
+                try:
+                    done = pending.tell(F, G)
+                except BaseException:
+                    self._pending = None
+                    pending.end(self)
+                    raise
+                if done:
+                    self._pending = None
+                    pending.end(self)
+                return done
+            finally:
+                self._release()
+
+    def _told_arrays(self, pending: PendingStep, F: Any, G: Any) -> tuple[Any, Any]:
+        """``F`` and ``G`` as arrays, or ``OracleError`` saying what was expected."""
+        m, d = pending.points.shape
+        arrays = []
+        for name, value, shape in (("F", F, f"({m},)"), ("G", G, f"({m}, {d})")):
+            try:
+                arrays.append(np.asarray(value))
+            except (ValueError, TypeError):  # ragged
+                hint = ""
+                if name == "G" and not self.layout.single:
+                    hint = (f"; with {len(self.layout.shapes)} parameters, row i is the concatenation of "
+                            "their gradients at point i, flattened in order (as opt.x is)")
+                raise OracleError(f"tell() got {name} as a ragged {type(value).__name__}; expected an "
+                                  f"array of shape {shape} of floats, one row per point of ask(){hint}") from None
+        if not self.layout.single and isinstance(G, (list, tuple)) and len(G) == len(self.layout.shapes) \
+                and arrays[1].shape != (m, d):
+            raise OracleError(f"tell() got G as a list of {len(G)} arrays (per-parameter gradients?); expected "
+                              f"an array of shape ({m}, {d}): row i is the concatenation of the parameters' "
+                              "gradients at point i, flattened in order (as opt.x is)")
+        return arrays[0], arrays[1]
 
     def discard_pending(self) -> None:
         """Abandon a step started by :meth:`ask`: ``x`` and every module's state are as before it."""
@@ -334,14 +439,33 @@ class Optimizer:
             raise RuntimeError(f"{what} while a step started by ask() is pending: tell() its points "
                                "first, or call discard_pending()")
 
+    def _detached(self) -> "Optimizer":
+        """A second handle on this optimizer's point, modules and buffers, with its own counters
+        and oracle: a step started by :meth:`ask` runs on it in a helper thread, so that the
+        thread holds no reference to this object (which may then be dropped)."""
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other._oracle = other._counting = other._pending = None
+        other._lock = threading.Lock()
+        other._owner = None
+        return other
+
+    def _take_results(self, other: "Optimizer") -> None:
+        """The counters and last-step results of a step that ran on :meth:`_detached`."""
+        for name in _STEP_RESULTS:
+            setattr(self, name, getattr(other, name))
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: ``x``, counters and every module's state (deep copies).
 
-        With a step pending (:meth:`ask`), the state from before that step.
+        With a step pending (:meth:`ask`), the state from before that step. Called while
+        another thread steps the optimizer, it waits for the step to finish.
         """
-        if self._pending is not None:
-            return self._pending.state_before
-        return self._state_dict()
+        self._wait_between_steps("state_dict()")
+        try:
+            return self._pending.state_before if self._pending is not None else self._state_dict()
+        finally:
+            self._lock.release()
 
     def _state_dict(self) -> dict[str, Any]:
         return {
@@ -363,7 +487,15 @@ class Optimizer:
         it is raised and nothing has changed.
         """
         x = self._check_state_dict(state)
-        self.discard_pending()
+        with StepGuard():  # Ctrl-C waits: a state is loaded whole
+            self._acquire("load_state_dict()")
+            try:
+                self.discard_pending()
+                self._load_checked(state, x)
+            finally:
+                self._release()
+
+    def _load_checked(self, state: dict[str, Any], x: np.ndarray) -> None:
         for m, s in zip(self.modules, state["modules"]):
             m._load_checked(s)
         self._x[:] = x
@@ -429,19 +561,31 @@ class Optimizer:
         self.load_state_dict(state)
 
     def __getstate__(self) -> dict[str, Any]:
-        self._refuse_if_pending("pickling")
-        d = self.__dict__.copy()
+        self._wait_between_steps("pickling")
+        try:
+            d = self.__dict__.copy()
+            if self._pending is not None:  # pickled as before the pending step (see ask)
+                d["_pending"] = None
+                d["_state_before_pending"] = self._pending.state_before
+        finally:
+            self._lock.release()
         d["_oracle"] = None  # the user's function need not pickle
         d["_counting"] = None
         del d["_x_view"]  # views do not survive pickling: rebuilt from the point
+        del d["_lock"], d["_owner"]
         return d
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        before = state.pop("_state_before_pending", None)
         self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._owner = None
         self._x_view = self._x.view()
         self._x_view.flags.writeable = False
         if self._live is not None:  # the unpickled arrays are copies: make them views again
             self._live = self.layout.unflatten(self._x)
+        if before is not None:  # the modules were pickled mid-step: back to before it
+            self._load_checked(before, before["x"])
 
 
 def _describe(shapes: list[tuple[int, ...]], single: bool) -> str:
@@ -573,73 +717,3 @@ class _CountingOracle(ForwardingOracle):
                                               x0_out=x0_out)
         finally:
             self._count(before)
-
-
-class _Abandoned(BaseException):
-    """Raised inside a pending step's thread to unwind it (rolls the step back)."""
-
-
-class _PendingStep:
-    """One :meth:`Optimizer.step` run in a helper thread, its oracle calls turned into
-    ask/tell exchanges: the step's batched oracle posts its points and waits for the values."""
-
-    def __init__(self, opt: Optimizer):
-        self._opt = opt
-        self.state_before = opt._state_dict()
-        self._events: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-        self._replies: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=1)
-        self._finished: tuple[str, Any] | None = None
-        self._thread = threading.Thread(target=self._run, args=(opt, batched(self._evaluate)),
-                                        name="numsmooth-ask-tell", daemon=True)
-        self._thread.start()
-        self.points = self._next()
-
-    def _evaluate(self, X: np.ndarray) -> tuple[Any, Any]:
-        self._events.put(("ask", X))
-        reply = self._replies.get()
-        if reply is None:
-            raise _Abandoned
-        return reply
-
-    def _run(self, opt: Optimizer, fun: Any) -> None:
-        try:
-            self._events.put(("done", opt._step(fun)))
-        except _Abandoned:
-            self._events.put(("abandoned", None))
-        except BaseException as exc:  # handed to the thread that called tell()
-            self._events.put(("error", exc))
-
-    def _next(self) -> np.ndarray:
-        """Wait for the step's next request; the empty block when it completed without one."""
-        kind, payload = self._events.get()
-        if kind == "ask":
-            return cast(np.ndarray, payload)
-        self._finished = (kind, payload)
-        return np.empty((0, self.state_before["x"].size))
-
-    def tell(self, F: Any, G: Any) -> bool:
-        if self._finished is not None:
-            return self._finish(F, G)
-        self._replies.put((F, G))
-        self.points = self._next()
-        if self._finished is None:
-            return False
-        return self._finish(None, None)
-
-    def _finish(self, F: Any, G: Any) -> bool:
-        assert self._finished is not None
-        kind, payload = self._finished
-        if F is not None and (np.size(F) != 0 or np.size(G) != 0):
-            raise ValueError("this step needed no evaluation: tell() empty arrays")
-        self._thread.join()
-        if kind == "error":
-            raise payload
-        return True
-
-    def abandon(self) -> None:
-        if self._finished is None:
-            self._replies.put(None)
-            self._events.get()
-        self._thread.join()
-        # the points asked for were never evaluated
-        self._opt.num_evaluations = int(self.state_before["num_evaluations"])
