@@ -100,9 +100,9 @@ class StepGuard:
 
     def _uninstall(self) -> None:
         if self.previous is not None:
-            _signal.signal(_SIGINT, self.previous)
             if active and active[-1] is self:
                 active.pop()
+            _signal.signal(_SIGINT, self.previous)  # last: a SIGINT from here on raises at once
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         self.held = True  # no signal may interrupt the uninstalling itself
