@@ -410,22 +410,20 @@ class Optimizer:
     def _told_arrays(self, pending: PendingStep, F: Any, G: Any) -> tuple[Any, Any]:
         """``F`` and ``G`` as arrays, or ``OracleError`` saying what was expected."""
         m, d = pending.points.shape
+        rows = ("row i is the concatenation of the parameters' gradients at point i, flattened in order "
+                "(as opt.x is)")
+        if (not self.layout.single and isinstance(G, (list, tuple)) and len(G) == len(self.layout.shapes)
+                and all(isinstance(g, np.ndarray) for g in G) and np.shape(G[0])[:1] != (d,)):
+            raise OracleError(f"tell() got G as a list of {len(G)} arrays (per-parameter gradients?); "
+                              f"expected an array of shape ({m}, {d}): {rows}")
         arrays = []
         for name, value, shape in (("F", F, f"({m},)"), ("G", G, f"({m}, {d})")):
             try:
                 arrays.append(np.asarray(value))
             except (ValueError, TypeError):  # ragged
-                hint = ""
-                if name == "G" and not self.layout.single:
-                    hint = (f"; with {len(self.layout.shapes)} parameters, row i is the concatenation of "
-                            "their gradients at point i, flattened in order (as opt.x is)")
+                hint = f"; with {len(self.layout.shapes)} parameters, {rows}" if name == "G" and not self.layout.single else ""
                 raise OracleError(f"tell() got {name} as a ragged {type(value).__name__}; expected an "
                                   f"array of shape {shape} of floats, one row per point of ask(){hint}") from None
-        if not self.layout.single and isinstance(G, (list, tuple)) and len(G) == len(self.layout.shapes) \
-                and arrays[1].shape != (m, d):
-            raise OracleError(f"tell() got G as a list of {len(G)} arrays (per-parameter gradients?); expected "
-                              f"an array of shape ({m}, {d}): row i is the concatenation of the parameters' "
-                              "gradients at point i, flattened in order (as opt.x is)")
         return arrays[0], arrays[1]
 
     def discard_pending(self) -> None:

@@ -146,3 +146,78 @@ def test_step_that_needs_no_points():
     assert X.shape == (0, 2)
     assert opt.tell(np.zeros(0), np.zeros((0, 2))) is True
     assert opt.stop_message is not None and "sigma_min" in opt.stop_message
+
+
+# -- threads ---------------------------------------------------------------------------------------
+import gc  # noqa: E402
+import threading  # noqa: E402
+
+
+def helper_threads():
+    return [t for t in threading.enumerate() if t.name == "numsmooth-ask-tell"]
+
+
+def test_a_dropped_optimizer_ends_its_pending_step_thread():
+    gc.collect()
+    assert helper_threads() == []
+    opt = ns.Optimizer(np.ones(3), ns.GradientSampling([ns.LR(0.1)], n=4, seed=0))
+    opt.step(lambda x: (float(x @ x), 2 * x))  # the optimizer refers to itself (its counting oracle)
+    opt.ask()
+    (thread,) = helper_threads()
+    del opt
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_stepping_ends_a_pending_ask_and_steps_from_before_it():
+    quad = lambda x: (float(x @ x), 2 * x)  # noqa: E731
+    ref = ns.Optimizer(np.ones(3), ns.Momentum(0.5), ns.LR(0.1))
+    ref.step(quad)
+    opt = ns.Optimizer(np.ones(3), ns.Momentum(0.5), ns.LR(0.1))
+    opt.ask()
+    (thread,) = helper_threads()
+    opt.step(quad)
+    assert not thread.is_alive() and helper_threads() == []
+    assert pickle.dumps(opt.state_dict()) == pickle.dumps(ref.state_dict())
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_simultaneous_asks_leave_one_thread_at_most(trial):
+    opt = ns.Optimizer(np.ones(3), ns.GradientSampling([ns.LR(0.1)], n=4, seed=trial))
+    barrier = threading.Barrier(2)
+    results = []
+
+    def ask():
+        barrier.wait()
+        try:
+            results.append(opt.ask())
+        except RuntimeError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    points = [r for r in results if isinstance(r, np.ndarray)]
+    errors = [r for r in results if not isinstance(r, np.ndarray)]
+    assert points and all(np.array_equal(p, points[0]) for p in points)
+    assert all("busy with a step in another thread" in str(e) for e in errors)
+    assert len(helper_threads()) == 1
+    opt.discard_pending()
+    assert helper_threads() == []
+
+
+def test_tell_with_per_parameter_gradients_says_the_expected_shape():
+    opt = ns.Optimizer([np.ones(2), np.ones(3)], ns.LR(0.1))
+    X = opt.ask()
+    F = (X * X).sum(axis=1)
+    with pytest.raises(ns.OracleError, match=r"^tell\(\) got G as a list of 2 arrays \(per-parameter gradients\?\); "
+                                             r"expected an array of shape \(1, 5\)"):
+        opt.tell(F, [2 * X[:, :2], 2 * X[:, 2:]])
+    with pytest.raises(ns.OracleError, match=r"^tell\(\) got G as a ragged list; expected an array of shape "
+                                             r"\(1, 5\) of floats.*with 2 parameters, row i is the concatenation"):
+        opt.tell(F, [[2 * X[0, :2], 2 * X[0, 2:]]])
+    assert opt.tell(F, 2 * X)  # the step was still waiting for its values
+    assert np.allclose(opt.x, 0.8) and opt.num_evaluations == 1

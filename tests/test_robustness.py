@@ -281,3 +281,80 @@ def test_physical_memory_is_read_in_one_place(monkeypatch):
     assert mem is not None and mem > 1 << 26
     budget = ns.config.KNOBS["block_budget_bytes"].default
     assert budget == min(1 << 30, max(1 << 28, mem // 8))
+
+
+# -- one optimizer, several threads ----------------------------------------------------------------
+class _Gate:
+    """An oracle that stops at its first call until released (to hold a step half-done)."""
+
+    def __init__(self):
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, x):
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(30)
+        return quad(x)
+
+
+def test_stepping_from_two_threads_raises_and_the_step_is_right():
+    ref = _trained()
+    ref.step(quad)
+    opt = _trained()
+    gate = _Gate()
+    first = threading.Thread(target=opt.step, args=(gate,))
+    first.start()
+    assert gate.entered.wait(30)
+    for call in (lambda: opt.step(quad), lambda: opt.ask(), lambda: opt.load_state_dict(ref.state_dict())):
+        with pytest.raises(RuntimeError, match="this Optimizer is busy with a step in another thread"):
+            call()
+    gate.release.set()
+    first.join()
+    assert pickle.dumps(opt.state_dict()) == pickle.dumps(ref.state_dict())
+
+
+def test_state_dict_from_another_thread_waits_for_the_step():
+    ref = _trained()
+    ref.step(quad)
+    opt = _trained()
+    gate = _Gate()
+    first = threading.Thread(target=opt.step, args=(gate,))
+    first.start()
+    assert gate.entered.wait(30)
+    seen = {}
+    readers = [threading.Thread(target=lambda: seen.__setitem__("state", opt.state_dict())),
+               threading.Thread(target=lambda: seen.__setitem__("pickle", pickle.dumps(opt)))]
+    for r in readers:
+        r.start()
+    for r in readers:
+        r.join(timeout=0.3)
+    assert seen == {}  # both wait: the step is half-done
+    gate.release.set()
+    first.join()
+    for r in readers:
+        r.join()
+    assert pickle.dumps(seen["state"]) == pickle.dumps(ref.state_dict())
+    assert pickle.dumps(pickle.loads(seen["pickle"]).state_dict()) == pickle.dumps(ref.state_dict())
+
+
+def test_the_oracle_stepping_its_own_optimizer_is_refused():
+    opt = _trained()
+
+    def without_count(state):  # the failed calls are counted (the calls made)
+        state.pop("num_evaluations")
+        return pickle.dumps(state)
+
+    before = without_count(opt.state_dict())
+
+    def reentrant(x):
+        opt.step(quad)
+        return quad(x)
+
+    def reader(x):
+        opt.state_dict()
+        return quad(x)
+
+    for fun, what in ((reentrant, "step"), (reader, "state_dict")):
+        with pytest.raises(RuntimeError, match=rf"{what}\(\) called during a step of the same Optimizer"):
+            opt.step(fun)
+        assert without_count(opt.state_dict()) == before
