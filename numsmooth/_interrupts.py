@@ -25,6 +25,8 @@ except ImportError:  # pragma: no cover - not CPython
     _signal = signal
 
 _SIGINT = int(signal.SIGINT)
+#: Signal handlers run in the main thread only, and only it may install them.
+_MAIN_THREAD = threading.main_thread().ident
 
 #: The guards of the steps under way in the main thread, innermost last (a step whose oracle
 #: runs another optimizer's step nests them).
@@ -64,7 +66,7 @@ class StepGuard:
         self.previous: Callable[[int, FrameType | None], Any] | None = None
 
     def __enter__(self) -> "StepGuard":
-        if threading.current_thread() is not threading.main_thread():
+        if threading.get_ident() != _MAIN_THREAD:
             return self
         previous = _signal.getsignal(_SIGINT)
         if not callable(previous):
