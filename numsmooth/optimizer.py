@@ -216,17 +216,15 @@ class Optimizer:
         A step started by :meth:`ask` and still pending is abandoned first (as by
         :meth:`discard_pending`).
         """
-        return self.apply(self._step_objective(fun), discard=True)
+        self.discard_pending()
+        return self.apply(self._step_objective(fun))
 
-    def apply(self, root: Objective, discard: bool = False) -> float:
+    def apply(self, root: Objective) -> float:
         """Run the chain on ``root`` (made by :meth:`objective`) and move ``x`` (see :meth:`step`)."""
         with StepGuard() as guard:  # Ctrl-C waits until guard.open(), and again from guard.hold()
             self._acquire("step()")
             try:
-                if discard:
-                    self.discard_pending()
-                else:
-                    self._refuse_if_pending("apply()")
+                self._refuse_if_pending("apply()")
                 saved = [m.snapshot() for m in self.modules]  # cheap: see Stateful.snapshot
                 try:
                     try:

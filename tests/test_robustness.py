@@ -297,7 +297,8 @@ class _Gate:
         return quad(x)
 
 
-def test_stepping_from_two_threads_raises_and_the_step_is_right():
+def _half_done_step():
+    """An optimizer whose step waits in another thread (its gate), and the state after that step."""
     ref = _trained()
     ref.step(quad)
     opt = _trained()
@@ -305,6 +306,11 @@ def test_stepping_from_two_threads_raises_and_the_step_is_right():
     first = threading.Thread(target=opt.step, args=(gate,))
     first.start()
     assert gate.entered.wait(30)
+    return ref, opt, gate, first
+
+
+def test_stepping_from_two_threads_raises_and_the_step_is_right():
+    ref, opt, gate, first = _half_done_step()
     for call in (lambda: opt.step(quad), lambda: opt.ask(), lambda: opt.load_state_dict(ref.state_dict())):
         with pytest.raises(RuntimeError, match="this Optimizer is busy with a step in another thread"):
             call()
@@ -314,13 +320,7 @@ def test_stepping_from_two_threads_raises_and_the_step_is_right():
 
 
 def test_state_dict_from_another_thread_waits_for_the_step():
-    ref = _trained()
-    ref.step(quad)
-    opt = _trained()
-    gate = _Gate()
-    first = threading.Thread(target=opt.step, args=(gate,))
-    first.start()
-    assert gate.entered.wait(30)
+    ref, opt, gate, first = _half_done_step()
     seen = {}
     readers = [threading.Thread(target=lambda: seen.__setitem__("state", opt.state_dict())),
                threading.Thread(target=lambda: seen.__setitem__("pickle", pickle.dumps(opt)))]
