@@ -438,7 +438,8 @@ def test_flat_params_checks_its_argument():
 
 
 @pytest.mark.parametrize("x0, exc, match", [
-    ([np.ones(3, dtype=np.float32)], TypeError, r"x0\[0\] has dtype float32"),
+    ([np.ones(3, dtype=np.float32), np.ones(2)], TypeError, r"x0\[0\] has dtype float32"),  # mixed
+    ([np.ones(3, dtype=np.float16)], TypeError, r"x0\[0\] must have dtype float32 or float64"),
     ([np.ones(3), np.ones((3, 4)).T], ValueError, r"x0\[1\] is not"),
     (np.ones(3, dtype=np.int64), TypeError, r"x0 has dtype int64"),
     ([1.0, 2.0], TypeError, r"x0 must be a NumPy array"),
