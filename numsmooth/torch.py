@@ -156,15 +156,16 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
             with torch.enable_grad():
                 loss = closure()
         evaluate = closure if len(self._groups) == 1 else None
+        f = math.nan if loss is None else float(loss)
         with torch.no_grad():
             if self._noticed:
                 for g, group in zip(self._groups, self.param_groups):
-                    g.step(group, evaluate, closure is not None)
+                    g.step(group, evaluate, f, closure is not None)
             else:  # the first step may compile kernels: say so (see numsmooth.config "compile_notice")
                 self._noticed = True
                 with CompileNotice(enabled=_notice_enabled()):
                     for g, group in zip(self._groups, self.param_groups):
-                        g.step(group, evaluate, closure is not None)
+                        g.step(group, evaluate, f, closure is not None)
         return loss
 
     # -- saving ------------------------------------------------------------------------------
@@ -261,7 +262,10 @@ class _Group:
             out.append(g.numpy())
         return out
 
-    def step(self, group: dict[str, Any], closure: Callable[[], Any] | None, evaluated: bool) -> None:
+    def step(self, group: dict[str, Any], closure: Callable[[], Any] | None, loss: float,
+             evaluated: bool) -> None:
+        """One step of the group; ``loss``: the closure's value at the current point (nan
+        without a closure), ``evaluated``: whether the closure ran (and left gradients)."""
         self._check_storage()
         for key, module in self.keys.items():
             if key in group:
@@ -280,7 +284,7 @@ class _Group:
                 if grads is None:
                     raise ValueError(f"param group {self.index}: no parameter has a gradient; call "
                                      "loss.backward() (in the closure) before step()")
-                return math.nan, grads
+                return loss, grads
             if closure is None:
                 raise RuntimeError("this chain evaluates the loss at other points than the current one: call "
                                    "opt.step(closure) with a closure that clears the gradients, computes the loss, "
@@ -291,11 +295,11 @@ class _Group:
                 p.data.copy_(torch.from_numpy(np.ascontiguousarray(a)))
             try:
                 with torch.enable_grad():
-                    loss = closure()
+                    value = closure()
                 grads = self.grads()
                 if grads is None:
                     raise ValueError("the closure left no gradient: it must call backward()")
-                return float(loss), [g.copy() for g in grads]
+                return float(value), [g.copy() for g in grads]
             finally:
                 if self.direct:
                     self.flat.copy_(saved["x"])
