@@ -235,6 +235,11 @@ class _Group:
         self.ptrs = [p.data_ptr() for p in params]
         self.opt = _NsOptimizer(arrays, *chain, on_refused=on_refused, inplace=True)
         self.keys = _hyper_modules(chain)
+        # the state of the step under way, read by the oracle
+        self._closure: Callable[[], Any] | None = None
+        self._loss = math.nan
+        self._saved: torch.Tensor | None = None  # the point, while the closure runs elsewhere
+        self.fun = self._evaluate
 
     def _check_storage(self) -> None:
         for i, (p, ptr) in enumerate(zip(self.params, self.ptrs)):
@@ -270,46 +275,48 @@ class _Group:
         for key, module in self.keys.items():
             if key in group:
                 setattr(module, _GROUP_KEYS[key], group[key])
-        if not evaluated and self.grads() is None:
+        if not evaluated and self.grads() is None:  # (raises when only some are missing)
             return  # no gradient at all: the group is not updated (as torch.optim does)
         if not self.direct:
             for a, p in zip(self.arrays, self.params):
                 torch.from_numpy(a).copy_(p.data)  # upcast: read the parameters as they are now
-        live = self.opt._live
-        saved: dict[str, Any] = {}
-
-        def fun(point: Any) -> tuple[float, list[np.ndarray]]:
-            if point is live:  # the current point: the gradients backward() left
-                grads = self.grads()
-                if grads is None:
-                    raise ValueError(f"param group {self.index}: no parameter has a gradient; call "
-                                     "loss.backward() (in the closure) before step()")
-                return loss, grads
-            if closure is None:
-                raise RuntimeError("this chain evaluates the loss at other points than the current one: call "
-                                   "opt.step(closure) with a closure that clears the gradients, computes the loss, "
-                                   "calls backward() and returns the loss (with one param group)")
-            if self.direct and "x" not in saved:
-                saved["x"] = self.flat.clone()
-            for p, a in zip(self.params, point):
-                p.data.copy_(torch.from_numpy(np.ascontiguousarray(a)))
-            try:
-                with torch.enable_grad():
-                    value = closure()
-                grads = self.grads()
-                if grads is None:
-                    raise ValueError("the closure left no gradient: it must call backward()")
-                return float(value), [g.copy() for g in grads]
-            finally:
-                if self.direct:
-                    self.flat.copy_(saved["x"])
-
+        self._closure, self._loss, self._saved = closure, loss, None
         try:
-            self.opt.step(fun)
+            self.opt.step(self.fun)
         finally:
+            self._closure = self._saved = None
             if not self.direct:
                 for a, p in zip(self.arrays, self.params):
                     p.data.copy_(torch.from_numpy(a))
+
+    def _evaluate(self, point: Any) -> tuple[float, list[np.ndarray]]:
+        """The oracle of the group's steps (one object for all steps, so numsmooth keeps its
+        wrapper): at the current point the gradients backward() left, elsewhere the closure's."""
+        if point is self.opt._live:
+            grads = self.grads()
+            if grads is None:
+                raise ValueError(f"param group {self.index}: no parameter has a gradient; call "
+                                 "loss.backward() (in the closure) before step()")
+            return self._loss, grads
+        closure = self._closure
+        if closure is None:
+            raise RuntimeError("this chain evaluates the loss at other points than the current one: call "
+                               "opt.step(closure) with a closure that clears the gradients, computes the loss, "
+                               "calls backward() and returns the loss (with one param group)")
+        if self.direct and self._saved is None:
+            self._saved = self.flat.clone()
+        for p, a in zip(self.params, point):
+            p.data.copy_(torch.from_numpy(np.ascontiguousarray(a)))
+        try:
+            with torch.enable_grad():
+                value = closure()
+            grads = self.grads()
+            if grads is None:
+                raise ValueError("the closure left no gradient: it must call backward()")
+            return float(value), [g.copy() for g in grads]
+        finally:
+            if self._saved is not None:
+                self.flat.copy_(self._saved)
 
     def state_dict(self) -> dict[str, Any]:
         state = self.opt.state_dict()
