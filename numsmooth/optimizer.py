@@ -11,7 +11,8 @@ from typing import Any, cast
 import numpy as np
 
 from ._buffers import Reusable
-from . import _passes
+from . import _passes, config
+from ._progress import CompileNotice
 from ._layout import ParamLayout
 from ._saving import load_state, save_state
 from ._validation import check_bool, check_choice
@@ -200,7 +201,11 @@ class Optimizer:
         return self._step(fun)
 
     def _step(self, fun: Any) -> float:
-        return self.apply(self._step_objective(fun))
+        if self.__dict__.get("_noticed", False) or not config.get("compile_notice"):
+            return self.apply(self._step_objective(fun))
+        self._noticed = True  # the first step may compile kernels: say so once (stderr)
+        with CompileNotice():
+            return self.apply(self._step_objective(fun))
 
     def apply(self, root: Objective) -> float:
         """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""

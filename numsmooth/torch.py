@@ -24,7 +24,6 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ._progress import CompileNotice
 from .modules import Module, as_module_list, check_float32
 from .optimizer import Optimizer as _NsOptimizer
 
@@ -120,7 +119,6 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
         self._template = copy.deepcopy(chain)  # the chain of groups added later, stateless
         self._on_refused = on_refused
         self._groups: list[_Group] = []
-        self._noticed = False
         super().__init__(params, _defaults(chain))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -157,15 +155,9 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
                 loss = closure()
         evaluate = closure if len(self._groups) == 1 else None
         f = math.nan if loss is None else float(loss)
-        with torch.no_grad():
-            if self._noticed:
-                for g, group in zip(self._groups, self.param_groups):
-                    g.step(group, evaluate, f, closure is not None)
-            else:  # the first step may compile kernels: say so (see numsmooth.config "compile_notice")
-                self._noticed = True
-                with CompileNotice(enabled=_notice_enabled()):
-                    for g, group in zip(self._groups, self.param_groups):
-                        g.step(group, evaluate, f, closure is not None)
+        with torch.no_grad():  # (each group's first step says so if it compiles: config "compile_notice")
+            for g, group in zip(self._groups, self.param_groups):
+                g.step(group, evaluate, f, closure is not None)
         return loss
 
     # -- saving ------------------------------------------------------------------------------
@@ -376,12 +368,6 @@ def _hyper_modules(chain: list[Module]) -> dict[str, Module]:
 
 def _defaults(chain: list[Module]) -> dict[str, Any]:
     return {key: float(getattr(m, _GROUP_KEYS[key])) for key, m in _hyper_modules(chain).items()}
-
-
-def _notice_enabled() -> bool:
-    from . import config
-
-    return bool(config.get("compile_notice"))
 
 
 def _to_torch(value: Any) -> Any:
