@@ -136,7 +136,7 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
         self._groups.append(_Group(index, group["params"], chain, self._on_refused))
 
     # -- stepping ----------------------------------------------------------------------------
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override, unused-ignore]
         """One step of every param group.
 
         Parameters
@@ -165,7 +165,7 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
         """torch's optimizer state (param groups with their settings) and every group's module
         states and counters under ``"numsmooth"`` (arrays as tensors; the parameters themselves
         are the model's to save)."""
-        state = super().state_dict()
+        state: dict[str, Any] = super().state_dict()
         state["numsmooth"] = [_to_torch(g.state_dict()) for g in self._groups]
         return state
 
