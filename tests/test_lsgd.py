@@ -222,3 +222,28 @@ def test_float32_state_resumes_bit_for_bit(tmp_path):
     for _ in range(4):
         opt2.step(lambda p: (0.0, _grad(p, np.float32)))
     np.testing.assert_array_equal(flat2, flat)
+
+
+@pytest.mark.parametrize("kind", ["jitted", "batched"])
+def test_float32_parameters_with_jitted_and_batched_oracles(kind):
+    import numba
+
+    if kind == "jitted":
+        @numba.njit
+        def fun(x, g):  # jitted oracles receive float64 points: numsmooth converts both ways
+            for i in range(x.size):
+                g[i] = 2.0 * x[i] + math.sin(x[i])
+            return float(np.sum(x * x))
+    else:
+        fun = ns.batched(lambda X: ((X * X).sum(axis=1), 2.0 * X + np.sin(X)))
+    x32 = np.linspace(-1, 1, 7).astype(np.float32)
+    x64 = x32.astype(np.float64)
+    opt = ns.Optimizer(x32, ns.Momentum(0.5), ns.LR(0.1), inplace=True)
+    for _ in range(10):
+        opt.step(fun)
+    buf = np.zeros(7)
+    for _ in range(10):  # the float64 twin
+        buf = 0.5 * buf + 2.0 * x64 + np.sin(x64)
+        x64 = x64 - 0.1 * buf
+    assert x32.dtype == np.float32 and opt.x.dtype == np.float32
+    np.testing.assert_allclose(x32, x64, rtol=0, atol=2e-6)
