@@ -198,14 +198,14 @@ class Optimizer:
         something kept them).
         """
         self._refuse_if_pending("step()")
-        return self._step(fun)
-
-    def _step(self, fun: Any) -> float:
         if self.__dict__.get("_noticed", False) or not config.get("compile_notice"):
-            return self.apply(self._step_objective(fun))
+            return self._step(fun)
         self._noticed = True  # the first step may compile kernels: say so once (stderr)
         with CompileNotice():
-            return self.apply(self._step_objective(fun))
+            return self._step(fun)
+
+    def _step(self, fun: Any) -> float:
+        return self.apply(self._step_objective(fun))
 
     def apply(self, root: Objective) -> float:
         """Run the chain on ``root`` (made by :meth:`objective`) and move ``x``."""
