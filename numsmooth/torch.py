@@ -133,7 +133,11 @@ class Optimizer(torch.optim.Optimizer):  # type: ignore[misc, unused-ignore]  # 
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         chain = self._chain if index == 0 else copy.deepcopy(self._template)
-        self._groups.append(_Group(index, group["params"], chain, self._on_refused))
+        try:
+            self._groups.append(_Group(index, group["params"], chain, self._on_refused))
+        except BaseException:
+            self.param_groups.pop()  # a refused group (a CUDA tensor, say) leaves no trace
+            raise
 
     # -- stepping ----------------------------------------------------------------------------
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override, unused-ignore]

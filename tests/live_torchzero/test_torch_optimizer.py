@@ -255,6 +255,26 @@ def test_non_cpu_tensors_are_refused():
     p = torch.nn.Parameter(torch.empty(3, device="meta"))
     with pytest.raises(ValueError, match="works on CPU tensors; parameter 0 of param group 0 is on meta"):
         ns.torch.Optimizer([p], ns.LR(0.1))
+    model = mlp()
+    opt = ns.torch.Optimizer(model.parameters(), ns.LR(0.1))
+    with pytest.raises(ValueError, match="parameter 0 of param group 1 is on meta"):
+        opt.add_param_group({"params": [p]})
+    assert len(opt.param_groups) == len(opt._groups) == 1
+
+
+def test_added_param_group_gets_a_fresh_chain():
+    model, extra = mlp(), torch.nn.Parameter(torch.ones(5))
+    opt = ns.torch.Optimizer(model.parameters(), ns.Momentum(0.9), ns.LR(0.1))
+    train(model, opt, 2)
+    opt.add_param_group({"params": [extra], "lr": 0.5})
+    assert opt._groups[1].opt.modules[0] is not opt._groups[0].opt.modules[0]
+    assert "buf" not in opt._groups[1].opt.modules[0].state
+    opt.zero_grad()
+    X, y = data()
+    torch.nn.functional.cross_entropy(model(X), y).backward()
+    extra.grad = torch.ones(5)
+    opt.step()
+    assert torch.allclose(extra.detach(), torch.full((5,), 0.5))  # 1 - 0.5 * 1: its own lr, no momentum yet
 
 
 def test_replaced_parameter_data_is_detected():
