@@ -15,7 +15,7 @@ from .modules import LR, Adam, Backtracking, ClipNorm, Module, Momentum, PerPara
 from .objective import Objective
 from .minimize import OptimizeResult, minimize
 from .optimizer import Optimizer
-from .pipeline import Switch
+from .switch import Switch
 from .oracles import OracleError, OracleProtocol, batched
 from .quasi_newton import BFGS, LBFGS
 from .smoothed import SmoothedObjective, smoothed

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._state import Stateful, check_entry
 from ._validation import check_bool, check_choice, check_int, check_real
-from .modules import Module, as_module_list, run_chain
+from .modules import Module, as_module_list, run_subchain
 from .objective import Objective
 from .oracles import OracleBase
 from .perturbations import seed_to_key
@@ -238,11 +238,9 @@ class GradientSampling(Module):
             # the modules after this one optimize the smoothed objective: they start afresh too
             smoothed.reset_following = fired and self.reset_on_termination
             return smoothed
-        inner = run_chain(self.modules, smoothed)
-        objective.update = inner.get_update()
-        # the smoothed value at x (None if the inner chain did not evaluate it); the optimizer
-        # reports it as the step's value only when f(x) itself was not evaluated
-        objective.reported_loss = inner.cached_loss
+        # the update, a stop request, and the smoothed value at x, which the optimizer reports as
+        # the step's value only when f(x) itself was not evaluated
+        run_subchain(self.modules, objective, smoothed)
         return objective
 
     def _on_termination(self, objective: Objective) -> None:

@@ -83,6 +83,60 @@ def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
     return objective
 
 
+def run_subchain(modules: Sequence[Module], parent: Objective, sub: Objective, where: Any = None) -> bool:
+    """Run a container's sub-chain on ``sub`` and fold its result back into ``parent``: the one
+    rule every container (:class:`~numsmooth.GradientSampling`, :class:`PerParameter`,
+    :class:`~numsmooth.Switch`) follows.
+
+    Parameters
+    ----------
+    modules : sequence of Module
+        The sub-chain.
+    parent : Objective
+        The objective the container was given.
+    sub : Objective
+        The objective the sub-chain starts from: ``parent`` itself, or one derived from it (another
+        oracle, or a group of the parameters); it must count evaluations with ``parent.counter``.
+    where : slice or index array, optional
+        The entries of ``parent``'s update that ``sub``'s update stands for (a group of the
+        parameters); ``None``: the whole update.
+
+    Returns
+    -------
+    bool
+        False when the sub-chain asked to end the run: the stop request and its message go to
+        ``parent`` and its update is left alone; True otherwise.
+
+    Notes
+    -----
+    What is folded back: the stop request; the update (a non-finite one too, so the optimizer
+    refuses the step); the norm the last module claimed for it (``update_sumsq``), only when the
+    update is handed over whole, the very array it was claimed for; the value the sub-chain
+    reports at ``x`` (``reported_loss``, else its cached ``f``). Evaluations need no folding:
+    ``sub`` counts them on ``parent``'s counter.
+    """
+    if sub.counter is not parent.counter:
+        raise ValueError("a sub-chain's objective must count evaluations on its parent's counter")
+    start = sub.update  # a view of the parent's update when the group is a slice of it
+    last = run_chain(modules, sub)
+    if last.stop_message is not None:
+        parent.request_stop(last.stop_message)
+        return False
+    if last is not parent:
+        out = last.get_update()
+        if where is None:
+            parent.update = out
+            parent.update_sumsq = last.update_sumsq
+        else:
+            if out is not start or not isinstance(where, slice):  # else updated in place already
+                parent.get_update()[where] = out
+            parent.update_sumsq = None  # a claim covers the group's part only
+        reported = last.reported_loss if last.reported_loss is not None else last.cached_loss
+        if reported is not None and last.x is parent.x:
+            parent.reported_loss = reported
+    return True
+
+
 def _nonnegative(name: str, value: Any) -> float:
     return check_real(name, value, low=0.0)
 
@@ -529,18 +583,9 @@ class PerParameter(Module):
                 continue
             xg = objective.x[where]
             sub = Objective(xg, _GroupOracle(objective, where, sub_layout, xg), sub_layout, objective.counter)
-            ug = u[where]
-            sub.update = ug
-            last = run_chain(chain, sub)
-            if last.stop_message is not None:
-                objective.request_stop(last.stop_message)
+            sub.update = u[where]
+            if not run_subchain(chain, objective, sub, where):
                 return objective
-            out = last.get_update()
-            if isinstance(where, slice):
-                if out is not ug:
-                    ug[...] = out
-            else:
-                u[where] = out
         return objective
 
 

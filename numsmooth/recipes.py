@@ -26,7 +26,7 @@ from ._validation import check_int, check_real
 from .gradient_sampling import GradientSampling
 from .line_search import WeakWolfe
 from .modules import LR, Backtracking, Module
-from .pipeline import Switch
+from .switch import Switch
 from .quasi_newton import BFGS
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
 
@@ -171,7 +171,7 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     gradient sampling (Burke, Lewis & Overton 2005) from the best point with a few decreasing
     sampling radii, which either improves the point or certifies it approximately stationary.
 
-    Here one :class:`~numsmooth.pipeline.Switch` runs ``[BFGS(), WeakWolfe(c1, c2)]`` until it
+    Here one :class:`~numsmooth.switch.Switch` runs ``[BFGS(), WeakWolfe(c1, c2)]`` until it
     stalls and then the :func:`gradient_sampling` chain, in one run with one history:
 
     - **BFGS phase.** Ends when the weak Wolfe line search fails, when ``patience``

@@ -6,7 +6,7 @@ import pytest
 
 import numsmooth as ns
 from numsmooth import recipes
-from numsmooth.pipeline import Switch
+from numsmooth.switch import Switch
 
 CB3_2 = ns.problems.get("chained_cb3_2")
 CRESCENT = ns.problems.get("chained_crescent_1")
