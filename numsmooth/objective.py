@@ -46,8 +46,8 @@ class Objective:
         self.x = x
         # gradient_parts: keep g(x) as the user's arrays while it can be read in place (see
         # GradientParts); for the objective of Optimizer.step, which nobody keeps
-        self._evaluate_parts: Callable[[np.ndarray], tuple[float, GradientParts]] | None = getattr(
-            oracle, "evaluate_parts", None) if gradient_parts else None
+        self._evaluate_parts: Callable[[np.ndarray], tuple[float, GradientParts]] | None = (
+            oracle.evaluate_parts if gradient_parts else None)
         #: Where the update is created (an optimizer reuses one buffer across steps); None: allocate.
         self._update_buffer = update_buffer
         self.oracle = oracle

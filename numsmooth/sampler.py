@@ -135,8 +135,7 @@ class Sampler:
         kernel (no gradient block): a foldable aggregate and an oracle that can."""
         if need_norms or self.aggregate not in STREAM_CODES:
             return False
-        folds = getattr(oracle, "folds_perturbed", None)  # an oracle may predate the method
-        return folds is not None and bool(folds(self.executor))
+        return oracle.folds_perturbed(self.executor)
 
     def streams(self, d: int, folds: bool = False) -> bool:
         """Whether an evaluation at dimension ``d`` streams (regenerates its perturbations chunk
@@ -294,7 +293,7 @@ class Sampler:
                 g0 = np.ascontiguousarray(x0_term[1], dtype=np.float64)
                 if not g0.flags.writeable:  # one array type for the kernels: no second compilation
                     g0 = g0.copy()
-        fold = oracle.fold_perturbed  # type: ignore[attr-defined]
+        fold = oracle.fold_perturbed
         if not streams:
             f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True,
                      x0_out=x0_out)

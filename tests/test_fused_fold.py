@@ -9,7 +9,7 @@ import pytest
 
 import numsmooth as ns
 from numsmooth import config
-from numsmooth.oracles import GradientTransformOracle, Oracle
+from numsmooth.oracles import GradientTransformOracle, make_oracle
 from numsmooth._layout import ParamLayout
 
 FOLDABLE = ["mean", "max", "min", "min-norm", "min-value"]
@@ -85,9 +85,9 @@ def test_fold_names_the_failing_sample(knobs):
 
 def test_gradient_transforms_are_not_bypassed():
     layout, _ = ParamLayout.from_params(np.zeros(3))
-    base = Oracle(noisy, layout)
+    base = make_oracle(noisy, layout)
     assert base.folds_perturbed(None)
-    assert not Oracle(noisy_point, layout).folds_perturbed(None)
+    assert not make_oracle(noisy_point, layout).folds_perturbed(None)
     assert not GradientTransformOracle(base, lambda g: 2 * g).folds_perturbed(None)
     # through a gradient transform the smoothed gradient is the transformed one
     x = np.linspace(-1, 1, 3)
@@ -136,7 +136,7 @@ def test_x0_term_evaluated_in_the_kernel_equals_it_evaluated_apart(agg, lo, thre
     for k in (SERIAL, PARALLEL):
         for budget in (1 << 62, 1):
             knobs(**k, block_budget_bytes=budget, stream_chunk_elements=4 * d)
-            oracle = Oracle(noisy, layout)
+            oracle = make_oracle(noisy, layout)
             f0, g0, F0, _ = sampler.evaluate(oracle, x, 0.6, 5, 1, (f_ref, g_ref))
             assert oracle.num_evaluations == n - 1
             for f1, g1, F1, gx in threads(lambda: _with_x0_out(sampler, oracle, x)):
@@ -151,9 +151,9 @@ def test_x0_out_needs_a_folding_evaluation():
     layout, _ = ParamLayout.from_params(np.zeros(4))
     sampler = ns.sampler.Sampler(n=5)
     with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
-        sampler.evaluate(Oracle(noisy_point, layout), np.zeros(4), 0.5, 1, 0, x0_out=np.empty(4))
+        sampler.evaluate(make_oracle(noisy_point, layout), np.zeros(4), 0.5, 1, 0, x0_out=np.empty(4))
     with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
-        sampler.evaluate(Oracle(noisy, layout), np.zeros(4), 0.5, 1, 0, (0.0, np.zeros(4)), x0_out=np.empty(4))
+        sampler.evaluate(make_oracle(noisy, layout), np.zeros(4), 0.5, 1, 0, (0.0, np.zeros(4)), x0_out=np.empty(4))
 
 
 @numba.njit
@@ -234,5 +234,5 @@ def test_fold_perturbed_x0_out_needs_room_for_the_x0_term():
     layout, _ = ParamLayout.from_params(np.zeros(4))
     U, F = np.zeros((3, 4)), np.empty(4)
     with pytest.raises(ValueError, match="x0_out needs offset >= 1"):
-        Oracle(bowl, layout).fold_perturbed(np.zeros(4), 0.1, U, F, 0, 0, np.empty(4), np.empty(8),
+        make_oracle(bowl, layout).fold_perturbed(np.zeros(4), 0.1, U, F, 0, 0, np.empty(4), np.empty(8),
                                             finish=True, x0_out=np.empty(4))
