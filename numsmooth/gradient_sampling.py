@@ -34,7 +34,7 @@ class GradientSampling(Module):
         Modules that optimize the smoothed objective. With ``None`` the update is the smoothed
         gradient and the modules after this one in the chain see the smoothed objective.
     sigma : float
-        Initial perturbation scale, >= 0.
+        Initial perturbation scale, > 0.
     n : int
         Evaluations per call of the smoothed objective (the x0 term included).
     aggregate : {'mean', 'max', 'min', 'min-norm', 'min-value', 'min-norm-hull'}
@@ -142,7 +142,9 @@ class GradientSampling(Module):
         self.termination = as_criterion(termination)
         self.sampler = Sampler(n, aggregate, distribution, include_x0, antithetic=antithetic,
                                executor=executor, chunksize=chunksize)
-        self.initial_sigma = check_real("sigma", sigma, low=0.0)
+        # > 0: at sigma = 0 every point is x itself, n evaluations of one point; a run reaches
+        # sigma = 0 only through decay (sigma_min ends it before)
+        self.initial_sigma = check_real("sigma", sigma, low=0.0, low_open=True)
         self.initial_key = int(seed_to_key(seed))
         self.fixed = check_bool("fixed", fixed)
         self.pre_generate = check_bool("pre_generate", pre_generate)

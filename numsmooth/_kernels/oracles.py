@@ -240,6 +240,7 @@ def _build(fun: Any) -> SimpleNamespace:
         for start in range(0, m, c):
             k = min(c, m - start)
             for i in prange(k):
+                written[i] = False  # stays False if the call raises (Numba's threads drop it)
                 pt = np.empty(d)
                 for j in range(d):
                     pt[j] = x[j] + sigma * U[start + i, j]

@@ -65,6 +65,10 @@ def _check_written(fun: Any, written: np.ndarray, X: np.ndarray, first_index: in
     if written.all():
         return
     i = int(np.argmin(written))
+    try:  # a call that raised on one of Numba's threads leaves its gradient unwritten too
+        _ok.kernels_for(fun).one(X[i].copy(), np.empty(X.shape[1]))
+    except Exception as exc:
+        raise OracleError(f"oracle raised {type(exc).__name__}: {exc} {where(first_index, i, X[i])}") from exc
     raise OracleError(
         f"the jitted oracle {_name(fun)} did not write its gradient into g_out "
         f"{where(first_index, i, X[i])}; it must fill g_out on every call (and return the value)")
@@ -274,7 +278,7 @@ class JittedOracle(Oracle):
                 c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d)))
                 scratch = self._fold_buf.get((c, d))
                 bad, f = kernels.fold_parallel(x, sigma, U, F, offset, code, acc, state, scratch,
-                                               np.empty(c, dtype=np.bool_), g0, flags)
+                                               np.zeros(c, dtype=np.bool_), g0, flags)
             else:
                 c = 1
                 scratch = self._fold_buf.get((2, d))
