@@ -15,7 +15,7 @@ from .modules import Module, as_module_list, run_subchain
 from .objective import Objective
 from .oracles import OracleBase
 from .perturbations import seed_to_key
-from .sampler import Sampler
+from .sampler import Evaluation, Sampler, X0Term
 from .termination import as_criterion
 
 __all__ = ["GradientSampling"]
@@ -267,16 +267,15 @@ class GradientSampling(Module):
         s = self.sampler
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         need_norms = self.sigma_strategy == "grad-norm"
-        x0_term, x0_out = None, None
-        if s.include_x0 and at_step_point:
-            if objective.has_loss or not s.folds(objective.oracle, need_norms):
-                x0_term = objective.loss_and_grad()
-            else:  # f(x), g(x) evaluated in the kernel that folds the other points, then cached
-                x0_out = s.x0_gradient_buffer(x.shape[0])
-        f, g, F, norms = s.evaluate(objective.oracle, x, self.sigma, self.state["key"], self.state["stream"],
-                                    x0_term, need_norms=need_norms, x0_out=x0_out)
-        if x0_out is not None:
-            objective.cache_loss_and_grad(float(F[0]), x0_out)
+        key, stream = self.state["key"], self.state["stream"]
+
+        def evaluate(x0_term: X0Term | None) -> tuple[Evaluation, X0Term | None]:
+            ev = s.evaluate(objective.oracle, x, self.sigma, key, stream, x0_term, need_norms)
+            return ev, ev.x0
+
+        # at the step's point, f(x), g(x) are the x0 term: the objective hands over or keeps them
+        f, g, F, norms, _ = (objective.evaluate_including_x(evaluate) if s.include_x0 and at_step_point
+                             else evaluate(None)[0])
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g
