@@ -140,7 +140,7 @@ class Sampler:
         return block
 
     def x0_gradient_buffer(self, d: int) -> np.ndarray:
-        """The flat float64 buffer of ``d`` the fold kernel evaluates ``g(x)`` into: the one of
+        """The flat float64 buffer of ``d`` that ``g(x)`` is evaluated into: the one of
         the last evaluation unless somebody still holds it (a step allocates nothing that grows
         with ``d``)."""
         return self._x0_grad.get((d,))
@@ -234,8 +234,8 @@ class Sampler:
         How the x0 term is had is decided here, in one place: not at all without
         ``include_x0``; ``x0_term`` when given; when the oracle folds, evaluated first by the
         kernel that evaluates the other points (one dispatch for the whole evaluation; an error
-        there names the point itself); otherwise by ``oracle.evaluate(x)`` before the other
-        points. Every route gives the same bits.
+        there names the point itself); otherwise evaluated apart, before the other points and
+        where they are (on the executor, if any). Every route gives the same bits.
         """
         d = x.shape[0]
         folds = self.folds(oracle, need_norms)
@@ -243,8 +243,11 @@ class Sampler:
         self.check_memory(d, streams, folds)
         x0: X0Term | None = None
         if self.include_x0 and x0_term is None and not folds:
-            f0, g0 = oracle.evaluate(x)
-            x0_term = x0 = (float(f0), g0)
+            # where the other points go (the executor, if any); a copy, which the oracle may
+            # scribble on; errors name the point itself
+            F0, G0 = np.empty(1), self.x0_gradient_buffer(d).reshape(1, d)
+            oracle.evaluate_points(x.reshape(1, d).copy(), F0, G0, None, self.executor, self.chunksize)
+            x0_term = x0 = (float(F0[0]), G0[0])
         if folds:
             x0_out = self.x0_gradient_buffer(d) if self.include_x0 and x0_term is None else None
             f, g, F = self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams, x0_out)
@@ -387,7 +390,7 @@ def _physical_memory() -> int | None:
         return None
 
 
-#: No x0 gradient to fold (see Oracle.fold_perturbed).
+#: No x0 gradient to fold (see OracleProtocol.fold_perturbed).
 _NO_ROW = np.empty(0)
 
 

@@ -98,7 +98,7 @@ def _numba_detail(exc: BaseException) -> str:
     keep = []
     for line in str(exc).splitlines():
         text = line.strip()
-        if (not text or text.startswith(("Failed in ", "During:", "File ", "^", "- Resolution failure",
+        if (not text or text.startswith(("Failed in ", "During:", "File ", "^", "<source", "- Resolution failure",
                                          "[1]", "[2]", "[3]", "Rewrite failed", "This error may"))
                 or text.startswith(">") or text[:1].isdigit() and ":" in text[:6]):
             continue
