@@ -12,10 +12,10 @@ import numpy as np
 from ._state import Stateful, check_entry
 from ._validation import check_bool, check_choice, check_int, check_real
 from .modules import Module, as_module_list, run_subchain
-from .objective import Objective
+from .objective import Objective, X0Term
 from .oracles import OracleBase
 from .perturbations import seed_to_key
-from .sampler import Evaluation, Sampler, X0Term
+from .sampler import Evaluation, Sampler
 from .termination import as_criterion
 
 __all__ = ["GradientSampling"]

@@ -12,7 +12,7 @@ from .oracles import GradientParts, GradientTransformOracle, OracleProtocol
 __all__ = ["Objective"]
 
 T = TypeVar("T")
-#: ``(f(x), g(x))``
+#: ``(f(x), g(x))``: the value and flat gradient at the point itself (a sampler's x0 term).
 X0Term = tuple[float, np.ndarray]
 
 

@@ -23,14 +23,11 @@ from ._kernels import aggregate as _agg
 from ._parallel import use_parallel
 from ._validation import check_bool, check_choice, check_int
 from .aggregates import AGGREGATES, STREAM_CODES, aggregate
+from .objective import X0Term
 from .oracles import OracleProtocol
 from .perturbations import DISTRIBUTIONS, ROW_WISE, draw_perturbations, draw_rows
 
-__all__ = ["Sampler", "Evaluation", "X0Term"]
-
-#: ``(f(x), g(x))``: the value and flat gradient at the point itself.
-X0Term = tuple[float, np.ndarray]
-
+__all__ = ["Sampler", "Evaluation"]
 
 class Evaluation(NamedTuple):
     """What :meth:`Sampler.evaluate` returns."""
