@@ -178,3 +178,13 @@ def test_a_jitted_oracle_that_does_not_compile_for_two_arrays_is_told_why_withou
 def test_gradient_sampling_refuses_a_sigma_that_is_not_positive(sigma):
     with pytest.raises(ValueError, match=rf"sigma must be > 0.0; got {sigma}"):
         ns.GradientSampling(sigma=sigma)
+
+
+def test_the_oracle_base_class_is_not_made_directly():
+    layout, _ = ParamLayout.from_params(np.zeros(2))
+    with pytest.raises(TypeError, match="make_oracle"):
+        ns.oracles.Oracle(lambda x: (0.0, x), layout)
+    oracle = make_oracle(lambda x: (0.0, x), layout)
+    assert isinstance(oracle, ns.oracles.PointOracle) and make_oracle(oracle, layout) is oracle
+    assert isinstance(make_oracle(ns.batched(lambda X: (X[:, 0], X)), layout), ns.oracles.BatchedOracle)
+    assert isinstance(make_oracle(_raises_far_out, layout), ns.oracles.JittedOracle)

@@ -63,6 +63,9 @@ class Oracle(OracleBase):
         raise NotImplementedError
 
     def __init__(self, fun: Any, layout: ParamLayout):
+        if type(self) is Oracle:
+            raise TypeError("Oracle is the base of one class per kind of function; wrap a function with "
+                            "numsmooth.oracles.make_oracle(fun, layout), which picks the class")
         self.fun = fun
         self.layout = layout
         self._tally = Tally()
