@@ -70,8 +70,8 @@ class GradientParts:
 
 
 def parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
-    """The gradient ``g`` as a list of arrays that can be read in place (C-contiguous float64,
-    exactly the layout's shapes), or None when it needs converting or checking."""
+    """The gradient ``g`` as a list of arrays that can be read in place (C-contiguous, in the
+    layout's dtype and exactly its shapes), or None when it needs converting or checking."""
     if layout.single:
         parts = [g]
     elif type(g) is list or type(g) is tuple:
@@ -80,7 +80,8 @@ def parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
             return None
     else:
         return None
+    dtype = layout.dtype  # float64, or float32 for an optimizer keeping float32 parameters
     for p, shape in zip(parts, layout.shapes):
-        if type(p) is not np.ndarray or p.dtype is not F64 or p.shape != shape or not p.flags.c_contiguous:
+        if type(p) is not np.ndarray or p.dtype is not dtype or p.shape != shape or not p.flags.c_contiguous:
             return None
     return parts

@@ -190,7 +190,7 @@ class PointOracle(Oracle):
                     parts = parts_of(layout, g)
                     if parts is not None:
                         gbuf = self._gbuf
-                        lazy = GradientParts(parts, None, layout, lambda: gbuf.get((1, layout.size))[0])
+                        lazy = GradientParts(parts, None, layout, lambda: gbuf.get((1, layout.size), layout.dtype)[0])
                         self._outstanding = weakref.ref(lazy)
                         return float(f), lazy
 
