@@ -374,7 +374,7 @@ def _lbfgsb(fun: Any, x0: np.ndarray, *, maxiter: int, maxfev: int | None = None
     def counted(x: np.ndarray) -> tuple[float, np.ndarray]:
         nonlocal count
         count += 1
-        return fg(x)
+        return fg(np.array(x, dtype=np.float64))  # a fresh writeable copy: one Numba specialisation
 
     def record(intermediate_result: Any) -> None:
         nonlocal last

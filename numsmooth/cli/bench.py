@@ -88,6 +88,19 @@ def _cases(args: Any) -> list[_bench.Case]:
     return cases
 
 
+def _notes(cases: list[_bench.Case], dim: int) -> dict[str, str | None]:
+    """Where each problem's f* comes from, for the JSON."""
+    from .. import problems as _problems
+
+    out: dict[str, str | None] = {}
+    for c in cases:
+        if c.f_star_source == "known" and c.name in _problems.PROBLEMS:
+            out[c.name] = _problems.get(c.name).optimal_value_source(dim)
+        else:
+            out[c.name] = {"given": "given with --f-star"}.get(c.f_star_source, c.f_star_source)
+    return out
+
+
 def command(args: Any) -> int:
     """Run ``numsmooth bench``; returns the exit status."""
     for flag, value, low in (("--dim", args.dim, 1), ("--maxiter", args.maxiter, 1), ("--maxfev", args.maxfev, 1),
@@ -129,7 +142,7 @@ def command(args: Any) -> int:
     if json_path is not None:
         write_json("--json", json_path, {
             "suite": args.suite or (None if args.problem else "hmm2004"), "dim": args.dim, "methods": methods,
-            "problems": [c.name for c in cases], "status": status,
+            "problems": [c.name for c in cases], "f_star_notes": _notes(cases, args.dim), "status": status,
             "error": None if ended is None else interruption(ended), "rows": rows})
         print(f"rows written to {json_path}")
     if args.plot:
