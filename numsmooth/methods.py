@@ -171,6 +171,13 @@ class Method:
         return {p.name: p.default for p in inspect.signature(fn).parameters.values()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("maxiter", "maxfev")}
 
+    def default_text(self, name: str) -> str:
+        """The default of option ``name`` as text: the value, or how it is chosen from ``d``."""
+        value = self.options[name]
+        if value is None:
+            return self.defaults_text.get(name, "chosen by the method")
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
     def _check_options(self, options: dict[str, Any]) -> None:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
@@ -279,19 +286,16 @@ def names() -> list[str]:
 
 
 def method_table() -> str:
-    """The methods as a reStructuredText table (name, options, description, reference): the
-    table of the documentation, generated from :data:`METHODS`."""
-    rows = []
+    """The methods as a reStructuredText list-table (name, options with their defaults, what it
+    is, reference): the table of the documentation, generated from :data:`METHODS`."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 14 26 40 20", "",
+             "   * - name", "     - options (default)", "     - what it is", "     - reference"]
     for m in METHODS.values():
-        opts = ", ".join(f"``{OPTIONS[k].flag}``" for k in m.options) or "none"
-        rows.append((f"``{m.name}``", opts, m.description + (" Keeps a dense d x d matrix." if m.dense else ""),
-                     m.reference))
-    head = ("name", "options", "what it is", "reference")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    rule = "  ".join("=" * w for w in widths)
-    fmt = [rule, "  ".join(h.ljust(w) for h, w in zip(head, widths)), rule,
-           *("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows), rule]
-    return "\n".join(fmt)
+        opts = "; ".join(f"``{OPTIONS[k].flag}`` {m.default_text(k)}" for k in m.options)
+        lines += [f"   * - ``{m.name}``", f"     - {opts or 'none'}",
+                  f"     - {m.description}" + (" Keeps a dense d x d matrix." if m.dense else ""),
+                  f"     - {m.reference}"]
+    return "\n".join(lines)
 
 
 # -- the built-in methods --------------------------------------------------------------------------

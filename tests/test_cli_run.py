@@ -232,23 +232,3 @@ def test_console_script_in_fresh_directory_with_pythonpath(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert summary(proc.stdout).startswith("quad gd d=3: f = ")
     assert "quad gd: step 4/4" in proc.stderr  # not a terminal: log lines
-
-
-def test_bench_subcommand_is_wired(monkeypatch, capsys):
-    calls = []
-    fake = types.ModuleType("numsmooth.bench")
-
-    def add_parser(sub):
-        p = sub.add_parser("bench", help="benchmark suites")
-        p.add_argument("--dim", type=int, required=True)
-
-    def run(args):
-        calls.append(args.dim)
-        return 0
-
-    fake.add_parser, fake.run = add_parser, run
-    monkeypatch.setitem(sys.modules, "numsmooth.bench", fake)
-    monkeypatch.setattr(numsmooth, "bench", fake, raising=False)
-    assert main(["bench", "--dim", "7"]) == 0 and calls == [7]
-    assert main(["bench"]) == 2  # the _Parser of cli.py: one-line error, exit 2
-    assert capsys.readouterr().err.startswith("numsmooth: error: ")

@@ -94,10 +94,10 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 def _cmd_methods(args: argparse.Namespace) -> int:
     from .. import methods as _methods
-    from .run import _default
 
     for m in _methods.METHODS.values():
-        opts = ", ".join(f"{_methods.OPTIONS[k].flag} {_default(v, m, k)}" for k, v in m.options.items())
+        opts = ", ".join(f"{_methods.OPTIONS[k].flag} {m.default_text(k)}"
+                         for k in m.options)
         print(f"{m.name}: {m.description}" + (" Keeps a dense d x d matrix." if m.dense else ""))
         print(textwrap.fill(f"options: {opts or 'none'}; default steps {m.maxiter}", width=90,
                             initial_indent="    ", subsequent_indent="    "))

@@ -29,15 +29,9 @@ PLOT_NAME = "numsmooth-run.png"
 WARM_STEPS = 2
 
 
-def _default(value: Any, method: _methods.Method, name: str) -> str:
-    if value is None:
-        return method.defaults_text.get(name, "computed")
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def option_help(option: _methods.Option) -> str:
     """The help of an option flag: its meaning, then the methods using it with their defaults."""
-    users = [f"{m.name} ({_default(m.options[option.name], m, option.name)})"
+    users = [f"{m.name} ({m.default_text(option.name)})"
              for m in _methods.METHODS.values() if option.name in m.options]
     return f"{option.help}; used by (default): {', '.join(users)}"
 
