@@ -126,7 +126,7 @@ def _import_failed(where: str, e: BaseException) -> None:
         raise e
     if isinstance(e, SystemExit):
         raise CliError(f"argument --problem: {where!r} called sys.exit({e.code!r}) while being imported") from None
-    raise CliError(f"argument --problem: importing {where!r} raised {type(e).__name__}: {e}") from None
+    raise CliError(f"argument --problem: {where!r} raised {type(e).__name__}: {e} while being imported") from None
 
 
 def _import_user_module(where: str) -> Any:
