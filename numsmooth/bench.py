@@ -184,7 +184,7 @@ def run_cases(cases: Sequence[Case], methods: Sequence[str], *, maxiter: int = 5
     for case in cases:
         mine = []
         for method in chosen:
-            options = {"seed": seed} if "seed" in method.options else {}
+            options: dict[str, Any] = {"seed": seed} if "seed" in method.options else {}
             compile_seconds = 0.0
             if warm:
                 t0 = time.perf_counter()
