@@ -192,3 +192,43 @@ def test_mifflin2_optimum_at_1000_and_its_source():
     assert p.optimal_value(1000) == -706.55 and "n = 1000" in p.optimal_value_source(1000)
     assert p.optimal_value(50) == p.f_star and p.optimal_value_source(50).startswith("numerical")
     assert p.optimal_value(200) is None and p.optimal_value_source(200) is None
+
+
+def test_table_shows_the_certificate_and_marks_best_found():
+    rows = [
+        {"problem": "p", "method": "a", "f": 1.5, "f_star": 1.0, "f_star_source": "known", "solved": False,
+         "nfev": 10, "nit": 3, "seconds": 0.5, "compile_seconds": 2.0, "stationarity": 3.2e-9},
+        {"problem": "q", "method": "a", "f": -7.0, "f_star": -7.0, "f_star_source": "best found", "solved": True,
+         "nfev": 12, "nit": 4, "seconds": 0.25, "compile_seconds": 0.0, "stationarity": math.nan},
+    ]
+    lines = bench.format_table(rows).splitlines()
+    assert lines[2].split() == ["p", "a", "1.5", "1", "5.00e-01", "3.2e-09", "10", "3", "0.50", "2.00", "no"]
+    assert lines[3].split() == ["q", "a", "-7", "~-7", "0.00e+00", "-", "12", "4", "0.25", "0.00", "yes"]
+    assert lines[5].startswith("~ no known optimum")
+
+
+FAILS_LATER = textwrap.dedent('''
+    import numpy as np
+    calls = 0
+
+    def flaky(x):
+        global calls
+        calls += 1
+        if calls > 110:
+            raise FloatingPointError("sensor offline")
+        return float(np.abs(x - 1.0).sum()), np.sign(x - 1.0)
+''')
+
+
+def test_oracle_exception_keeps_the_finished_rows(tmp_path, capsys):
+    (tmp_path / "flaky.py").write_text(FAILS_LATER)
+    out = tmp_path / "rows.json"
+    code = main(["bench", "--problem", f"{tmp_path / 'flaky.py'}:flaky", "--dim", "3", "--method", "gd", "bfgs",
+                 "--maxiter", "100", "--json", str(out), "--quiet"])
+    text = capsys.readouterr()
+    assert code == 1
+    rec = json.loads(out.read_text())
+    assert rec["status"] == "error" and "FloatingPointError: sensor offline" in rec["error"]
+    # gd: 2 warm-up steps (3 calls) + 100 steps (101 calls) finish; bfgs runs into call 111
+    assert [(r["problem"], r["method"], r["nfev"]) for r in rec["rows"]] == [("flaky", "gd", 101)]
+    assert text.out.splitlines()[2].split()[:2] == ["flaky", "gd"] and "sensor offline" in text.err

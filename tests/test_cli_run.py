@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +231,71 @@ def test_console_script_in_fresh_directory_with_pythonpath(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert summary(proc.stdout).startswith("quad gd d=3: f = ")
     assert "quad gd: step 4/4" in proc.stderr  # not a terminal: log lines
+
+
+def _result(f_hist, fun, nfev_hist, nfev, **extra):
+    return numsmooth.OptimizeResult(history={"f": f_hist, "f_smoothed": [np.nan] * len(f_hist), "nfev": nfev_hist},
+                                    fun=fun, nfev=nfev, **extra)
+
+
+def test_plot_without_known_optimum_shows_f_not_a_log_gap():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from numsmooth.cli.plots import Curve, convergence_curve, figure
+
+    res = _result([5.0, -3.0, -40.0], -41.0, [1, 2, 3], 4)
+    ev, f = convergence_curve(res, None)
+    np.testing.assert_array_equal(ev, [1, 2, 3, 4])
+    np.testing.assert_array_equal(f, [5.0, -3.0, -40.0, -41.0])  # f itself, negative values kept
+    fig = figure([Curve("p", "gd", (ev, f), gap=False)])
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "f" and ax.get_yscale() == "linear"  # |f| from 3 to 41: linear
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), f)
+    plt.close(fig)
+    fig = figure([Curve("p", "gd", (ev, np.array([5e4, -3.0, -2.0, 1.0])), gap=False)])
+    assert fig.axes[0].get_yscale() == "symlog"  # |f| from 1 to 5e4: more than three decades
+    plt.close(fig)
+    ev, gap = convergence_curve(res, -41.0)
+    np.testing.assert_array_equal(gap, [46.0, 38.0, 1.0, 0.0])
+    fig = figure([Curve("p", "gd", (ev, gap))])
+    assert fig.axes[0].get_ylabel() == "f - f*" and fig.axes[0].get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_plot_of_an_interrupted_run_drops_the_unknown_last_value():
+    from numsmooth.cli.plots import convergence_curve
+
+    ev, f = convergence_curve(_result([2.0, 1.0], np.nan, [1, 2], 2), None)
+    np.testing.assert_array_equal(ev, [1, 2])
+    np.testing.assert_array_equal(f, [2.0, 1.0])
+
+
+def test_run_plot_on_own_oracle_is_labelled_f(project, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from numsmooth.cli import plots
+
+    original, labels = plots.figure, []
+
+    def recording(curves):
+        fig = original(curves)
+        labels.append(fig.axes[0].get_ylabel())
+        return fig
+
+    monkeypatch.setattr(plots, "figure", recording)
+    for argv, label in ((["--dim", "3"], "f"), (["--dim", "3", "--f-star", "0"], "f - f*")):
+        assert main(["run", "--problem", "myproblem.py:quad", *argv, "--method", "gd", "--maxiter", "5",
+                     "--plot", str(project / "p.png"), "--quiet"]) == 0
+        assert labels.pop() == label
+        assert (project / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_line_shows_the_stationarity_certificate():
+    from numsmooth.cli.run import _summary
+
+    res = _result([1.0], 0.5, [3], 4, nit=1, status=0, message="m", stationarity=2.5e-7, stationarity_radius=1e-4)
+    line = _summary("p m", 3, res, 0.25, 1.0, 2.0)
+    assert line == ("p m d=3: f = 0.5 (f - f* = 0.25), stationarity 2.50e-07 (radius 1e-04), nfev 4, nit 1, "
+                    "status 0 (m), run 1.00 s, compile 2.00 s")
+    res = _result([1.0], 0.5, [3], 4, nit=1, status=0, message="m")  # no certificate: nothing said
+    assert "stationarity" not in _summary("p m", 3, res, None, 1.0, 2.0)

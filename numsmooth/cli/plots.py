@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["Curve", "convergence_curve", "plot_panels"]
+__all__ = ["Curve", "convergence_curve", "figure", "plot_panels"]
 
 
 def convergence_curve(result: Any, f_star: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -43,17 +43,24 @@ class Curve:
 
 
 def plot_panels(curves: Sequence[Curve], path: str) -> None:
-    """Write the convergence plot: one panel per ``panel``, ``f - f*`` (log) vs evaluations,
-    or ``f`` (linear, symmetric-log when it spans more than three decades) in a panel with a
-    curve that has no known optimum.
-
-    Uses matplotlib's Agg backend (no display needed).
+    """Write the convergence plot of :func:`figure` to ``path`` (PNG).
 
     Raises
     ------
     ImportError
         If matplotlib is not installed.
     """
+    import matplotlib.pyplot as plt
+
+    fig = figure(curves)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure(curves: Sequence[Curve]) -> Any:
+    """The convergence plot: one panel per ``panel``, ``f - f*`` (log) vs evaluations, or ``f``
+    (linear, symmetric-log when it spans more than three decades) in a panel with a curve that
+    has no known optimum. Uses matplotlib's Agg backend (no display needed)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -65,8 +72,8 @@ def plot_panels(curves: Sequence[Curve], path: str) -> None:
         panels.setdefault(c.panel, []).append(c)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
     for ax, (title, group) in zip(axes[0], panels.items()):
-        finals = [float(c.curve[0][-1]) for c in group]
-        if max(finals) > 20 * min(finals):  # runs of very different lengths: log evaluations
+        finals = [float(c.curve[0][-1]) for c in group if len(c.curve[0])]
+        if finals and max(finals) > 20 * min(finals):  # runs of very different lengths: log evaluations
             ax.set_xscale("log")
         gaps = all(c.gap for c in group)
         for c in group:
@@ -86,5 +93,4 @@ def plot_panels(curves: Sequence[Curve], path: str) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
