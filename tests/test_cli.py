@@ -91,6 +91,7 @@ def test_maxquad_min_norm_hull_reaches_f_star(capsys, seed):
     ["run", "--method", "gd"],
     ["run", "--problem", "l1", "--method", "gd", "--json", "/nonexistent/dir/x.json"],
     ["frobnicate"],
+    ["demo", "--plot", "/nonexistent/dir/demo.png"],
     ["--threads", "0", "problems"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
@@ -123,3 +124,11 @@ def test_problems_describes_one_problem(capsys):
     out = capsys.readouterr().out
     assert "second" in out and "|x_1 - 1| / 4" in out and "2 |x_i|" in out
     assert main(["problems", "no_such_problem"]) == 2
+
+
+def test_methods_lists_the_registry(capsys):
+    from numsmooth import methods
+
+    assert main(["methods"]) == 0
+    heads = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert heads == list(methods.METHODS)
