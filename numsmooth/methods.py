@@ -116,7 +116,7 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("lr", float, "learning rate (gaussian-homotopy: a fixed step instead of the line search)",
            low=0.0, low_open=True),
     Option("min_numel", int, "smallest number of variables that is smoothed", low=1),
-    Option("history", int, "pairs (s, y) kept", low=1),
+    Option("history", int, "pairs (s, y) L-BFGS keeps", low=1),
     Option("seed", int, "seed of the randomized methods", low=0),
 )}
 
@@ -215,7 +215,7 @@ class Method:
         maxfev : int, optional
             Most evaluations (a run may overshoot by the evaluations of its last step).
         progress : bool or str
-            As :func:`~numsmooth.minimize`'s (module chains only).
+            As :func:`~numsmooth.minimize`'s (module chains only; a solver reports none).
         **options
             The method's options.
         """
