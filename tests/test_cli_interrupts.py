@@ -77,6 +77,7 @@ def test_bench_interrupted_keeps_every_finished_row(tmp_path):
     assert [(r["problem"], r["method"]) for r in rec["rows"]] == [("maxq", "bfgs")]
     assert rec["rows"][0]["solved"] is True
     assert out.splitlines()[2].startswith("maxq ") and "bfgs: solved 1 of 1" in out
+    assert "interrupted (SIGINT): only the 1 runs above finished" in out.splitlines()
     assert "1 finished rows kept" in err and (tmp_path / "b.png").read_bytes()[:4] == PNG
 
 

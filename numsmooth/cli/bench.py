@@ -138,6 +138,8 @@ def command(args: Any) -> int:
             ended = e
     _bench.rank_by_best_found(rows)  # the problem that was running when the work stopped
     print(_bench.format_table(rows), flush=True)
+    if ended is not None:  # said on stdout too: a table saved from stdout must not look complete
+        print(f"{interruption(ended)}: only the {len(rows)} runs above finished")
     status = "complete" if ended is None else "interrupted" if isinstance(ended, KeyboardInterrupt) else "error"
     if json_path is not None:
         write_json("--json", json_path, {

@@ -181,6 +181,7 @@ def command(args: Any) -> int:
                 "fun": res.fun, "f_minus_f_star": None if f_star is None else res.fun - f_star,
                 "stationarity": res.get("stationarity", math.nan),
                 "stationarity_radius": res.get("stationarity_radius", math.nan),
+                "fun_best": res.get("fun_best"), "x_best": res.get("x_best"),
                 "x": res.x, "jac": res.get("jac"), "nit": res.nit, "nfev": res.nfev, "njev": res.get("njev", res.nfev),
                 "status": res.status, "message": res.message, "success": res.success, "history": res.history})
         write_json("--json", json_path, record)
