@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import bench as _bench
 from .. import methods as _methods
+from .._progress import CompileNotice
 from ._common import (CliError, check_output, exit_status, interruption, note, require_matplotlib,
                       sigterm_interrupts, write_json)
 from ._load import check_memory, load_problem
@@ -130,7 +131,7 @@ def command(args: Any) -> int:
     note(f"running {len(methods)} methods on {len(cases)} problems at d = {args.dim} "
          "(Ctrl-C stops and keeps the finished rows)", args.quiet)
     ended: BaseException | None = None
-    with sigterm_interrupts():
+    with sigterm_interrupts(), CompileNotice(enabled=not args.quiet):
         try:
             _bench.run_cases(cases, methods, maxiter=args.maxiter, maxfev=args.maxfev, seed=args.seed,
                              callback=progress)
