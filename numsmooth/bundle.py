@@ -183,7 +183,7 @@ class LimitedMemoryBundle(Module):
         if "S" not in st or st["S"].shape[1] != d:
             st.update(S=np.zeros((self.history, d)), U=np.zeros((self.history, d)),
                       rho_pairs=np.zeros(self.history), head=0, count=0, theta=1.0,
-                      num_serious=0, num_null=0, num_restarts=0, num_trials=0, restarted_at=-1)
+                      num_serious=0, num_null=0, num_restarts=0, num_trials=0, restarted_at=0)
         g = np.array(g, dtype=np.float64, copy=True)
         self._set_point(objective.x.copy(), float(f), g)
 
@@ -212,14 +212,14 @@ class LimitedMemoryBundle(Module):
             objective.request_stop("the direction is not finite")
             return objective
         if w <= self.tol * (1.0 + abs(f)):
-            if st["restarted_at"] == st["num_serious"]:
+            if st["restarted_at"] == st["num_serious"] + 1:
                 objective.request_stop(f"approximately stationary: w = {w:.3g} <= tol (1 + |f|)")
             else:
                 self._restart()  # D may be nearly singular on agg: measure w again from D = I
             return objective
         found = self._search(objective, f, p, math.sqrt(pp), w, u)
         if found is None:
-            if st["restarted_at"] == st["num_serious"]:
+            if st["restarted_at"] == st["num_serious"] + 1:
                 objective.request_stop("the line search found neither a serious nor a null step")
             else:
                 self._restart()
@@ -236,7 +236,7 @@ class LimitedMemoryBundle(Module):
     def _restart(self) -> None:
         """Forget the pairs (``D = I``) and start the aggregate again at ``x``."""
         st = self.state
-        st.update(count=0, head=0, theta=1.0, num_restarts=st["num_restarts"] + 1, restarted_at=st["num_serious"])
+        st.update(count=0, head=0, theta=1.0, num_restarts=st["num_restarts"] + 1, restarted_at=st["num_serious"] + 1)
         self._set_point(st["x"], float(st["f"]), st["g"])
 
     def _search(self, objective: Objective, f: float, p: np.ndarray, pnorm: float, w: float,
