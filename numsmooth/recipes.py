@@ -30,7 +30,7 @@ from .gradient_sampling import GradientSampling
 from .line_search import WeakWolfe
 from .modules import LR, Backtracking, Module
 from .pipeline import Switch
-from .quasi_newton import BFGS
+from .quasi_newton import BFGS, check_dense_fits
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
 
 __all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "lmbm"]
@@ -224,7 +224,9 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     -----
     Unlike HANSO, the BFGS phase has no test on the min-norm element of the hull of recent
     gradients (HANSO's ``normtol``); the tiny-step test and the step cap take its place, and
-    the gradient-sampling phase does the certifying. On the ten problems of Haarala, Miettinen
+    the gradient-sampling phase does the certifying. The BFGS matrix is dense: ``hanso(d)``
+    raises ``ValueError`` when its ``8 d^2`` bytes exceed the ``block_budget_bytes`` knob of
+    :mod:`numsmooth.config` (use :func:`lmbm` there). On the ten problems of Haarala, Miettinen
     & Mäkelä (2004) at d = 50 (``numsmooth bench --suite hmm2004``) the defaults reach
     ``f - f* <= 1e-6 (1 + |f*|)`` on all ten, with a median of about 1,500 evaluations.
 
@@ -245,6 +247,7 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     (4, True)
     """
     d = check_int("d", d, low=1)
+    check_dense_fits(d, "hanso")
     n = min(100, 2 * d, d + 10) if n is None else check_int("n", n, low=2)
     first: list[Module] = [BFGS(), WeakWolfe(c1=c1, c2=c2)]
     second = gradient_sampling(d, sigma=sigma, n=n, decay=decay, tol=tol, sigma_min=sigma_min, seed=seed)

@@ -255,3 +255,23 @@ def test_bad_argument_types_are_refused():
         ns.LimitedMemoryBundle(history=2.5)
     with pytest.raises(TypeError, match="monotone"):
         ns.LimitedMemoryBundle(monotone="yes")
+
+
+# ---------------------------------------------------------------------------------------------
+# dense methods refuse what does not fit
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dense_methods_refuse_beyond_the_budget(knobs):
+    d = 2000  # 8 d^2 = 32 MB
+    ns.config.set(block_budget_bytes=2**24)  # 16 MiB
+    with pytest.raises(ValueError, match=r"hanso keeps a dense 2000 x 2000 .*0\.0298 GiB.*lmbm"):
+        ns.recipes.hanso(d)
+    p = ns.problems.get("maxq")
+    opt = ns.Optimizer(p.x0(d), ns.BFGS(), ns.WeakWolfe())
+    with pytest.raises(ValueError, match=r"BFGS keeps a dense 2000 x 2000.*lmbm"):
+        opt.step(p.fun)
+    assert_array_equal(opt.x, p.x0(d))  # refused before moving
+    ns.config.set(block_budget_bytes=2**25)  # 32 MiB: fits
+    ns.recipes.hanso(d)
+    ns.Optimizer(p.x0(d), ns.BFGS(), ns.WeakWolfe()).step(p.fun)
