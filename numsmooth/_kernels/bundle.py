@@ -191,3 +191,42 @@ def null_pair_products(g, gy, pm, py, p):
         uDu += uj * (py[j] - pm[j])
         up += uj * p[j]
     return uDu, up
+
+
+@njit(cache=True)
+def lowrank_sub(V, vscale, nv, q, out):
+    """``out -= sum_i vscale[i] (V[i]^T q) V[i]`` over the first ``nv`` rows (the symmetric
+    rank-one corrections of null steps); ``out`` may not be ``q``."""
+    d = q.size
+    for i in range(nv):
+        a = 0.0
+        for j in range(d):
+            a += V[i, j] * q[j]
+        a *= vscale[i]
+        for j in range(d):
+            out[j] -= a * V[i, j]
+
+
+@njit(cache=True)
+def sr1_correction(py, pm, gy, g, p, t, v):
+    """The SR1 correction of a null step: ``v = D u - s`` with ``D u = py - pm``,
+    ``u = gy - g`` and ``s = -t p``, written into ``v``; returns ``(u^T v, ||u||^2, ||v||^2)``."""
+    uv = 0.0
+    uu = 0.0
+    vv = 0.0
+    for j in range(v.size):
+        vj = py[j] - pm[j] + t * p[j]
+        uj = gy[j] - g[j]
+        v[j] = vj
+        uv += uj * vj
+        uu += uj * uj
+        vv += vj * vj
+    return uv, uu, vv
+
+
+@njit(cache=True)
+def rank_one_update(a, v, c, out):
+    """``out = a - c v``; ``out`` may be ``a``."""
+    for j in range(out.size):
+        out[j] = a[j] - c * v[j]
+
