@@ -241,7 +241,7 @@ class LimitedMemoryBundle(Module):
     def step(self, objective: Objective) -> Objective:
         st = self.state
         x = objective.x
-        if "x" not in st or st["x"].shape != x.shape or not np.array_equal(st["x"], x):
+        if "x" not in st or st["x"].shape != x.shape or not _kb.same(st["x"], x):
             self._start(objective)
         else:
             objective.cache_loss_and_grad(st["f"], st["g"])
@@ -254,7 +254,7 @@ class LimitedMemoryBundle(Module):
         shift = self.rho - ap / aa if ap < self.rho * aa else 0.0
         if shift:
             p = p + shift * agg
-            ap, pp = ap + shift * aa, float(np.dot(p, p))
+            ap, pp = ap + shift * aa, _kb.dot(p, p)
         w = ap + 2.0 * alpha
         once_more = st["restarted_at"] != st["num_serious"] + 1  # no restart at this point yet
         if not math.isfinite(w):
@@ -296,18 +296,18 @@ class LimitedMemoryBundle(Module):
         """Trial points ``y = x - t p`` until a serious or a null step; ``u = t p`` at the end."""
         x = objective.x
         st = self.state
-        limit = self.max_step * (1.0 + float(np.sqrt(np.dot(x, x))))
+        limit = self.max_step * (1.0 + math.sqrt(_kb.dot(x, x)))
         t = min(float(st["t_start"]), limit / pnorm) if pnorm > 0 else 1.0
         lo, hi = 0.0, math.inf
+        y = np.empty_like(x)
         slope = -(w - 2.0 * float(st["alpha"]))  # d^T agg
         for _ in range(self.maxtrials):
-            np.multiply(p, t, out=u)
-            y = x - u  # the point the optimizer's x -= u reaches, bit for bit
+            _kb.trial_point(x, p, t, u, y)
             fy, gy = objective.evaluate(y)
             st["num_trials"] += 1
             descent = False
             if math.isfinite(fy):
-                dxi = -float(np.dot(p, gy))
+                dxi = -_kb.dot(p, gy)
                 beta = max(abs(f - fy + t * dxi), self.gamma * (t * pnorm) ** 2)
                 descent = fy <= f - self.eps_l * t * w
                 if descent and (t >= self.t_min or beta > self.eps_a * w):
@@ -363,13 +363,13 @@ class LimitedMemoryBundle(Module):
         uv, uu, vv = _kb.sr1_correction(py, pm, gy, g, p_used, t, v)
         if not (math.isfinite(uv) and uv > 1e-8 * math.sqrt(uu * vv)):
             return
-        c_agg, c_g = float(np.dot(v, new_agg)) / uv, float(np.dot(v, g)) / uv
+        c_agg, c_g = _kb.dot(v, new_agg) / uv, _kb.dot(v, g) / uv
         p_next = np.empty_like(agg)
         _kb.rank_one_update(new_p, v, c_agg, p_next)
         pm_next = np.empty_like(agg)
         _kb.rank_one_update(pm, v, c_g, pm_next)
         # keep D positive where it is used: on the aggregate and on xi_m
-        if float(np.dot(new_agg, p_next)) > 0.0 and float(np.dot(g, pm_next)) > 0.0:
+        if _kb.dot(new_agg, p_next) > 0.0 and _kb.dot(g, pm_next) > 0.0:
             st["V"][nv] = v
             st["vscale"][nv] = 1.0 / uv
             st.update(nv=nv + 1, p=p_next, pm=pm_next)

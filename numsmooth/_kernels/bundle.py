@@ -230,3 +230,30 @@ def rank_one_update(a, v, c, out):
     for j in range(out.size):
         out[j] = a[j] - c * v[j]
 
+
+
+@njit(cache=True)
+def dot(a, b):
+    """``a^T b``, serially (BLAS threads would fight over a shared machine's cores)."""
+    s = 0.0
+    for j in range(a.size):
+        s += a[j] * b[j]
+    return s
+
+
+@njit(cache=True)
+def same(a, b):
+    """Whether ``a`` and ``b`` hold the same values (no temporary, stops at the first difference)."""
+    for j in range(a.size):
+        if a[j] != b[j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def trial_point(x, p, t, u, y):
+    """``u = t p`` and ``y = x - u``: the point ``x -= u`` reaches, bit for bit."""
+    for j in range(x.size):
+        uj = t * p[j]
+        u[j] = uj
+        y[j] = x[j] - uj
