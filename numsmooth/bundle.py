@@ -199,7 +199,7 @@ class LimitedMemoryBundle(Module):
     def _store_pair(self, s: np.ndarray, u: np.ndarray) -> None:
         """Write the pair into the L-BFGS memory (the oldest dropped when full) if ``s^T u > 0``."""
         st = self.state
-        su, uu, ss = _kb.pair_products(s, u)
+        su, ss, uu = _kb.dot_norms(s, u)
         if not (math.isfinite(su) and su > 1e-12 * math.sqrt(ss * uu)):
             return
         h = int(st["head"])
@@ -249,7 +249,7 @@ class LimitedMemoryBundle(Module):
         u[...] = 0.0
         f = float(st["f"])
         agg, p, alpha = st["agg"], st["p"], float(st["alpha"])
-        ap, aa, pp = _kb.direction_products(agg, p)
+        ap, aa, pp = _kb.dot_norms(agg, p)
         # D + shift I with agg^T (D + shift I) agg = rho ||agg||^2 where D is nearly singular on agg
         shift = self.rho - ap / aa if ap < self.rho * aa else 0.0
         if shift:

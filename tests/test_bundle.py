@@ -58,9 +58,13 @@ def test_lbfgs_apply_matches_dense_bfgs(m, npairs):
 def test_products_match_numpy():
     d = 37
     a, b, c, p, q, r, e = (RNG.standard_normal(d) for _ in range(7))
-    assert_allclose(kb.pair_products(a, b), (a @ b, b @ b, a @ a), rtol=1e-13)
-    assert_allclose(kb.direction_products(a, b), (a @ b, a @ a, b @ b), rtol=1e-13)
-    assert_allclose(kb.null_pair_products(a, b, c, p, q), ((b - a) @ (p - c), (b - a) @ q), rtol=1e-12)
+    assert_allclose(kb.dot_norms(a, b), (a @ b, a @ a, b @ b), rtol=1e-13)
+    assert_allclose(kb.dot(a, b), a @ b, rtol=1e-13)
+    assert kb.same(a, a.copy()) and not kb.same(a, np.where(np.arange(d) == d - 1, a + 1, a))
+    u, y = np.empty(d), np.empty(d)
+    kb.trial_point(a, b, 0.3, u, y)
+    assert_array_equal(u, 0.3 * b)
+    assert_array_equal(y, a - u)
     # gram3 with a symmetric D and a shift, against the dense products
     A = RNG.standard_normal((d, d))
     D = A @ A.T

@@ -46,29 +46,16 @@ def lbfgs_apply(S, U, rho, head, count, theta, scale, q, out, alpha):
 
 
 @njit(cache=True)
-def pair_products(s, u):
-    """``(s^T u, u^T u, s^T s)`` in one pass."""
-    su = 0.0
-    uu = 0.0
-    ss = 0.0
-    for j in range(s.size):
-        su += s[j] * u[j]
-        uu += u[j] * u[j]
-        ss += s[j] * s[j]
-    return su, uu, ss
-
-
-@njit(cache=True)
-def direction_products(agg, p):
-    """``(agg^T p, agg^T agg, p^T p)`` in one pass."""
-    ap = 0.0
+def dot_norms(a, b):
+    """``(a^T b, a^T a, b^T b)`` in one pass."""
+    ab = 0.0
     aa = 0.0
-    pp = 0.0
-    for j in range(agg.size):
-        ap += agg[j] * p[j]
-        aa += agg[j] * agg[j]
-        pp += p[j] * p[j]
-    return ap, aa, pp
+    bb = 0.0
+    for j in range(a.size):
+        ab += a[j] * b[j]
+        aa += a[j] * a[j]
+        bb += b[j] * b[j]
+    return ab, aa, bb
 
 
 @njit(cache=True)
@@ -179,18 +166,6 @@ def simplex_qp3(G, r):
             if v < best:
                 best, best0, best1, best2 = v, c, a, b
     return best0, best1, best2
-
-
-@njit(cache=True)
-def null_pair_products(g, gy, pm, py, p):
-    """With ``u = gy - g`` and ``D u = py - pm``: ``(u^T D u, u^T p)`` in one pass."""
-    uDu = 0.0
-    up = 0.0
-    for j in range(g.size):
-        uj = gy[j] - g[j]
-        uDu += uj * (py[j] - pm[j])
-        up += uj * p[j]
-    return uDu, up
 
 
 @njit(cache=True)
