@@ -5,7 +5,7 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import config, problems, recipes, schedules
+from . import config, methods, problems, recipes, schedules
 from ._layout import flat_params
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
@@ -37,7 +37,7 @@ from .termination import (
 __version__ = "0.2.0"
 
 __all__ = [
-    "config", "problems", "recipes", "schedules",
+    "config", "methods", "problems", "recipes", "schedules",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling

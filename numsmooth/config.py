@@ -99,6 +99,11 @@ KNOBS: dict[str, _Knob] = {
     "hull_maxiter": _Knob(10_000, "Iteration cap of the min-norm-hull QP.", low=1),
     "hull_accept": _Knob(
         1e-9, "Relative gap above which a stalled min-norm-hull QP warns."),
+    "compile_notice": _Knob(
+        1, "1: the first step of an optimizer (numsmooth.Optimizer, numsmooth.torch.Optimizer) "
+        "prints 'numsmooth: compiling kernels (first run only)...' to stderr once Numba has "
+        "compiled for half a second (once per process; a warm cache prints nothing); 0: silent "
+        "(numsmooth.warmup compiles ahead).", low=0),
 }
 
 _values: dict[str, int | float] = {}
@@ -136,13 +141,17 @@ def _from_environment(name: str) -> int | float:
 
 def reset() -> None:
     """Every knob back to its default (or its environment override)."""
+    global _environment_error
     _values.clear()
     for name in KNOBS:
         _values[name] = _from_environment(name)
+    _environment_error = None
 
 
 def get(name: str) -> Any:
     """The current value of knob ``name`` (see :data:`KNOBS`)."""
+    if _environment_error is not None:
+        raise _environment_error
     try:
         return _values[name]
     except KeyError:
@@ -172,4 +181,18 @@ def describe() -> dict[str, Any]:
     return {name: {"value": _values[name], "default": k.default, "doc": k.doc} for name, k in KNOBS.items()}
 
 
-reset()
+#: The error of a bad ``NUMSMOOTH_*`` variable met at import: raised by :func:`get` (and by the
+#: command line, as one line) instead of by ``import numsmooth``, so it can be reported.
+_environment_error: Exception | None = None
+
+
+def _check_environment() -> None:
+    """Raise the error of a bad ``NUMSMOOTH_*`` variable met at import, if there was one."""
+    if _environment_error is not None:
+        raise _environment_error
+
+
+try:
+    reset()
+except (TypeError, ValueError) as _e:
+    _environment_error = _e

@@ -50,7 +50,8 @@ class OptimizeResult(dict[str, Any]):
         reached; 2: stopped by the callback (it returned True or raised ``StopIteration``);
         3: every evaluation of a step was non-finite (``x`` is the last point with a finite
         value); 4: a module ended the run (e.g. :class:`~numsmooth.GradientSampling`'s sigma fell
-        below its ``sigma_min``).
+        below its ``sigma_min``); 5: interrupted (only in the ``partial_result`` of an
+        exception that ended :func:`minimize`, see there).
     message : str
         Why the run stopped.
     num_refused : int
@@ -224,6 +225,16 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     -------
     OptimizeResult
 
+    Raises
+    ------
+    KeyboardInterrupt, Exception
+        Whatever interrupts the run (Ctrl-C, an exception from the oracle or the callback) is
+        raised again with the result so far attached as ``exc.partial_result``: an
+        :class:`OptimizeResult` with ``status`` 5, ``message`` ``"interrupted: ..."``,
+        ``success`` False, ``x``, ``nit`` and ``nfev`` of the last completed step, the history
+        so far, and ``fun``/``jac`` at ``x`` when they were evaluated there (else ``nan`` and
+        None: nothing is evaluated after an interrupt).
+
     Notes
     -----
     Every module and criterion is reset first, so a run does not depend on what the same
@@ -336,6 +347,9 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 if stop is True or (isinstance(stop, np.bool_) and bool(stop)):
                     status, message = 2, "stopped by the callback (it returned True)"
                     break
+    except BaseException as exc:
+        _attach_partial_result(exc, opt, root, history)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -356,6 +370,25 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         table.row(opt.num_steps, res.fun, float(np.sqrt(np.dot(g, g))), opt.sigma, res.nfev, force=True)
         print(f"status {status}: {message}")
     return res
+
+
+def _attach_partial_result(exc: BaseException, opt: Optimizer, root: Objective | None,
+                           history: dict[str, list[float]]) -> None:
+    """Attach the result so far to ``exc`` (``exc.partial_result``), evaluating nothing."""
+    fun, jac = math.nan, None
+    if root is not None and root.has_loss and np.array_equal(root.x, opt.x):
+        f, g = root.loss_and_grad()  # cached: the step in progress evaluated x itself
+        fun, jac = float(f), opt.layout.unflatten(np.array(g, dtype=np.float64))
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    steps = min(len(v) for v in history.values())  # an interrupt between two appends: drop the half row
+    partial = OptimizeResult(
+        x=_copy_params(opt), fun=fun, jac=jac, nit=opt.num_steps, nfev=opt.num_evaluations,
+        njev=opt.num_evaluations, status=5, message=f"interrupted: {what}", success=False,
+        history={k: v[:steps] for k, v in history.items()}, num_refused=opt.num_refused)
+    try:
+        exc.partial_result = partial  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception type without a __dict__
+        pass
 
 
 def _copy_params(opt: Optimizer) -> Any:

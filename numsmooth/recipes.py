@@ -8,7 +8,9 @@
 - :func:`hanso`: BFGS with a weak Wolfe line search until it stalls, then gradient sampling
   from where it stopped (Lewis & Overton 2013, the HANSO code);
 - :func:`lmbm`: the limited-memory bundle method (Haarala, Miettinen & Mäkelä 2007), O(m d)
-  memory, for nonsmooth problems with thousands to millions of variables.
+  memory, for nonsmooth problems with thousands to millions of variables;
+- :func:`build`: any method of the registry :mod:`numsmooth.methods` by name (``"bfgs"``,
+  ``"lsgd"``, ...), the names of ``numsmooth run --method`` and ``numsmooth bench --method``.
 
 Examples
 --------
@@ -33,7 +35,36 @@ from .pipeline import Switch
 from .quasi_newton import BFGS, check_dense_fits
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
 
-__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "lmbm"]
+__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "lmbm", "build"]
+
+
+def build(name: str, d: int, **options: Any) -> list[Module]:
+    """The modules of the registered method ``name`` for ``d`` variables:
+    ``numsmooth.methods.get(name).build(d, **options)``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`numsmooth.methods.METHODS`.
+    d : int
+        Number of variables.
+    **options
+        The method's options (see ``numsmooth.methods.get(name).options``).
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the names) or an option the method does not take.
+
+    Examples
+    --------
+    >>> import numsmooth as ns
+    >>> [type(m).__name__ for m in ns.recipes.build("bfgs", 5)]
+    ['BFGS', 'WeakWolfe']
+    """
+    from . import methods  # methods builds on the recipes below
+
+    return methods.get(name).build(d, **options)
 
 
 def gradient_sampling(d: int, *, sigma: float = 0.1, n: int | None = None, decay: float = 0.1,
