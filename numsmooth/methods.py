@@ -434,7 +434,6 @@ for _m in (
     register(_m)
 
 
-
 def _lmbm(d: int, *, history: int = 7, tol: float = 1e-10) -> list[Module]:
     return recipes.lmbm(history=history, tol=tol)
 

@@ -329,3 +329,13 @@ def test_patience_restarts_then_stops():
     assert res.status == 4 and "5 iterations" in res.message
     # five iterations, a restart, five more; the last ends the run instead of moving x
     assert lm.state["num_restarts"] == 1 and res.nit == 9
+
+
+def test_registry_builds_the_recipe():
+    m = ns.methods.get("lmbm")
+    (lm,) = m.build(10, history=4, tol=1e-9)
+    assert isinstance(lm, ns.LimitedMemoryBundle) and (lm.history, lm.tol) == (4, 1e-9)
+    assert not m.dense and m.options == {"history": 7, "tol": 1e-10}
+    p = ns.problems.get("chained_crescent_1")
+    res = m.minimize(p.fun, p.x0(100), maxfev=5000)
+    assert res.status == 4 and res.fun < 1e-6
