@@ -9,6 +9,7 @@ from . import config, methods, problems, recipes, schedules
 from ._layout import flat_params
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
+from .bundle import LimitedMemoryBundle
 from .laplacian import LaplacianSmoothing, laplacian_smooth
 from .line_search import WeakWolfe
 from .modules import LR, Adam, Backtracking, ClipNorm, Module, Momentum, PerParameter, WeightDecay
@@ -47,7 +48,7 @@ __all__ = [
     "Module", "LR", "Momentum", "Adam", "Backtracking", "WeightDecay", "ClipNorm", "PerParameter", "Switch", "Optimizer", "minimize", "OptimizeResult",
     "save_state", "load_state", "flat_params",
     # quasi-Newton and line searches
-    "BFGS", "LBFGS", "WeakWolfe",
+    "BFGS", "LBFGS", "WeakWolfe", "LimitedMemoryBundle",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",

@@ -23,6 +23,7 @@ name                        algorithm
 ``lbfgsb``                  SciPy's L-BFGS-B, the smooth baseline (not a module chain)
 ``lsgd``                    Laplacian-smoothed gradient descent (Osher et al. 2022)
 ``gd``                      gradient descent with a fixed step
+``lmbm``                    limited-memory bundle method (Haarala, Miettinen & Mäkelä 2007)
 ==========================  ===================================================================
 
 Examples
@@ -431,3 +432,16 @@ for _m in (
            "A. Cauchy (1847)"),
 ):
     register(_m)
+
+
+def _lmbm(d: int, *, history: int = 7, tol: float = 1e-10) -> list[Module]:
+    return recipes.lmbm(history=history, tol=tol)
+
+
+register(Method(
+    "lmbm", _lmbm,
+    "Limited-memory bundle method: serious and null steps, subgradient aggregation, an L-BFGS metric "
+    "with SR1 corrections in null steps; O(history d) memory (numsmooth.recipes.lmbm).",
+    "N. Haarala, K. Miettinen, M. M. Mäkelä (2007), Globally convergent limited memory bundle method for "
+    "large-scale nonsmooth optimization, Math. Program. 109:181-205", maxiter=50_000,
+    new_options=(Option("tol", float, "lmbm: stop when the predicted decrease w <= tol (1 + |f|)", low=0.0),)))

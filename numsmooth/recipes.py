@@ -7,6 +7,8 @@
   (graduated optimization);
 - :func:`hanso`: BFGS with a weak Wolfe line search until it stalls, then gradient sampling
   from where it stopped (Lewis & Overton 2013, the HANSO code);
+- :func:`lmbm`: the limited-memory bundle method (Haarala, Miettinen & Mäkelä 2007), O(m d)
+  memory, for nonsmooth problems with thousands to millions of variables;
 - :func:`build`: any method of the registry :mod:`numsmooth.methods` by name (``"bfgs"``,
   ``"lsgd"``, ...), the names of ``numsmooth run --method`` and ``numsmooth bench --method``.
 
@@ -25,14 +27,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._validation import check_int, check_real
+from .bundle import LimitedMemoryBundle
 from .gradient_sampling import GradientSampling
 from .line_search import WeakWolfe
 from .modules import LR, Backtracking, Module
 from .switch import Switch
-from .quasi_newton import BFGS
+from .quasi_newton import BFGS, check_dense_fits
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
 
-__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "build"]
+__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "lmbm", "build"]
 
 
 def build(name: str, d: int, **options: Any) -> list[Module]:
@@ -252,7 +255,9 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     -----
     Unlike HANSO, the BFGS phase has no test on the min-norm element of the hull of recent
     gradients (HANSO's ``normtol``); the tiny-step test and the step cap take its place, and
-    the gradient-sampling phase does the certifying. On the ten problems of Haarala, Miettinen
+    the gradient-sampling phase does the certifying. The BFGS matrix is dense: ``hanso(d)``
+    raises ``ValueError`` when its ``8 d^2`` bytes exceed the ``block_budget_bytes`` knob of
+    :mod:`numsmooth.config` (use :func:`lmbm` there). On the ten problems of Haarala, Miettinen
     & Mäkelä (2004) at d = 50 (``numsmooth bench --suite hmm2004``) the defaults reach
     ``f - f* <= 1e-6 (1 + |f*|)`` on all ten, with a median of about 1,500 evaluations.
 
@@ -273,8 +278,49 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     (4, True)
     """
     d = check_int("d", d, low=1)
+    check_dense_fits(d, "hanso")
     n = min(100, 2 * d, d + 10) if n is None else check_int("n", n, low=2)
     first: list[Module] = [BFGS(), WeakWolfe(c1=c1, c2=c2)]
     second = gradient_sampling(d, sigma=sigma, n=n, decay=decay, tol=tol, sigma_min=sigma_min, seed=seed)
     return [Switch(first, second, on_failure=True, step_tol=step_tol, patience=patience,
                    max_steps=check_int("bfgs_steps", bfgs_steps, low=1))]
+
+
+def lmbm(*, history: int = 7, tol: float = 1e-12, **options: Any) -> list[Module]:
+    """The limited-memory bundle method as a module chain (one module).
+
+    :class:`~numsmooth.LimitedMemoryBundle` does its own line search (serious and null steps),
+    so nothing follows it. Memory is ``2 history d`` words for the pairs plus about ten
+    vectors, work per iteration O(history d) plus one oracle call per trial point; use it
+    where :func:`hanso`'s dense ``d x d`` matrix does not fit. The run ends by itself
+    (:func:`~numsmooth.minimize` status 4) when the predicted decrease ``w`` falls below
+    ``tol (1 + |f|)``.
+
+    Parameters
+    ----------
+    history : int
+        Pairs kept, >= 1.
+    tol : float
+        Stopping tolerance on ``w``, >= 0.
+    **options
+        Any other parameter of :class:`~numsmooth.LimitedMemoryBundle`.
+
+    Returns
+    -------
+    list of Module
+        ``[LimitedMemoryBundle(history, tol, **options)]``.
+
+    References
+    ----------
+    N. Haarala, K. Miettinen, M. M. Mäkelä (2007), Globally convergent limited memory bundle
+    method for large-scale nonsmooth optimization, Math. Program. 109:181-205.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> p = ns.problems.get("chained_crescent_1")
+    >>> res = ns.minimize(p.fun, p.x0(1000), *ns.recipes.lmbm(), maxiter=5000)
+    >>> res.status, bool(res.fun < 1e-6)
+    (4, True)
+    """
+    return [LimitedMemoryBundle(history=history, tol=tol, **options)]

@@ -25,12 +25,13 @@ REFERENCE = {
     "lbfgs": lambda d: [ns.LBFGS(history=10), ns.WeakWolfe()],
     "lsgd": lambda d: [ns.LaplacianSmoothing(sigma=1.0, min_numel=4), ns.LR(1e-3)],
     "gd": lambda d: [ns.LR(1e-3)],
+    "lmbm": lambda d: [ns.LimitedMemoryBundle()],
 }
 
 
 def test_registry_names_and_one_meaning_each():
     assert list(nsm.METHODS) == ["hanso", "gradient-sampling", "gaussian-homotopy", "bfgs", "lbfgs", "lbfgsb",
-                                 "lsgd", "gd"]
+                                 "lsgd", "gd", "lmbm"]
     gs = nsm.get("gradient-sampling").build(6)[0]
     gh = nsm.get("gaussian-homotopy").build(6)[0]
     assert isinstance(gs, ns.GradientSampling) and gs.config()["aggregate"] == "min-norm-hull"
