@@ -244,7 +244,8 @@ class LimitedMemoryBundle(Module):
         if "x" not in st or st["x"].shape != x.shape or not _kb.same(st["x"], x):
             self._start(objective)
         else:
-            objective.cache_loss_and_grad(st["f"], st["g"])
+            # f and g at x are this module's from its last step: hand them to the objective
+            objective.evaluate_including_x(lambda known: (None, (float(st["f"]), st["g"])))
         u = objective.get_update()
         u[...] = 0.0
         f = float(st["f"])
