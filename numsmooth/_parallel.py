@@ -36,6 +36,9 @@ to spare for our threads: the number of runnable tasks (``/proc/loadavg``, an in
 count that includes the caller), read at most every ``load_check_seconds``, plus our other
 threads must fit the cores we may run on. Both are skipped when the user chose a wait policy,
 spin count or Numba threading layer: an explicit setting is respected.
+
+Kernels with a serial and a parallel version are `numsmooth._kernels.twins.Twin` objects (one
+body compiled twice); `pick` returns the dispatcher to call.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from typing import Any
 
 from . import config
 
-__all__ = ["use_parallel", "machine_busy", "in_forked_child", "threads_launched_in_parent"]
+__all__ = ["use_parallel", "pick", "machine_busy", "in_forked_child", "threads_launched_in_parent"]
 
 
 _USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
@@ -150,3 +153,13 @@ def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
     if not _threads_launched:
         _launch_threads()
     return True
+
+
+def pick(twin: Any, elements: int, knob: str = "parallel_min_elements", *, parallel: bool | None = None) -> Any:
+    """The dispatcher of the kernel ``twin`` (a `numsmooth._kernels.twins.Twin`) to call for work
+    on ``elements`` array elements: ``twin.parallel`` when `use_parallel` (with ``knob``) says so,
+    else ``twin.serial``. ``parallel``, when not None, is a decision the caller already took with
+    `use_parallel` for the same work (one decision for several kernels)."""
+    if parallel is None:
+        parallel = use_parallel(elements, knob)
+    return twin.parallel if parallel else twin.serial

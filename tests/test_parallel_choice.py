@@ -1,10 +1,13 @@
 """The serial/parallel choice (numsmooth/_parallel.py): same bits either way, and when it says what."""
 
+import numba
 import numpy as np
 import pytest
+from numba import njit, prange
 
 import numsmooth as ns
 from numsmooth import _parallel
+from numsmooth._kernels.twins import twin
 from numsmooth.perturbations import draw_perturbations
 
 ROSENBROCK = ns.problems.get("rosenbrock").fun
@@ -80,3 +83,52 @@ def test_wait_policy_respects_the_user():
     assert run() == "PASSIVE"
     assert run(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
     assert run(GOMP_SPINCOUNT="1000") == "None"
+
+
+# -- kernel twins (numsmooth/_kernels/twins.py): one body, compiled serial and parallel ----------
+
+@twin(cache=False)
+def _doubled_sum(a, out):
+    for i in prange(a.shape[0]):
+        out[i] = 2.0 * a[i]
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += out[i]
+    return s
+
+
+@njit
+def _calls_twin(a, out):
+    return _doubled_sum(a, out) + 1.0
+
+
+def test_twin_compiles_one_body_serial_and_parallel():
+    a = np.random.default_rng(0).standard_normal(1000)
+    outs = [np.empty(1000) for _ in range(3)]
+    s = [_doubled_sum.serial(a, outs[0]), _doubled_sum.parallel(a, outs[1]), _doubled_sum(a, outs[2])]
+    assert s[0] == s[1] == s[2] == sum((2.0 * a).tolist())  # summed left to right, as the body
+    assert all(np.array_equal(o, 2.0 * a) for o in outs)
+    if not numba.config.DISABLE_JIT:
+        assert not _doubled_sum.serial.targetoptions.get("parallel")
+        assert _doubled_sum.parallel.targetoptions.get("parallel")
+        # distinct names: Numba's disk cache would otherwise hand one the other's machine code
+        assert _doubled_sum.parallel.py_func.__qualname__ == _doubled_sum.serial.py_func.__qualname__ + "_parallel"
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="what jitted code links needs the JIT")
+def test_twin_called_from_jitted_code_is_its_serial_kernel():
+    a = np.arange(5.0)
+    assert _calls_twin(a, np.empty(5)) == 21.0
+    assert numba.typeof(_doubled_sum).dispatcher is _doubled_sum.serial
+    (cres,) = _calls_twin.overloads.values()
+    assert not cres.library._reload_init  # no parfor linked in: nothing to relaunch on a cache load
+    (par,) = _doubled_sum.parallel.overloads.values()
+    assert par.library._reload_init  # ... whereas the parallel kernel carries the hook
+
+
+def test_pick_follows_the_knob(knobs):
+    knobs(parallel_min_elements=100, load_check_seconds=0)
+    assert _parallel.pick(_doubled_sum, 99) is _doubled_sum.serial
+    assert _parallel.pick(_doubled_sum, 100) is _doubled_sum.parallel
+    assert _parallel.pick(_doubled_sum, 10**9, parallel=False) is _doubled_sum.serial
+    assert _parallel.pick(_doubled_sum, 0, parallel=True) is _doubled_sum.parallel
