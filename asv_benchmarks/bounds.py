@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -136,7 +137,8 @@ def section_step(repeats: int) -> None:
     U = np.ascontiguousarray((case.X[1:] - x) / sigma)  # near the step's perturbations; cost only
     F = np.empty(n)
     acc, state = np.empty(d), np.empty(_agg.STATE_SIZE)
-    pt, g, g0 = np.empty(d), np.empty(d), case.G[0].copy()
+    pt, g, g0 = np.empty((1, d)), np.empty((1, d)), case.G[0].copy()
+    written = np.empty(1, dtype=np.bool_)
     P, G = np.empty((n - 1, d)), case.G[1:].copy()
     code = 0  # mean
 
@@ -148,7 +150,8 @@ def section_step(repeats: int) -> None:
     floor_serial(case.X, case.F, case.G)
 
     def fused():  # as in the step: the x0 term evaluated in the kernel too, 100 evaluations
-        kernels.fold(x, sigma, U, F, 1, code, acc, state, pt, g, g0, _ok.START | _ok.FINISH | _ok.EVAL_X0)
+        kernels.fold.serial(x, sigma, U, F, 1, code, acc, state, pt, g, written, g0,
+                            _ok.START | _ok.FINISH | _ok.EVAL_X0)
 
     def fold_only():
         _agg.stream_init(state, acc)
@@ -158,16 +161,18 @@ def section_step(repeats: int) -> None:
     kernel_times: list[float] = []
     fold = kernels.fold
 
-    def timing_fold(*args):
-        t0 = time.perf_counter()
-        out = fold(*args)
-        kernel_times.append(time.perf_counter() - t0)
-        return out
+    def timing(kernel):
+        def timed_kernel(*args):
+            t0 = time.perf_counter()
+            out = kernel(*args)
+            kernel_times.append(time.perf_counter() - t0)
+            return out
+        return timed_kernel
 
     t = timed({"floor": case.floor, "floor serial": lambda: floor_serial(case.X, case.F, case.G),
                "fused": fused, "build": lambda: _ok.build_points(x, sigma, U, 0, P), "fold": fold_only,
                "step": Contender(case.step, case.reset)}, repeats)
-    kernels.fold = timing_fold
+    kernels.fold = SimpleNamespace(serial=timing(fold.serial), parallel=timing(fold.parallel))
     try:
         steps = []
         for _ in range(max(repeats, 5) * 20):

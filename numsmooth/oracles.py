@@ -34,7 +34,7 @@ from ._buffers import Reusable
 from ._kernels import oracles as _ok
 from ._layout import ParamLayout
 from . import _passes, config
-from ._parallel import threads_launched_in_parent, use_parallel
+from ._parallel import pick, threads_launched_in_parent, use_parallel
 from ._validation import check_int, short_repr
 
 __all__ = ["batched", "OracleProtocol", "OracleBase", "ForwardingOracle", "Oracle", "OracleError",
@@ -153,7 +153,7 @@ def _evaluate_points_python(fun: Any, kind: str, layout: ParamLayout, X: np.ndar
         return
     if kind == "jitted":
         kernels = _jitted_kernels(fun)
-        rows = kernels.rows_parallel if use_parallel(X.size, "oracle_parallel_min_elements") else kernels.rows
+        rows = pick(kernels.rows, X.size, "oracle_parallel_min_elements")
         written = np.empty(m, dtype=np.bool_)
         try:
             rows(X, F, G, written)
@@ -735,8 +735,7 @@ class Oracle(OracleBase):
         if executor is None and self.kind == "jitted":
             self._count += m
             kernels = self._kernels()
-            kernel = (kernels.perturbed_parallel if use_parallel(U.size, "oracle_parallel_min_elements")
-                      else kernels.perturbed)
+            kernel = pick(kernels.perturbed, U.size, "oracle_parallel_min_elements")
             written = np.empty(m, dtype=np.bool_)
             try:
                 kernel(x, float(sigma), U, F, G, offset, written)
@@ -775,16 +774,15 @@ class Oracle(OracleBase):
             g0 = _NO_ROW if start is None else start
         sigma = float(sigma)
         try:
-            if use_parallel(U.size, "oracle_parallel_min_elements"):
-                # chunks of points in flight: at least a few per thread, at most about
-                # stream_chunk_elements gradients at a time
-                c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d)))
-                scratch = self._fold_buf.get((c, d))
-                bad, f = kernels.fold_parallel(x, sigma, U, F, offset, code, acc, state, scratch,
-                                               np.empty(c, dtype=np.bool_), g0, flags)
-            else:
-                scratch = self._fold_buf.get((2, d))
-                bad, f = kernels.fold(x, sigma, U, F, offset, code, acc, state, scratch[0], scratch[1], g0, flags)
+            parallel = use_parallel(U.size, "oracle_parallel_min_elements")
+            # chunks of points in flight: in parallel at least a few per thread, at most about
+            # stream_chunk_elements gradients at a time; serially one (each gradient is folded
+            # while it is in cache)
+            c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d))) if parallel else 1
+            scratch = self._fold_buf.get((2 * c, d))
+            bad, f = pick(kernels.fold, U.size, parallel=parallel)(
+                x, sigma, U, F, offset, code, acc, state, scratch[:c], scratch[c:], np.empty(c, dtype=np.bool_),
+                g0, flags)
         except Exception as exc:
             _raise_at_failing_row(self.fun, x + sigma * U, offset, exc, x0=x if x0_out is not None else None)
         if bad == _ok.X0_UNWRITTEN:
