@@ -1,5 +1,7 @@
 """The serial/parallel choice (numsmooth/_parallel.py): same bits either way, and when it says what."""
 
+import time
+
 import numba
 import numpy as np
 import pytest
@@ -55,12 +57,17 @@ def test_draws_same_bits(dist):
 
 def test_busy_machine_runs_serially(monkeypatch):
     monkeypatch.setattr(_parallel, "_user_tuned", False)
+    monkeypatch.setattr(_parallel, "_watch", _parallel.LoadWatch())
     with ns.config.override(parallel_min_elements=1, load_check_seconds=1e-9):
         monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: 1)  # only us
         monkeypatch.setattr(_parallel, "_CORES", 4)
         assert _parallel.use_parallel(10)
         monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: 9)  # others keep every core busy
-        assert not _parallel.use_parallel(10)
+        answers = []
+        for _ in range(_parallel.READINGS):
+            time.sleep(1e-6)
+            answers.append(_parallel.use_parallel(10))
+        assert answers == [True] * (_parallel.READINGS - 1) + [False]  # several readings decide
         # an explicit threading setting by the user switches the check off
         monkeypatch.setattr(_parallel, "_user_tuned", True)
         assert _parallel.use_parallel(10)
@@ -132,3 +139,55 @@ def test_pick_follows_the_knob(knobs):
     assert _parallel.pick(_doubled_sum, 100) is _doubled_sum.parallel
     assert _parallel.pick(_doubled_sum, 10**9, parallel=False) is _doubled_sum.serial
     assert _parallel.pick(_doubled_sum, 0, parallel=True) is _doubled_sum.parallel
+
+
+# -- the busy-machine switch reads several instants (numsmooth/_parallel.py, LoadWatch) ----------
+def _answers(counts, readings=_parallel.READINGS):
+    """machine_busy's answer after each reading of a fake /proc/loadavg runnable count, with as
+    many cores as Numba threads (so 1 runnable task, the caller, fits and 2 do not)."""
+    watch = _parallel.LoadWatch(readings)
+    threads = numba.get_num_threads()
+    return [watch.update(c + threads - 1 > threads) for c in counts]
+
+
+def test_idle_machine_stays_parallel_through_single_readings():
+    # a shell or kernel worker runnable at one instant, now and then two in a row
+    counts = [1] * 19 + [2] + [1] * 7 + [2, 2] + [1, 2, 1, 2, 1] + [3] + [1] * 5
+    assert not any(_answers(counts))
+
+
+def test_busy_machine_turns_serial_after_consecutive_readings_and_back():
+    counts = [1, 1, 3, 3, 3, 3, 1, 3, 1, 1, 1, 1]
+    #        the third busy reading turns it; one quiet reading does not, three do
+    expected = [False, False, False, False, True, True, True, True, True, True, False, False]
+    assert _answers(counts) == expected
+    assert _answers([4, 4], readings=1) == [True, True]  # one reading per decision, as before
+
+
+def test_busy_switch_reacts_within_a_fraction_of_a_second():
+    assert _parallel.READINGS * ns.config.get("load_check_seconds") <= 0.25
+
+
+def test_machine_busy_reads_the_runnable_count(monkeypatch, knobs):
+    counts = iter([1, 9, 9, 9, 1])
+    monkeypatch.setattr(_parallel, "_user_tuned", False)
+    monkeypatch.setattr(_parallel, "_watch", _parallel.LoadWatch(3))
+    monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: next(counts))
+    monkeypatch.setattr(_parallel, "_CORES", numba.get_num_threads())
+    knobs(load_check_seconds=1e-9)
+    answers = []
+    for _ in range(5):
+        time.sleep(1e-6)  # a new reading on every call
+        answers.append(_parallel.machine_busy())
+    assert answers == [False, False, False, True, True]
+
+
+def test_decisions_count_what_use_parallel_answered(monkeypatch, knobs):
+    knobs(parallel_min_elements=100, load_check_seconds=0)
+    before = _parallel.decisions()
+    _parallel.use_parallel(10)
+    _parallel.use_parallel(10**6)
+    monkeypatch.setattr(_parallel, "machine_busy", lambda: True)
+    _parallel.use_parallel(10**6)
+    after = _parallel.decisions()
+    assert {k: after[k] - before[k] for k in after} == {"small": 1, "parallel": 1, "busy": 1, "forked": 0}
