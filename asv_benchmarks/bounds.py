@@ -41,6 +41,9 @@ from numba import njit, prange  # noqa: E402
 
 import numsmooth as ns  # noqa: E402
 import numsmooth._kernels.oracles as _ok  # noqa: E402
+from _machine import decisions, kernels_run  # noqa: E402
+from _machine import header as machine_header  # noqa: E402
+from _machine import loadavg  # noqa: E402
 from _timing import Contender, interleave, median  # noqa: E402
 from bench_overhead import FloorCase, PointwiseCase  # noqa: E402
 from numsmooth._kernels import aggregate as _agg  # noqa: E402
@@ -60,14 +63,28 @@ def row(part: str, value: str, note: str = "") -> None:
 
 def header(title: str) -> None:
     print(f"\n### {title}\n")
+    if _KERNELS:  # what the section's timings ran
+        print(f"numsmooth kernels (load {loadavg()}): " + "; ".join(f"{k}: {v}" for k, v in _KERNELS.items()) + "\n")
+        _KERNELS.clear()
     print("| part | time | note |")
     print("|---|---|---|")
 
 
 def timed(fns: dict, repeats: int, round_time: float = 0.05) -> dict:
-    """Median per-call seconds of each callable (or :class:`Contender`), interleaved."""
+    """Median per-call seconds of each callable (or :class:`Contender`), interleaved; then prints
+    which kernels numsmooth runs for each (three more calls each, untimed; see
+    ``_machine.kernels_run``), since the busy-machine switch may have turned them serial."""
     t = interleave(list(fns.values()), repeats, round_time)
+    _KERNELS.clear()
+    for name, fn in fns.items():
+        before = decisions()
+        (fn if isinstance(fn, Contender) else Contender(fn)).per_call(3)
+        _KERNELS[name] = kernels_run(before)
     return {k: median(v) for k, v in zip(fns, t)}
+
+
+#: contender -> which kernels numsmooth ran for it in the last `timed` call (printed by `header`).
+_KERNELS: dict[str, str] = {}
 
 
 # -- threads -------------------------------------------------------------------------------------
@@ -244,8 +261,9 @@ def section_laplacian(repeats: int) -> None:
         label = "x".join(str(s) for s in shape)
         row(f"{label} {dtype}: np.copyto", f"{per['copy']:.2f} ns", us(t["copy"]))
         row(f"{label} {dtype}: laplacian_smooth", f"{per['auto']:.2f} ns",
-            f"{t['auto'] / t['copy']:.2f}x the copy (target 2x); one thread {per['serial']:.2f} ns, "
-            f"two threads {per['parallel']:.2f} ns")
+            f"{t['auto'] / t['copy']:.2f}x the copy (target 2x), kernel {_KERNELS['auto']} (load {loadavg()}); "
+            f"one thread {per['serial']:.2f} ns, two threads {per['parallel']:.2f} ns ({_KERNELS['parallel']})")
+        _KERNELS.clear()
 
 
 def main() -> None:
@@ -257,8 +275,9 @@ def main() -> None:
     for s in only:
         if s not in SECTIONS:
             ap.error(f"unknown section {s!r}; choose from {SECTIONS}")
-    print(f"# What bounds the missed rows (numsmooth {ns.__version__}, load average "
-          f"{' '.join(open('/proc/loadavg').read().split()[:3]) if os.path.exists('/proc/loadavg') else 'n/a'})")
+    print(f"# What bounds the missed rows (numsmooth {ns.__version__})\n")
+    print("\n".join(machine_header()))
+    print(f"- numba threads: {numba.get_num_threads()}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     for s in only:
         globals()[f"section_{s}"](args.repeats)
 
