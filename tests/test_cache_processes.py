@@ -42,6 +42,7 @@ def run_sequence(names, cache_dir):
         assert proc.stdout.strip().endswith("ok")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [
     ("A", "B", "B"),              # the reported sequence: tiny aggregates, then a large step twice
     ("B", "A", "B"),
@@ -51,6 +52,7 @@ def test_process_sequence_sharing_a_cache(names, tmp_path):
     run_sequence(names, tmp_path / "numba-cache")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [("lap-serial", "lap-parallel"), ("lap-parallel", "lap-serial")],
                          ids="-".join)
 def test_serial_and_parallel_laplacian_agree_across_processes(names, tmp_path):
