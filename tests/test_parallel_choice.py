@@ -76,6 +76,7 @@ def test_busy_machine_runs_serially(monkeypatch):
             assert _parallel.use_parallel(10)
 
 
+@pytest.mark.slow
 def test_wait_policy_respects_the_user():
     import os
     import subprocess
@@ -131,6 +132,24 @@ def test_twin_called_from_jitted_code_is_its_serial_kernel():
     assert not cres.library._reload_init  # no parfor linked in: nothing to relaunch on a cache load
     (par,) = _doubled_sum.parallel.overloads.values()
     assert par.library._reload_init  # ... whereas the parallel kernel carries the hook
+
+
+@twin(cache=False)
+def _which_side(a, parallel=False):
+    for i in prange(a.shape[0]):
+        a[i] = 1.0 if parallel else 0.0
+
+
+def test_a_twin_body_knows_its_side_through_an_omitted_parallel_argument():
+    a = np.full(4, np.nan)
+    _which_side.serial(a)
+    assert a.tolist() == [0.0] * 4
+    _which_side.parallel(a)
+    assert a.tolist() == [1.0] * 4
+    _which_side(a)  # a twin called directly is its serial side
+    assert a.tolist() == [0.0] * 4
+    with pytest.raises(TypeError, match="'parallel' argument must be positional with default False"):
+        twin(lambda a, parallel=None: None)
 
 
 def test_pick_follows_the_knob(knobs):

@@ -97,6 +97,10 @@ def _mean_scan(F):
 
 @njit(cache=True)
 def _mean_block(F, G, first, count, lo, hi, out):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant (blocks of a twin run several times slower without this)
+    # (G[k, j], not a row view G[k]: a view costs a reference count per row and block)
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = G[first, j]  # start from the row (not 0.0) so a lone -0.0 stays -0.0
     for k in range(first + 1, G.shape[0]):
@@ -108,15 +112,17 @@ def _mean_block(F, G, first, count, lo, hi, out):
 
 
 @njit(cache=True)
-def _block_size(G):
-    """Coordinates per parallel task: at most BLOCK (a block of every row stays in cache), and
+def _block_size(G, parallel):
+    """Coordinates per task: at most BLOCK (a block of every row stays in cache), and in parallel
     small enough to give both cores work when there are many rows. Each coordinate is reduced
     over rows in the same order whatever the blocks, so the result does not depend on them."""
+    if not parallel:
+        return BLOCK
     return min(BLOCK, max(128, (G.shape[1] + 7) // 8))
 
 
 @twin
-def agg_mean(F, G, out):
+def agg_mean(F, G, out, parallel=False):
     """Mean of the finite rows, parallel over blocks of coordinates (serial over rows).
 
     Parameters
@@ -127,6 +133,8 @@ def agg_mean(F, G, out):
         Gradients.
     out : ndarray, shape (d,), float64
         Receives the mean gradient (``inf`` if no row is finite).
+    parallel : bool
+        Omitted by callers: True in the parallel twin (see `numsmooth._kernels.twins`).
 
     Returns
     -------
@@ -143,7 +151,7 @@ def agg_mean(F, G, out):
         _fill(out, np.inf)
         return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _mean_block(F, G, first, count, b * bs, min(b * bs + bs, d), out)
     return fmean
@@ -152,7 +160,9 @@ def agg_mean(F, G, out):
 @njit(cache=True)
 def _extreme_block(F, G, first, largest, lo, hi, out):
     """Per coordinate in ``lo:hi``: the largest (or smallest) |G[k, j]| over finite rows,
-    NaN-propagating like ``torch.maximum``, with the sign bit of ``G[first, j]``."""
+    NaN-propagating like ``torch.maximum``, with the sign bit of ``G[first, j]`` (unsigned
+    bounds as in `_mean_block`)."""
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = abs(G[first, j])
     for k in range(first + 1, G.shape[0]):
@@ -179,7 +189,7 @@ def _extreme_value(F, first, largest):
 
 
 @twin
-def agg_max(F, G, out):
+def agg_max(F, G, out, parallel=False):
     """Per element the largest magnitude over finite rows, signed like the first finite row.
 
     ``out[j] = copysign(max_k |G[k, j]|, G[first, j])`` (torchzero's semantics; the sign bit
@@ -193,7 +203,7 @@ def agg_max(F, G, out):
         _fill(out, np.inf)
         return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _extreme_block(F, G, first, True, b * bs, min(b * bs + bs, d), out)
     return _extreme_value(F, first, True)
@@ -202,7 +212,7 @@ def agg_max(F, G, out):
 # agg_max with largest=False: a prange loop is parallel only in the body of the kernel that is
 # compiled with parallel=True, so each entry point spells out its loop.
 @twin
-def agg_min(F, G, out):
+def agg_min(F, G, out, parallel=False):
     """Per element the smallest magnitude over finite rows, signed like the first finite row.
 
     As `agg_max` with ``min``; returns the smallest finite value.
@@ -212,7 +222,7 @@ def agg_min(F, G, out):
         _fill(out, np.inf)
         return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _extreme_block(F, G, first, False, b * bs, min(b * bs + bs, d), out)
     return _extreme_value(F, first, False)
@@ -303,8 +313,9 @@ def _combine_range(code, g_row, acc_g, lo, hi):
     One loop per code, each branch-free per element, so the compiler vectorises it (a fold of
     every row costs about as much as the batch kernels' pass over the block). For MAX/MIN,
     ``copysign(|acc|, acc)`` is ``acc`` bit for bit, so keeping ``|acc|`` equals the batch
-    kernels' result.
+    kernels' result. Unsigned bounds as in `_mean_block`.
     """
+    lo, hi = np.uint64(lo), np.uint64(hi)
     if code == MEAN:
         for j in range(lo, hi):
             acc_g[j] += g_row[j]
@@ -322,7 +333,7 @@ def _combine_range(code, g_row, acc_g, lo, hi):
 
 @njit(cache=True)
 def _copy_range(g_row, acc_g, lo, hi):
-    for j in range(lo, hi):
+    for j in range(np.uint64(lo), np.uint64(hi)):  # unsigned: see _mean_block
         acc_g[j] = g_row[j]
 
 

@@ -85,6 +85,9 @@ def _affine_minimizer(L, n, alpha, z):
 
 @njit(cache=True)
 def _combine_block(G, w, lo, hi, out):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = 0.0
     for k in range(G.shape[0]):

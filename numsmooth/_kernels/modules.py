@@ -24,7 +24,9 @@ BLOCK = 1 << 14
 
 @njit(cache=True)
 def _momentum_block(buf, u, beta, nesterov, new_buf, lo, hi):
-    for i in range(lo, hi):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant
+    for i in range(np.uint64(lo), np.uint64(hi)):
         b = beta * buf[i] + u[i]
         new_buf[i] = b
         if nesterov:

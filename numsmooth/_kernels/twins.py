@@ -11,6 +11,11 @@ dispatcher: Numba types a twin as that dispatcher (``_numba_type_``). So no jitt
 reach a parallel kernel, which is the cache rule of `numsmooth._parallel` (a cached serial
 kernel that links a parallel one crashes a later process), kept by construction.
 
+A body that must know which one it is (to size its blocks: one thread wants few long blocks,
+two want enough blocks to share) takes a last argument ``parallel=False``: callers omit it, and
+the parallel twin compiles with ``True``. Numba types an omitted argument by its default value,
+so in each twin it is a constant and the other branch is compiled away.
+
 The parallel dispatcher compiles a copy of the function whose qualified name ends in
 ``_parallel``: Numba's on-disk cache is keyed by qualified name and signature, not by the
 ``parallel`` flag, so with one name the two would load each other's machine code.
@@ -18,6 +23,7 @@ The parallel dispatcher compiles a copy of the function whose qualified name end
 
 from __future__ import annotations
 
+import inspect
 import types
 from typing import Any, Callable
 
@@ -33,7 +39,7 @@ class Twin:
     """
 
     def __init__(self, fn: Callable[..., Any], cache: bool) -> None:
-        copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+        copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, _parallel_defaults(fn), fn.__closure__)
         copy.__qualname__ = f"{fn.__qualname__}_parallel"
         copy.__module__ = fn.__module__
         copy.__doc__ = fn.__doc__
@@ -55,6 +61,17 @@ class Twin:
 
     def __repr__(self) -> str:
         return f"<twin kernel {self.__module__}.{self.__qualname__}>"
+
+
+def _parallel_defaults(fn: Callable[..., Any]) -> tuple[Any, ...] | None:
+    """``fn``'s default values with ``parallel=True`` where it has ``parallel=False``."""
+    params = inspect.signature(fn).parameters
+    if "parallel" not in params:
+        return fn.__defaults__
+    if params["parallel"].default is not False or params["parallel"].kind != params["parallel"].POSITIONAL_OR_KEYWORD:
+        raise TypeError(f"a twin's 'parallel' argument must be positional with default False: {fn.__qualname__}")
+    with_defaults = [name for name, p in params.items() if p.default is not p.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
+    return tuple(True if name == "parallel" else value for name, value in zip(with_defaults, fn.__defaults__ or ()))
 
 
 def twin(fn: Callable[..., Any] | None = None, *, cache: bool = True) -> Any:
