@@ -223,7 +223,7 @@ def test_special_cases():
 # ---------------------------------------------------------------------------------------------
 # long lines (the chunked parallel recursion)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sigma", [1.0, 30.0, 1e3, 1e6])
+@pytest.mark.parametrize("sigma", [1.0] + [pytest.param(s, marks=pytest.mark.slow) for s in (30.0, 1e3, 1e6)])
 def test_long_line(sigma):
     n = 2**19 + 3
     rng = np.random.default_rng(17)
