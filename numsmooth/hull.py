@@ -23,7 +23,7 @@ import numpy as np
 
 from . import config
 from ._kernels import hull as _hull
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 
 __all__ = ["min_norm_hull"]
 
@@ -93,7 +93,7 @@ def min_norm_hull(G: np.ndarray, tol: float | None = None, maxiter: int | None =
     Gs = np.ascontiguousarray(np.ldexp(G, -e))  # exact (a power of two), and always a copy
     status = _hull.min_norm_hull_weights(Gs, w, tol, maxiter)
     parallel = use_parallel(Gs.size)
-    (_hull.combine_rows_parallel if parallel else _hull.combine_rows)(Gs, w, x)
+    pick(_hull.combine_rows, Gs.size, parallel=parallel)(Gs, w, x)
     gap = _gap(Gs, x, parallel)
     if status < 0 and not gap <= tol:
         w2, x2 = _wolfe_polish(Gs, w, tol)
@@ -106,7 +106,7 @@ def min_norm_hull(G: np.ndarray, tol: float | None = None, maxiter: int | None =
 def _gap(G: np.ndarray, x: np.ndarray, parallel: bool) -> float:
     """The relative optimality gap of the hull point ``x`` (see :func:`min_norm_hull`)."""
     dots = np.empty(G.shape[0])
-    (_hull.row_dots_parallel if parallel else _hull.row_dots)(G, x, dots)
+    pick(_hull.row_dots, G.size, parallel=parallel)(G, x, dots)
     return float(_hull.hull_gap_dots(G, x, dots))
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from . import config
 from ._buffers import Reusable
 from ._kernels import aggregate as _agg
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 from ._validation import check_bool, check_choice, check_int
 from .aggregates import AGGREGATES, STREAM_CODES, aggregate
 from .objective import X0Term
@@ -343,7 +343,7 @@ class Sampler:
             F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
             _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
-        update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
+        update_rows = pick(_agg.stream_update_rows, d)
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
         for start in range(0, m, c):
             k = min(c, m - start)

@@ -97,7 +97,7 @@ def dask_executor():
         cluster.close()
 
 
-@pytest.fixture(scope="module", params=["process-pool", "dask"])
+@pytest.fixture(scope="module", params=["process-pool", pytest.param("dask", marks=pytest.mark.slow)])
 def executor(request):
     return request.getfixturevalue("process_pool" if request.param == "process-pool" else "dask_executor")
 
@@ -201,6 +201,7 @@ def bad_shape_oracle(x):
     return float(x @ x), np.zeros(x.size + 1)
 
 
+@pytest.mark.slow
 def test_dead_worker_names_sample_range():
     # a worker that dies takes the pool with it: a private pool
     U = poisoned_perturbations(9, m=12)

@@ -67,6 +67,7 @@ def test_fold_counts_every_evaluation():
         assert opt.num_evaluations == 20
 
 
+@pytest.mark.slow
 def test_fold_names_the_failing_sample(knobs):
     @numba.njit
     def raises(x, g):
@@ -199,6 +200,7 @@ def test_step_reports_and_caches_the_x0_term_from_the_kernel():
         assert np.array_equal(opts[0].x, opts[1].x)
 
 
+@pytest.mark.slow
 def test_x0_term_errors_in_the_kernel_name_the_point(knobs):
     @numba.njit
     def raises_at_x(x, g):

@@ -229,7 +229,8 @@ def _lazy_oracles():
 
 
 @pytest.mark.parametrize("which", [0, 1])
-@pytest.mark.parametrize("n", [1, 6, 400])  # the plain step, small and (parallel) large blocks
+@pytest.mark.parametrize("n", [1, pytest.param(6, marks=pytest.mark.slow), pytest.param(400, marks=pytest.mark.slow)])
+# the plain step, small and (parallel) large blocks
 def test_jitted_oracle_that_does_not_write_g_out_is_an_error(which, n, knobs):
     fun = _lazy_oracles()[which]
     knobs(oracle_parallel_min_elements=1 if n == 400 else 1 << 30)

@@ -22,7 +22,7 @@ import numpy as np
 from .._buffers import Reusable
 from .._kernels import oracles as _ok
 from .._layout import ParamLayout
-from .._parallel import threads_launched_in_parent, use_parallel
+from .._parallel import pick, threads_launched_in_parent, use_parallel
 from .. import config
 from .base import Oracle
 from .errors import OracleError, where
@@ -175,7 +175,7 @@ def evaluate_jitted_rows(fun: Any, layout: ParamLayout, X: np.ndarray, F: np.nda
     parallel = use_parallel(X.size, "oracle_parallel_min_elements")
     written = np.zeros(m, dtype=np.bool_)
     try:
-        (kernels.rows_parallel if parallel else kernels.rows)(X, F, G, written)
+        pick(kernels.rows, X.size, parallel=parallel)(X, F, G, written)
     except Exception as exc:
         _raise_at_failing_row(fun, X, first_index, exc, _rows_count(tally, m, parallel, written))
     tally.n += m
@@ -244,7 +244,7 @@ class JittedOracle(Oracle):
         parallel = use_parallel(U.size, "oracle_parallel_min_elements")
         written = np.zeros(m, dtype=np.bool_)
         try:
-            (kernels.perturbed_parallel if parallel else kernels.perturbed)(x, float(sigma), U, F, G, offset, written)
+            pick(kernels.perturbed, U.size, parallel=parallel)(x, float(sigma), U, F, G, offset, written)
         except Exception as exc:
             _raise_at_failing_row(self.fun, x + sigma * U, sample_base + offset, exc,
                                   _rows_count(self._tally, m, parallel, written))
@@ -270,19 +270,16 @@ class JittedOracle(Oracle):
             g0 = _NO_ROW if start is None else start
         sigma = float(sigma)
         k0 = int(x0_out is not None)  # calls before the rows
-        c = m  # rows evaluated at once: one by one (serial), or chunks (parallel)
+        parallel = use_parallel(U.size, "oracle_parallel_min_elements")
+        # rows evaluated at once: in parallel, chunks of at least a few points per thread and at
+        # most about stream_chunk_elements gradients; serially one (each gradient is folded
+        # while it is in cache)
+        c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d))) if parallel else 1
         try:
-            if use_parallel(U.size, "oracle_parallel_min_elements"):
-                # chunks of points in flight: at least a few per thread, at most about
-                # stream_chunk_elements gradients at a time
-                c = max(1, min(m, max(4, config.get("stream_chunk_elements") // d)))
-                scratch = self._fold_buf.get((c, d))
-                bad, f = kernels.fold_parallel(x, sigma, U, F, offset, code, acc, state, scratch,
-                                               np.zeros(c, dtype=np.bool_), g0, flags)
-            else:
-                c = 1
-                scratch = self._fold_buf.get((2, d))
-                bad, f = kernels.fold(x, sigma, U, F, offset, code, acc, state, scratch[0], scratch[1], g0, flags)
+            scratch = self._fold_buf.get((2 * c, d))  # the chunk's points, then its gradients
+            bad, f = pick(kernels.fold, U.size, parallel=parallel)(
+                x, sigma, U, F, offset, code, acc, state, scratch[:c], scratch[c:],
+                np.zeros(c, dtype=np.bool_), g0, flags)
         except Exception as exc:
             def count(i: int | None) -> None:
                 # the rows before the failing one's chunk, and the failing one (parallel: a
