@@ -24,8 +24,8 @@ from typing import Any
 
 from ._validation import check_int, check_real
 from .gradient_sampling import GradientSampling
-from .line_search import WeakWolfe
-from .modules import LR, Backtracking, Module
+from .line_search import Backtracking, WeakWolfe
+from .modules import LR, Module
 from .pipeline import Switch
 from .quasi_newton import BFGS
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
