@@ -91,6 +91,13 @@ class GradientSampling(Module):
         The current unscaled ``(n - include_x0, d)`` block (None before the first step).
     num_terminations : int
         How many times the termination criteria fired.
+    last_hull : tuple or None
+        With ``aggregate='min-norm-hull'`` and ``distribution='ball'``, what the last evaluation
+        at a step's point found: ``(x, radius, norm, nonfinite)``, the point (a copy), the ball's
+        radius (sigma at that evaluation), the norm of the min-norm element of the hull of the
+        finite gradients sampled in the ball, and how many sampled values were not finite.
+        :func:`~numsmooth.minimize` builds its stationarity certificate from it. ``None``
+        before such an evaluation and after ``reset()``; not part of the saved state.
 
     Examples
     --------
@@ -156,6 +163,7 @@ class GradientSampling(Module):
         self.sigma_nplus = check_real("sigma_nplus", sigma_nplus, low=0.0, low_open=True)
         self.sigma_nminus = check_real("sigma_nminus", sigma_nminus, low=0.0, low_open=True)
         self.sigma_min = check_real("sigma_min", sigma_min, low=0.0)
+        self.last_hull: tuple[np.ndarray, float, float, int] | None = None
         self._init_state()
 
     # -- state: self.state is the one home of sigma, the generator's position and the counters --
@@ -198,6 +206,7 @@ class GradientSampling(Module):
     def reset(self) -> None:
         """Back to the initial sigma and the first perturbations; inner modules reset too."""
         super().reset()
+        self.last_hull = None
         self._init_state()
 
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
@@ -268,6 +277,7 @@ class GradientSampling(Module):
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         need_norms = self.sigma_strategy == "grad-norm"
         x0_term, x0_out = None, None
+        radius = self.sigma
         if s.include_x0 and at_step_point:
             if objective.has_loss or not s.folds(objective.oracle, need_norms):
                 x0_term = objective.loss_and_grad()
@@ -277,6 +287,9 @@ class GradientSampling(Module):
                                     x0_term, need_norms=need_norms, x0_out=x0_out)
         if x0_out is not None:
             objective.cache_loss_and_grad(float(F[0]), x0_out)
+        if at_step_point and s.aggregate == "min-norm-hull" and s.distribution == "ball":
+            self.last_hull = (np.array(x, copy=True), radius, math.sqrt(float(np.dot(g, g))),
+                              int(F.size - np.count_nonzero(np.isfinite(F))))
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g

@@ -113,10 +113,6 @@ STOP_REASONS = {
     5: "the gradient norm fell to gtol or below",
 }
 
-#: The stop reasons that mean convergence (the others mean the method cannot go further).
-CONVERGED_REASONS = frozenset({5})
-
-
 class WeakWolfe(Module):
     """Bracketing line search for the weak Wolfe conditions (Lewis & Overton 2013).
 
@@ -212,6 +208,11 @@ class WeakWolfe(Module):
     (4, True, True)
     """
 
+    #: The code of ``state["stop_reason"]`` for a stop at the edge of a non-finite region.
+    EDGE_REASON = 3
+    #: The code for a stop by ``gtol`` (the one reason that means convergence).
+    GTOL_REASON = 5
+
     def __init__(self, c1: float = 1e-4, c2: float = 0.9, init: float = 1.0, maxiter: int = 60, *,
                  stop: bool = True, xtol: float = 1e-12, gtol: float = 0.0, patience: int = 3):
         super().__init__()
@@ -246,8 +247,8 @@ class WeakWolfe(Module):
             st["num_failures"] += 1
             return objective  # nothing to search; the optimizer refuses a non-finite update
         if self.stop and math.sqrt(float(np.dot(g0, g0))) <= self.gtol:
-            st["stop_reason"] = 5
-            objective.request_stop(STOP_REASONS[5])
+            st["stop_reason"] = self.GTOL_REASON
+            objective.request_stop(STOP_REASONS[self.GTOL_REASON])
             return objective
         s0 = -float(np.dot(g0, u))  # slope along d = -u
         if not s0 < 0.0:
@@ -281,7 +282,7 @@ class WeakWolfe(Module):
         else:
             st["num_failures"] += 1
             st["last_step"] = t = best_t
-            st["stop_reason"] = 3 if b_nonfinite else 1
+            st["stop_reason"] = self.EDGE_REASON if b_nonfinite else 1
         u *= t
         st["short_steps"] = st["short_steps"] + 1 if math.sqrt(float(np.dot(u, u))) <= self.xtol else 0
         if st["short_steps"] >= self.patience and not st["stop_reason"]:
