@@ -13,7 +13,9 @@ of a smooth function. It is built from what the run already has, in this order:
    the distance from the point it sampled around to ``x``;
 3. only when neither is below the tolerance: :data:`EXTRA_POINTS` (at most ``2 d``) extra
    evaluations at antithetic pairs ``x +- u``, ``u`` uniform in the ball of radius ``r_max``
-   (seed 0, so a run gives the same certificate every time), added to the gradients of 1.
+   (seed 0, so a run gives the same certificate every time), added to the gradients of 1. A
+   point where the oracle returns nan or inf, or raises, counts in ``nonfinite`` (the edge of a
+   region where ``f`` is not defined) and gives no gradient.
 """
 
 from __future__ import annotations
@@ -118,7 +120,10 @@ def certify(x: np.ndarray, g: np.ndarray, recent: RecentGradients | None, hulls:
             u = rng.standard_normal(d)
             u *= r_max * rng.random() ** (1.0 / d) / max(float(np.linalg.norm(u)), 1e-300)
             for y in (x + u, x - u):
-                fy, gy = evaluate(y)
+                try:
+                    fy, gy = evaluate(y)
+                except Exception:  # noqa: BLE001 - a point the oracle refuses is outside f's domain
+                    fy, gy = math.nan, np.full(d, math.nan)  # the run's result must not be lost here
                 if math.isfinite(fy) and np.all(np.isfinite(gy)):
                     points.append((float(np.linalg.norm(y - x)), np.array(gy, dtype=np.float64)))
                 else:

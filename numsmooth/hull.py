@@ -57,7 +57,7 @@ def _one_blas_thread() -> Iterator[None]:
     with _blas_lock:
         if _blas_users == 0:
             if _controller is None:
-                from threadpoolctl import ThreadpoolController
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
                 _controller = ThreadpoolController()
             _blas_limiter = _controller.limit(limits=1, user_api="blas")

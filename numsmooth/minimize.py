@@ -360,8 +360,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     converged = False  # a criterion that means convergence fired
     recent = RecentGradients(opt.layout.size, certify_radius)
     # the min-norm elements that GradientSampling modules computed, one per step (their last_hull)
-    samplers = [m for m in _walk(opt.modules) if hasattr(m, "last_hull")]
-    hulls: deque[Any] = deque(maxlen=100)
+    hulls = _HullLog([m for m in _walk(opt.modules) if hasattr(m, "last_hull")])
     best: tuple[float, np.ndarray] | None = None
     try:
         for _ in range(maxiter):
@@ -407,9 +406,7 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 if best is None or f_true < best[0]:
                     best = (f_true, root.x)
                 recent.add(root.x, root.grad(), opt.last_update_norm)
-            for m in samplers:
-                if m.last_hull is not None and not any(h is m.last_hull for h in hulls):
-                    hulls.append(m.last_hull)
+            hulls.collect()
             if table is not None:
                 table.row(opt.num_steps - 1, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
             root = None
@@ -444,14 +441,15 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     x_final = opt.x.copy()
     if best is None or f_final <= best[0] or not math.isfinite(best[0]):
         best = (f_final, x_final)
-    hulls.extend(m.last_hull for m in samplers if m.last_hull is not None and not any(h is m.last_hull for h in hulls))
+    hulls.collect()
     extra = certify and not converged and status != 3
-    cert = _certify(x_final, g_final, recent, hulls, certify_radius, certify_tol,
+    cert = _certify(x_final, g_final, recent, hulls.log, certify_radius, certify_tol,
                     opt.objective(fun).evaluate if extra else None)
     success = status != 3 and (converged or cert.holds(certify_tol, certify_radius))
     if not success and status != 3 and (cert.nonfinite > 0 or _stopped_at_nonfinite_edge(opt.modules)):
         status = 5
         where = (f"{cert.nonfinite} of the points evaluated within {certify_radius:g} of x gave nan or inf"
+                 " (or the oracle raised there)"
                  if cert.nonfinite else "the line search's longer trials gave nan or inf")
         message = (f"x is at the edge of a region where f is not finite ({where}) and is not stationary "
                    f"(certificate {cert.stationarity:.3g} at radius {cert.radius:.3g}); the run stopped "
@@ -473,6 +471,23 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
 
 def _copy_params(opt: Optimizer) -> Any:
     return opt.layout.unflatten(opt.x.copy())
+
+
+class _HullLog:
+    """The last 100 min-norm elements that the run's GradientSampling modules computed (their
+    ``last_hull``, one per step), for the certificate."""
+
+    def __init__(self, samplers: list[Any]):
+        self.samplers = samplers
+        self.log: deque[Any] = deque(maxlen=100)
+        self._seen: dict[int, Any] = {}
+
+    def collect(self) -> None:
+        for m in self.samplers:
+            h = m.last_hull
+            if h is not None and self._seen.get(id(m)) is not h:
+                self.log.append(h)
+                self._seen[id(m)] = h
 
 
 def _walk(objects: list[Any]) -> Any:
