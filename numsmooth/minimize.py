@@ -500,7 +500,7 @@ def _walk(objects: list[Any]) -> Any:
 
 def _gradient_vanished(modules: list[Module]) -> bool:
     """Whether the module that ended the run did so because the gradient vanished."""
-    return any(isinstance(m, WeakWolfe) and m.stop and m.state.get("stop_reason") == WeakWolfe.GTOL_REASON
+    return any(isinstance(m, WeakWolfe) and m.stop and m.state.get("stop_reason") in WeakWolfe.CONVERGED_REASONS
                for m in _walk(modules))
 
 

@@ -273,6 +273,22 @@ def test_weak_wolfe_stop_rules_can_be_switched_off_and_gtol_means_convergence():
     assert res.status == 4 and res.success and "gtol" in res.message
 
 
+def test_weak_wolfe_hanso_test_on_nearby_gradients_stops_at_the_kink():
+    # f = |x_1| + 2 |x_2 - 1|: at (0, 1) the Clarke subdifferential [-1, 1] x [-2, 2] holds 0;
+    # BFGS zigzags across the kinks, and the hull of the gradients at the nearby iterates
+    # certifies the point long before the line search fails
+    fun = lambda x: (float(abs(x[0]) + 2 * abs(x[1] - 1)),
+                     np.array([1.0 if x[0] >= 0 else -1.0, 2.0 if x[1] >= 1 else -2.0]))
+    ww = ns.WeakWolfe(normtol=1e-6)
+    res = ns.minimize(fun, np.array([3.3, -2.1]), ns.BFGS(), ww, certify=False)
+    assert res.status == 4 and res.success and "approximately stationary" in res.message
+    assert ww.state["stop_reason"] == 6 and np.allclose(res.x, [0.0, 1.0], atol=1e-4)
+    plain = ns.minimize(fun, np.array([3.3, -2.1]), ns.BFGS(), ns.WeakWolfe(), certify=False)
+    assert plain.nfev > res.nfev
+    # each kept iterate is within evaldist of the next, and no more are kept than allowed
+    assert 1 <= len(ww.state["near_g"]) <= min(100, 2 * 2, 2 + 10)
+
+
 @pytest.mark.parametrize("d", [5, 30])
 def test_default_method_converges_on_smooth_and_nonsmooth_problems(d):
     rosen = ns.problems.get("rosenbrock")
