@@ -17,7 +17,7 @@ from ._layout import ParamLayout
 from ._progress import CompileNotice, Progress
 from ._state import Stateful
 from ._validation import check_bool, check_int, check_real
-from .line_search import WeakWolfe
+from .line_search import STOP_REASONS, WeakWolfe
 from .modules import Module
 from .objective import Objective
 from .optimizer import Optimizer
@@ -382,7 +382,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 f = opt.apply(root)
             if opt.stop_message is not None:
                 status, message = 4, opt.stop_message
-                converged = _gradient_vanished(opt.modules)
+                # a module's stop is convergence when it says the gradient vanished
+                converged = message in (STOP_REASONS[r] for r in WeakWolfe.CONVERGED_REASONS)
                 break
             if not opt.last_step_finite:
                 status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
@@ -446,7 +447,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     cert = _certify(x_final, g_final, recent, hulls.log, certify_radius, certify_tol,
                     opt.objective(fun).evaluate if extra else None)
     success = status != 3 and (converged or cert.holds(certify_tol, certify_radius))
-    if not success and status != 3 and (cert.nonfinite > 0 or _stopped_at_nonfinite_edge(opt.modules)):
+    edge_stop = status == 4 and message == STOP_REASONS[WeakWolfe.EDGE_REASON]
+    if not success and status != 3 and (cert.nonfinite > 0 or edge_stop):
         status = 5
         where = (f"{cert.nonfinite} of the points evaluated within {certify_radius:g} of x gave nan or inf"
                  " (or the oracle raised there)"
@@ -498,16 +500,6 @@ def _walk(objects: list[Any]) -> Any:
             yield from _walk(m.children())
 
 
-def _gradient_vanished(modules: list[Module]) -> bool:
-    """Whether the module that ended the run did so because the gradient vanished."""
-    return any(isinstance(m, WeakWolfe) and m.stop and m.state.get("stop_reason") in WeakWolfe.CONVERGED_REASONS
-               for m in _walk(modules))
-
-
-def _stopped_at_nonfinite_edge(modules: list[Module]) -> bool:
-    """Whether a line search stopped the run because its longer trials were not finite."""
-    return any(isinstance(m, WeakWolfe) and m.state.get("stop_reason") == WeakWolfe.EDGE_REASON
-               for m in _walk(modules))
 
 
 def default_method(d: int) -> list[Module]:
