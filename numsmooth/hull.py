@@ -15,13 +15,14 @@ The accuracy settings are the :mod:`numsmooth.config` knobs ``hull_tol``, ``hull
 ``hull_accept``; the constants below are their defaults.
 
 The Gram matrix ``K = G G^T`` is a BLAS product, and OpenBLAS starts a thread per core for it
-beside Numba's: on a busy machine those threads spin while they wait for a core, and a step of
-``recipes.gradient_sampling(100)`` took 4x longer by default than with one BLAS thread (a
-batched oracle: 19x). From ``m^2 d >= 2^18`` on (below it OpenBLAS runs on one thread anyway)
-the solve runs with BLAS limited to one thread (threadpoolctl; the limit is process-wide while
-a solve runs, and concurrent solves share it). One thread was faster than Numba loops for the
-product at every size measured (m = 200, d = 100: 0.2 ms against 1.1 ms; m = 100, d = 1000:
-0.5 ms against 12 ms).
+beside Numba's: on a busy machine those threads spin while they wait for a core. From
+``m^2 d >= 2^18`` on (below it OpenBLAS runs on one thread anyway) the solve runs with BLAS
+limited to one thread (threadpoolctl; the limit is process-wide while a solve runs, and
+concurrent solves share it). On a shared two-core machine (load 12 to 17) a step of
+``recipes.gradient_sampling(100)`` on maxq took a median 0.6 ms so, against 80 ms (190 ms with
+two more busy processes) on OpenBLAS's own threads (``asv_benchmarks/oversubscription.py``).
+One BLAS thread was also faster than Numba loops for the product at every size measured
+(m = 200, d = 100: 0.2 ms against 1.1 ms; m = 100, d = 1000: 0.5 ms against 12 ms).
 """
 
 from __future__ import annotations
