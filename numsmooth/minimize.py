@@ -240,7 +240,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         step uses: no extra evaluation unless the step does not evaluate ``g(x)`` itself, as
         :class:`~numsmooth.GradientSampling` with ``include_x0=False``, where it costs one
         evaluation per step), or when ``||x_{k+1} - x_k||_2 <= tol`` on 3 consecutive steps.
-        Both are checked together with ``termination``.
+        Both are checked together with ``termination``. The gradient test means convergence
+        (``success``); after the step test ``success`` is the certificate's.
     termination : criterion or list of criteria, optional
         Checked before each step at the current point (its ``f(x)``/``g(x)`` are shared with
         the step); the run stops when one fires.
