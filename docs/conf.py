@@ -44,6 +44,7 @@ primary_domain = "py"
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_typehints = "none"  # the numpydoc sections say the types
+autodoc_preserve_defaults = True  # defaults as written (2 / 3), not their repr (0.6666666666666666)
 autodoc_member_order = "bysource"
 autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False  # members come from the class template (no toctree warnings)

@@ -18,18 +18,19 @@ import numpy as np
 
 
 class Reusable:
-    """One float64 buffer, reused by :meth:`get` unless something else refers to it."""
+    """One float buffer, reused by :meth:`get` unless something else refers to it."""
 
     def __init__(self) -> None:
         self._buf: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def get(self, shape: tuple[int, ...]) -> np.ndarray:
-        """A float64 array of ``shape`` (uninitialised): the previous one if nobody kept it."""
+    def get(self, shape: tuple[int, ...], dtype: np.dtype = np.dtype(np.float64)) -> np.ndarray:
+        """An array of ``shape`` and ``dtype`` (float64 by default; uninitialised): the previous
+        one if nobody kept it."""
         with self._lock:  # two threads must not both find the buffer free
             buf = self._buf
-            if buf is None or buf.shape != shape or sys.getrefcount(buf) > _FREE:
-                buf = self._buf = np.empty(shape)
+            if buf is None or buf.shape != shape or buf.dtype != dtype or sys.getrefcount(buf) > _FREE:
+                buf = self._buf = np.empty(shape, dtype=dtype)
             return buf
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Parameter layout: one array or a list of arrays, kept as one flat float64 buffer."""
+"""Parameter layout: one array or a list of arrays, kept as one flat float64 (or float32) buffer."""
 
 from __future__ import annotations
 
@@ -19,14 +19,23 @@ class ParamLayout:
         Shape of each parameter, in order.
     single : bool
         True when the user gave one array (the oracle then receives one array, not a list).
+    dtype : numpy dtype
+        float64, or float32 for an optimizer whose parameters are all float32 and kept in
+        their own storage (``inplace=True``): the dtype of the point, the gradient and the
+        update.
 
     Notes
     -----
-    Optimizers work in float64 whatever the dtype of ``x0``; this keeps one compiled
-    specialisation per kernel and the summation order independent of the input dtype.
+    Optimizers work in float64 unless told to keep float32 parameters in float32; this keeps
+    at most two compiled specialisations per kernel (float64 and one float32 twin, made only
+    when float32 is used).
     """
 
-    def __init__(self, shapes: Sequence[tuple[int, ...]], single: bool):
+    def __init__(self, shapes: Sequence[tuple[int, ...]], single: bool, dtype: Any = np.float64):
+        #: The dtype of the flat buffers (a NumPy dtype singleton: identity tests are valid).
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"dtype must be float64 or float32; got {self.dtype}")
         self.shapes = [tuple(int(s) for s in shape) for shape in shapes]
         self.single = bool(single)
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
@@ -36,8 +45,12 @@ class ParamLayout:
         self.bounds = list(zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist()))
 
     @classmethod
-    def from_params(cls, params: Any, name: str = "x0") -> tuple["ParamLayout", np.ndarray]:
-        """Build a layout from one array or a list of arrays; return it with a flat float64 copy."""
+    def from_params(cls, params: Any, name: str = "x0",
+                    keep_float32: bool = False) -> tuple["ParamLayout", np.ndarray]:
+        """Build a layout from one array or a list of arrays; return it with a flat copy.
+
+        The copy is float64, or float32 when ``keep_float32`` and every array is float32
+        (mixed dtypes give float64)."""
         # A list of ndarrays is a list of parameters; anything else (an array, a list of numbers)
         # is one parameter.
         if isinstance(params, (list, tuple)) and len(params) > 0 and all(isinstance(p, np.ndarray) for p in params):
@@ -55,8 +68,9 @@ class ParamLayout:
             if not np.all(np.isfinite(a)):
                 label = name if single else f"{name}[{i}]"
                 raise ValueError(f"{label} must be finite; got non-finite values in {a!r}")
-        layout = cls([a.shape for a in arrays], single)
-        flat = np.empty(layout.size, dtype=np.float64)
+        f32 = keep_float32 and all(a.dtype == np.float32 for a in arrays)
+        layout = cls([a.shape for a in arrays], single, np.float32 if f32 else np.float64)
+        flat = np.empty(layout.size, dtype=layout.dtype)
         for a, lo, hi in zip(arrays, layout.offsets[:-1], layout.offsets[1:]):
             flat[lo:hi] = a.ravel()
         return layout, flat
@@ -89,14 +103,14 @@ class ParamLayout:
             if out is not None:
                 out[:] = arr.reshape(-1)
                 return out
-            return np.asarray(arr, dtype=np.float64).ravel()
+            return np.asarray(arr, dtype=self.dtype).ravel()
         if not isinstance(value, (list, tuple)) or len(value) != len(self.shapes):
             raise ValueError(
                 f"{name} must be a list of {len(self.shapes)} arrays shaped like the parameters; got "
                 f"{type(value).__name__}" + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else "")
             )
         if out is None:
-            out = np.empty(self.size, dtype=np.float64)
+            out = np.empty(self.size, dtype=self.dtype)
         for i, (v, shape, (lo, hi)) in enumerate(zip(value, self.shapes, self.bounds)):
             if type(v) is np.ndarray and v.dtype.kind == "f" and v.shape == shape:  # the common case
                 _passes.copy(out[lo:hi], v)
@@ -108,6 +122,10 @@ class ParamLayout:
                 raise ValueError(f"{name} of parameter {i} must have shape {shape}; got shape {arr.shape}")
             _passes.copy(out[lo:hi], arr)
         return out
+
+
+#: The dtypes an optimizer works in.
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def _as_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -46,7 +46,13 @@ def sumsq(u: np.ndarray) -> float:
 
 
 def scale_sumsq(u: np.ndarray, a: float) -> float:
-    """``u *= a`` and the sum of squares of the result (as :func:`sumsq`), in one pass."""
+    """``u *= a`` and the sum of squares of the result (as :func:`sumsq`), in one pass.
+
+    For float32 ``u`` the sum is added in a vectorised order (serial, the same whatever the
+    number of threads; see ``scale_sumsq_f32_``): it serves only to check the update and
+    report its norm."""
+    if u.dtype == np.float32:
+        return float(_km.scale_sumsq_f32_(u, a))
     return float(_km.scale_sumsq_parallel_(u, a) if _large(u) else _km.scale_sumsq_(u, a))
 
 

@@ -118,10 +118,14 @@ class CompileNotice:
     delay : float
         Seconds of compilation before the line appears.
     enabled : bool
-        False makes the context manager do nothing.
+        False makes the context manager print nothing, and silences the notices entered
+        inside it (an optimizer's first step inside ``minimize(progress=False)`` or the
+        command line's ``--quiet``).
     """
 
     _printed = False
+    #: Notices entered with ``enabled=False`` and not yet exited: inner notices stay silent.
+    _silenced = 0
 
     def __init__(self, stream: TextIO | None = None, delay: float = 0.5, enabled: bool = True):
         self.stream = sys.stderr if stream is None else stream
@@ -133,6 +137,7 @@ class CompileNotice:
         self._depth = 0
         self._started = 0.0
         self._total = 0.0  # seconds spent compiling so far (outermost compilations)
+        self._silencing = False
 
     def _say(self) -> None:
         if not CompileNotice._printed:
@@ -158,7 +163,11 @@ class CompileNotice:
                     self._timer = None
 
     def __enter__(self) -> "CompileNotice":
-        if not self.enabled or CompileNotice._printed:
+        self._silencing = not self.enabled
+        if self._silencing:
+            CompileNotice._silenced += 1
+            return self
+        if CompileNotice._printed or CompileNotice._silenced:
             return self
         try:
             from numba.core import event
@@ -179,6 +188,9 @@ class CompileNotice:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._silencing:
+            self._silencing = False
+            CompileNotice._silenced -= 1
         if self._listener is not None:
             from numba.core import event
 

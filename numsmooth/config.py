@@ -99,6 +99,11 @@ KNOBS: dict[str, _Knob] = {
     "hull_maxiter": _Knob(10_000, "Iteration cap of the min-norm-hull QP.", low=1),
     "hull_accept": _Knob(
         1e-9, "Relative gap above which a stalled min-norm-hull QP warns."),
+    "compile_notice": _Knob(
+        1, "1: the first step of an optimizer (numsmooth.Optimizer, numsmooth.torch.Optimizer) "
+        "prints 'numsmooth: compiling kernels (first run only)...' to stderr once Numba has "
+        "compiled for half a second (once per process; a warm cache prints nothing); 0: silent "
+        "(numsmooth.warmup compiles ahead).", low=0),
 }
 
 _values: dict[str, int | float] = {}

@@ -499,6 +499,13 @@ class LaplacianSmoothing(Module):
     module: ``min_numel`` is inclusive (torchzero smooths only ``numel > min_numel``), N = 1 is
     the identity and N = 2 uses the true 2-node Laplacian.
 
+    On float32 parameters (an optimizer with ``inplace=True`` on float32 arrays, or
+    :mod:`numsmooth.torch`) the update stays float32: the recursive solve of a large parameter
+    runs its recursions in float32 (``sigma`` up to about 240; see :func:`laplacian_smooth`),
+    small parameters solved together in one kernel call, and lines along a non-last ``axis``,
+    run them in float64 and round the result once to float32. Boundary sums are float64
+    always.
+
     References
     ----------
     S. Osher et al., "Laplacian smoothing gradient descent", Research in the Mathematical
@@ -514,6 +521,7 @@ class LaplacianSmoothing(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     sigma = Hyperparameter(_check_sigma)
 
     def __init__(self, sigma: Any = 1.0, layerwise: bool = True, min_numel: int = 4,
@@ -584,7 +592,7 @@ class LaplacianSmoothing(Module):
                 solver, self.axis, layout.shapes, None)
 
         def smooth_grad(g: np.ndarray) -> np.ndarray:
-            return _smooth_flat_(np.array(g, dtype=np.float64, copy=True), *args)
+            return _smooth_flat_(np.array(g, dtype=layout.dtype, copy=True), *args)
 
         return objective.transform_gradient(smooth_grad)
 

@@ -38,12 +38,31 @@ class Module(Stateful):
     Subclasses implement :meth:`step`, keep their mutable state as plain data in ``self.state``
     and list their sub-modules in :meth:`children`. ``reset()`` clears the state of the module
     and of its children; :meth:`state_dict` / :meth:`load_state_dict` save and restore it (see
-    :class:`numsmooth._state.Stateful`).
+    :class:`numsmooth._state.Stateful`). A subclass that works in the dtype of the objective's
+    arrays (float32 as well as float64) sets ``float32 = True``.
     """
+
+    #: True when the module works on float32 points, gradients and updates (see
+    #: :class:`~numsmooth.Optimizer`'s ``inplace``); False: float64 only.
+    float32: bool = False
 
     def step(self, objective: Objective) -> Objective:  # pragma: no cover - abstract
         """Transform ``objective`` (usually its ``update``) and return the objective for the next module."""
         raise NotImplementedError
+
+
+def check_float32(modules: Sequence[Module]) -> None:
+    """Raise ``TypeError`` naming the first module (or sub-module) that cannot work on float32
+    parameters (its class does not set ``float32 = True``)."""
+    stack: list[Any] = list(modules)
+    while stack:
+        m = stack.pop(0)
+        if not getattr(m, "float32", False):
+            raise TypeError(f"{type(m).__name__} works in float64 only, and these parameters are float32 "
+                            "(inplace=True keeps them so): give float64 parameters, or leave this module "
+                            "out of a float32 chain (LR, Momentum, Adam, WeightDecay, ClipNorm and "
+                            "LaplacianSmoothing work in float32)")
+        stack.extend(m.children())
 
 
 def as_module_list(modules: Any, name: str = "modules") -> list[Module]:
@@ -130,6 +149,7 @@ class LR(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     lr = Hyperparameter(_nonnegative)
 
     def __init__(self, lr: Any = 1e-3):
@@ -169,6 +189,7 @@ class Momentum(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     beta = Hyperparameter(_unit)
 
     def __init__(self, beta: Any = 0.9, nesterov: bool = False):
@@ -224,6 +245,7 @@ class Adam(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     _step_key = "t"
     lr = Hyperparameter(_nonnegative)
 
@@ -292,6 +314,7 @@ class WeightDecay(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     weight_decay = Hyperparameter(_nonnegative)
 
     def __init__(self, weight_decay: Any = 1e-2):
@@ -331,6 +354,7 @@ class ClipNorm(Module):
     """
 
     _replaces_arrays = True
+    float32 = True
     max_norm = Hyperparameter(_positive)
 
     def __init__(self, max_norm: Any = 1.0):

@@ -18,7 +18,9 @@ class Objective:
     Attributes
     ----------
     x : ndarray
-        The current point, flat float64. Modules must not modify it.
+        The current point, flat, in the layout's dtype (float64, or float32 for an optimizer
+        that keeps float32 parameters; so are the gradient and the update). Modules must not
+        modify it.
     oracle : OracleProtocol
         Evaluates values and gradients (the user's function, or a smoothed objective).
     layout : ParamLayout
@@ -89,9 +91,16 @@ class Objective:
                 self._g = GradientParts.of_flat(g, self.layout)
         return self._g
 
+    def _flat_grad(self) -> np.ndarray:
+        g = self._gradient().flat()
+        if g.dtype is not self.x.dtype:  # float32 parameters, a gradient flattened in float64
+            g = g.astype(self.x.dtype)
+            self._g = GradientParts.of_flat(g, self.layout)
+        return g
+
     def loss_and_grad(self) -> tuple[float, np.ndarray]:
         """``f(x)`` and ``g(x)``, evaluated once and cached."""
-        g = self._gradient().flat()
+        g = self._flat_grad()
         assert self._f is not None
         return self._f, g
 
@@ -136,7 +145,7 @@ class Objective:
             if parts is not None:  # flatten the user's arrays straight into the update
                 self.layout.gather(parts, self.new_update())
             elif self._update_buffer is None:
-                self.update = np.array(self.grad(), dtype=np.float64, copy=True)
+                self.update = np.array(self.grad(), dtype=self.x.dtype, copy=True)
             else:
                 np.copyto(self.new_update(), self.grad())
         assert self.update is not None
@@ -148,7 +157,7 @@ class Objective:
         of :meth:`get_update`'s copy followed by an in-place change."""
         buf = self._update_buffer
         self._update_buffer = None
-        self.update = np.empty(self.layout.size, dtype=np.float64) if buf is None else buf
+        self.update = np.empty(self.layout.size, dtype=self.x.dtype) if buf is None else buf
         return self.update
 
     def with_oracle(self, oracle: OracleProtocol) -> "Objective":

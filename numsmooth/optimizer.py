@@ -11,11 +11,12 @@ from typing import Any, cast
 import numpy as np
 
 from ._buffers import Reusable
-from . import _passes
+from . import _passes, config
+from ._progress import CompileNotice
 from ._layout import ParamLayout
 from ._saving import load_state, save_state
 from ._validation import check_bool, check_choice
-from .modules import Module, as_module_list, run_chain
+from .modules import Module, as_module_list, check_float32, run_chain
 from .objective import Objective
 from .oracles import ForwardingOracle, GradientParts, Oracle, batched, make_oracle
 
@@ -31,7 +32,8 @@ class Optimizer:
     ----------
     x0 : ndarray or list of ndarray
         Starting point: one float array or a list of float arrays (the "parameters"). They are
-        copied into one flat float64 buffer; the oracle receives arrays in the same shapes.
+        copied into one flat float64 buffer (unless ``inplace=True`` keeps them in their own
+        float32 storage); the oracle receives arrays in the same shapes.
     *modules : Module
         The chain; ``x_new = x - update`` where the update is what the chain produces (the
         gradient when no module changes it).
@@ -48,7 +50,12 @@ class Optimizer:
         used as the optimizer's storage itself and handed to the oracle at ``x`` as it is, as
         in a hand-written loop (no copy; the oracle must not modify it, and a point it keeps
         changes with the next step). Any other list is copied back after each step, and the
-        oracle gets copies.
+        oracle gets copies. The arrays may also all be float32 (a model's default): the
+        optimizer then works in float32 (point, gradient, update and every module's buffers;
+        sums of squares and norms accumulate in float64), which only the modules marked for it
+        support (LR, Momentum, Adam, WeightDecay, ClipNorm, LaplacianSmoothing; any other
+        module raises ``TypeError`` here: use float64 parameters for it). Mixed float32 and
+        float64 arrays are refused with ``inplace=True``.
 
     Attributes
     ----------
@@ -72,13 +79,13 @@ class Optimizer:
     def __init__(self, x0: Any, *modules: Module, on_refused: str = "warn", inplace: bool = False):
         self.on_refused = check_choice("on_refused", on_refused, ("warn", "raise", "ignore"))
         self.inplace = check_bool("inplace", inplace)
-        self.layout, self._x = ParamLayout.from_params(x0)
+        self.layout, self._x = ParamLayout.from_params(x0, keep_float32=self.inplace)
         #: The user's arrays updated after every step (inplace=True with a list), else None.
         self._user: list[np.ndarray] | None = None
         #: What the oracle receives at the current point when the user's arrays are the storage.
         self._live: Any = None
         if self.inplace:
-            arrays = _check_inplace(x0, self.layout.single)
+            arrays = _check_inplace(x0, self.layout.single, self.layout.dtype)
             storage = arrays[0].reshape(-1) if self.layout.single else _shared_storage(arrays, self.layout)
             if storage is not None:  # the user's arrays are the storage
                 self._x = storage
@@ -90,6 +97,8 @@ class Optimizer:
         self._x_view = self._x.view()
         self._x_view.flags.writeable = False
         self.modules = as_module_list(list(modules))
+        if self.layout.dtype == np.float32:
+            check_float32(self.modules)
         self.num_evaluations = 0
         self.num_steps = 0
         self.num_refused = 0
@@ -145,14 +154,14 @@ class Optimizer:
         Its ``x`` is a copy of the point, so it may be kept after the step.
         """
         return Objective(self._x.copy(), self._counting_oracle(fun), self.layout, self,
-                         self._update_buffer.get(self._x.shape))
+                         self._update_buffer.get(self._x.shape, self.layout.dtype))
 
     def _step_objective(self, fun: Any) -> Objective:
         """The objective of :meth:`step`, which nobody keeps: its ``x`` is a read-only view of
         the point and its buffers are reused from step to step (no allocation that grows with
         the number of parameters)."""
         return Objective(self._x_view, self._counting_oracle(fun), self.layout, self,
-                         self._update_buffer.get(self._x.shape), gradient_parts=True)
+                         self._update_buffer.get(self._x.shape, self.layout.dtype), gradient_parts=True)
 
     def _counting_oracle(self, fun: Any) -> "_CountingOracle":
         oracle = self._oracle_for(fun)
@@ -189,7 +198,11 @@ class Optimizer:
         something kept them).
         """
         self._refuse_if_pending("step()")
-        return self._step(fun)
+        if self.__dict__.get("_noticed", False) or not config.get("compile_notice"):
+            return self._step(fun)
+        self._noticed = True  # the first step may compile kernels: say so once (stderr)
+        with CompileNotice():
+            return self._step(fun)
 
     def _step(self, fun: Any) -> float:
         return self.apply(self._step_objective(fun))
@@ -434,36 +447,38 @@ class Optimizer:
 
 
 def _shared_storage(arrays: list[np.ndarray], layout: ParamLayout) -> np.ndarray | None:
-    """A flat float64 view of the memory ``arrays`` occupy when they lie back to back, in order,
-    in one C-contiguous float64 array (as views of one flat vector do); else None."""
+    """A flat view of the memory ``arrays`` occupy when they lie back to back, in order, in one
+    C-contiguous array of the layout's dtype (as views of one flat vector do); else None."""
     root = arrays[0]
     while isinstance(root.base, np.ndarray):
         root = root.base
-    if root.dtype != np.float64 or not root.flags.c_contiguous or not root.flags.writeable:
+    if root.dtype != layout.dtype or not root.flags.c_contiguous or not root.flags.writeable:
         return None
+    item = layout.dtype.itemsize
     start = arrays[0].__array_interface__["data"][0]
     for a, lo in zip(arrays, layout.offsets[:-1].tolist()):
         base = a
         while isinstance(base.base, np.ndarray):
             base = base.base
-        if base is not root or a.__array_interface__["data"][0] != start + 8 * lo:
+        if base is not root or a.__array_interface__["data"][0] != start + item * lo:
             return None
-    first = (start - root.__array_interface__["data"][0]) // 8
+    first = (start - root.__array_interface__["data"][0]) // item
     flat: np.ndarray = root.reshape(-1)[first:first + layout.size]
     return flat
 
 
-def _check_inplace(x0: Any, single: bool) -> list[np.ndarray]:
-    """The arrays of ``x0`` for ``inplace=True``: writeable C-contiguous float64, or raise."""
+def _check_inplace(x0: Any, single: bool, dtype: np.dtype) -> list[np.ndarray]:
+    """The arrays of ``x0`` for ``inplace=True``: writeable C-contiguous arrays of ``dtype``
+    (float64, or float32 when all are), or raise."""
     arrays = [x0] if single else list(x0)
     for i, a in enumerate(arrays):
         label = "x0" if single else f"x0[{i}]"
         if not isinstance(a, np.ndarray):
             raise TypeError(f"inplace=True updates the arrays of x0, so {label} must be a NumPy array; "
                             f"got {type(a).__name__}")
-        if a.dtype != np.float64 or not a.dtype.isnative:
-            raise TypeError(f"inplace=True needs float64 arrays; {label} has dtype {a.dtype} "
-                            "(convert it with np.ascontiguousarray(a, dtype=np.float64))")
+        if a.dtype != dtype or not a.dtype.isnative:
+            raise TypeError(f"inplace=True needs float64 arrays, or float32 arrays (all of them); {label} "
+                            f"has dtype {a.dtype} (convert it with np.ascontiguousarray(a, dtype=np.float64))")
         if not a.flags.c_contiguous:
             raise ValueError(f"inplace=True needs C-contiguous arrays; {label} is not "
                              "(copy it with np.ascontiguousarray)")

@@ -310,8 +310,8 @@ class GradientParts:
 
 
 def _parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
-    """The gradient ``g`` as a list of arrays that can be read in place (C-contiguous float64,
-    exactly the layout's shapes), or None when it needs converting or checking."""
+    """The gradient ``g`` as a list of arrays that can be read in place (C-contiguous, in the
+    layout's dtype and exactly its shapes), or None when it needs converting or checking."""
     if layout.single:
         parts = [g]
     elif type(g) is list or type(g) is tuple:
@@ -320,8 +320,9 @@ def _parts_of(layout: ParamLayout, g: Any) -> list[np.ndarray] | None:
             return None
     else:
         return None
+    dtype = layout.dtype  # float64, or float32 for an optimizer keeping float32 parameters
     for p, shape in zip(parts, layout.shapes):
-        if type(p) is not np.ndarray or p.dtype is not _F64 or p.shape != shape or not p.flags.c_contiguous:
+        if type(p) is not np.ndarray or p.dtype is not dtype or p.shape != shape or not p.flags.c_contiguous:
             return None
     return parts
 
@@ -858,7 +859,7 @@ class Oracle(OracleBase):
                     parts = _parts_of(layout, g)
                     if parts is not None:
                         gbuf = self._gbuf
-                        lazy = GradientParts(parts, None, layout, lambda: gbuf.get((1, layout.size))[0])
+                        lazy = GradientParts(parts, None, layout, lambda: gbuf.get((1, layout.size), layout.dtype)[0])
                         self._outstanding = weakref.ref(lazy)
                         return float(f), lazy
 

@@ -3,6 +3,7 @@ per-parameter chains, WeightDecay, ClipNorm, refused steps, in-place parameters,
 
 import math
 import re
+import os
 import tracemalloc
 import warnings
 
@@ -438,7 +439,8 @@ def test_flat_params_checks_its_argument():
 
 
 @pytest.mark.parametrize("x0, exc, match", [
-    ([np.ones(3, dtype=np.float32)], TypeError, r"x0\[0\] has dtype float32"),
+    ([np.ones(3, dtype=np.float32), np.ones(2)], TypeError, r"x0\[0\] has dtype float32"),  # mixed
+    ([np.ones(3, dtype=np.float16)], TypeError, r"x0\[0\] must have dtype float32 or float64"),
     ([np.ones(3), np.ones((3, 4)).T], ValueError, r"x0\[1\] is not"),
     (np.ones(3, dtype=np.int64), TypeError, r"x0 has dtype int64"),
     ([1.0, 2.0], TypeError, r"x0 must be a NumPy array"),
@@ -537,3 +539,33 @@ def test_pickled_inplace_optimizer_steps_like_the_original(make):
         opt.step(fun)
         again.step(fun)
     assert_array_equal(opt.x, again.x)
+
+
+# -- the compile notice of an optimizer's first step ---------------------------------------------
+def _fresh_jitted_oracle():
+    import numba
+
+    @numba.njit
+    def fun(x, g):  # a new function each call: numsmooth compiles its kernels for it
+        for i in range(x.size):
+            g[i] = 2.0 * x[i]
+        return float(np.sum(x * x))
+
+    return fun
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiles without the JIT")
+def test_first_step_says_it_compiles_once(monkeypatch, capsys):
+    from numsmooth import _progress
+
+    monkeypatch.setattr(_progress.CompileNotice, "_printed", False)
+    with ns.config.override(compile_notice=0):  # switched off: silent
+        ns.Optimizer(np.ones(3), ns.LR(0.1)).step(_fresh_jitted_oracle())
+    with _progress.CompileNotice(enabled=False):  # inside a quiet entry point (minimize, --quiet): silent
+        ns.Optimizer(np.ones(3), ns.LR(0.1)).step(_fresh_jitted_oracle())
+    assert capsys.readouterr().err == ""
+    opt = ns.Optimizer(np.ones(3), ns.LR(0.1))
+    opt.step(_fresh_jitted_oracle())
+    assert capsys.readouterr().err == _progress.COMPILE_MESSAGE + "\n"
+    ns.Optimizer(np.ones(3), ns.LR(0.1)).step(_fresh_jitted_oracle())  # once per process
+    assert capsys.readouterr().err == ""
