@@ -11,8 +11,8 @@ from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
 from .bundle import LimitedMemoryBundle
 from .laplacian import LaplacianSmoothing, laplacian_smooth
-from .line_search import WeakWolfe
-from .modules import LR, Adam, Backtracking, ClipNorm, Module, Momentum, PerParameter, WeightDecay
+from .line_search import Backtracking, WeakWolfe
+from .modules import LR, Adam, ClipNorm, Module, Momentum, PerParameter, WeightDecay
 from .objective import Objective
 from .minimize import OptimizeResult, minimize
 from .optimizer import Optimizer

@@ -91,6 +91,13 @@ class GradientSampling(Module):
         The current unscaled ``(n - include_x0, d)`` block (None before the first step).
     num_terminations : int
         How many times the termination criteria fired.
+    last_hull : tuple or None
+        With ``aggregate='min-norm-hull'`` and ``distribution='ball'``, what the last evaluation
+        at a step's point found: ``(x, radius, norm, nonfinite)``, the point (a copy), the ball's
+        radius (sigma at that evaluation), the norm of the min-norm element of the hull of the
+        finite gradients sampled in the ball, and how many sampled values were not finite.
+        :func:`~numsmooth.minimize` builds its stationarity certificate from it. ``None``
+        before such an evaluation and after ``reset()``; not part of the saved state.
 
     Examples
     --------
@@ -158,6 +165,7 @@ class GradientSampling(Module):
         self.sigma_nplus = check_real("sigma_nplus", sigma_nplus, low=0.0, low_open=True)
         self.sigma_nminus = check_real("sigma_nminus", sigma_nminus, low=0.0, low_open=True)
         self.sigma_min = check_real("sigma_min", sigma_min, low=0.0)
+        self.last_hull: tuple[np.ndarray, float, float, int] | None = None
         self._init_state()
 
     # -- state: self.state is the one home of sigma, the generator's position and the counters --
@@ -200,6 +208,7 @@ class GradientSampling(Module):
     def reset(self) -> None:
         """Back to the initial sigma and the first perturbations; inner modules reset too."""
         super().reset()
+        self.last_hull = None
         self._init_state()
 
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
@@ -276,6 +285,9 @@ class GradientSampling(Module):
         # at the step's point, f(x), g(x) are the x0 term: the objective hands over or keeps them
         f, g, F, norms, _ = (objective.evaluate_including_x(evaluate) if s.include_x0 and at_step_point
                              else evaluate(None)[0])
+        if at_step_point and s.aggregate == "min-norm-hull" and s.distribution == "ball":
+            self.last_hull = (np.array(x, copy=True), self.sigma, math.sqrt(float(np.dot(g, g))),
+                              int(F.size - np.count_nonzero(np.isfinite(F))))
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g

@@ -229,7 +229,8 @@ def test_oracle_exception_keeps_the_finished_rows(tmp_path, capsys):
     assert code == 1
     rec = json.loads(out.read_text())
     assert rec["status"] == "error" and "FloatingPointError: sensor offline" in rec["error"]
-    # gd: 2 warm-up steps (3 calls) + 100 steps (101 calls) finish; bfgs runs into call 111
-    assert [(r["problem"], r["method"], r["nfev"]) for r in rec["rows"]] == [("flaky", "gd", 101)]
+    # gd: 2 warm-up steps (3 calls) + 100 steps (101 calls) + the certificate's min(10, 2 d) = 6
+    # extra points finish at call 110; bfgs runs into call 111
+    assert [(r["problem"], r["method"], r["nfev"]) for r in rec["rows"]] == [("flaky", "gd", 107)]
     assert text.out.splitlines()[2].split()[:2] == ["flaky", "gd"] and "sensor offline" in text.err
     assert "error: OracleError" in text.out and "only the 1 runs above finished" in text.out

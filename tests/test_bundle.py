@@ -124,7 +124,7 @@ def test_simplex_qp3_vertices_and_ties():
 def test_solves_suite_problems(name, d):
     p = ns.problems.get(name)
     lm = ns.LimitedMemoryBundle()
-    res = ns.minimize(p.fun, p.x0(d), lm, maxiter=20000)
+    res = ns.minimize(p.fun, p.x0(d), lm, maxiter=20000, certify=False)  # counts exactly
     f_star = p.optimal_value(d)
     assert res.fun - f_star <= 1e-6 * (1 + abs(f_star)), (res.fun, f_star, res.message)
     st = lm.state
