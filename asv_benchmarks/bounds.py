@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -40,6 +41,9 @@ from numba import njit, prange  # noqa: E402
 
 import numsmooth as ns  # noqa: E402
 import numsmooth._kernels.oracles as _ok  # noqa: E402
+from _machine import decisions, kernels_run  # noqa: E402
+from _machine import header as machine_header  # noqa: E402
+from _machine import loadavg  # noqa: E402
 from _timing import Contender, interleave, median  # noqa: E402
 from bench_overhead import FloorCase, PointwiseCase  # noqa: E402
 from numsmooth._kernels import aggregate as _agg  # noqa: E402
@@ -59,14 +63,28 @@ def row(part: str, value: str, note: str = "") -> None:
 
 def header(title: str) -> None:
     print(f"\n### {title}\n")
+    if _KERNELS:  # what the section's timings ran
+        print(f"numsmooth kernels (load {loadavg()}): " + "; ".join(f"{k}: {v}" for k, v in _KERNELS.items()) + "\n")
+        _KERNELS.clear()
     print("| part | time | note |")
     print("|---|---|---|")
 
 
 def timed(fns: dict, repeats: int, round_time: float = 0.05) -> dict:
-    """Median per-call seconds of each callable (or :class:`Contender`), interleaved."""
+    """Median per-call seconds of each callable (or :class:`Contender`), interleaved; then prints
+    which kernels numsmooth runs for each (three more calls each, untimed; see
+    ``_machine.kernels_run``), since the busy-machine switch may have turned them serial."""
     t = interleave(list(fns.values()), repeats, round_time)
+    _KERNELS.clear()
+    for name, fn in fns.items():
+        before = decisions()
+        (fn if isinstance(fn, Contender) else Contender(fn)).per_call(3)
+        _KERNELS[name] = kernels_run(before)
     return {k: median(v) for k, v in zip(fns, t)}
+
+
+#: contender -> which kernels numsmooth ran for it in the last `timed` call (printed by `header`).
+_KERNELS: dict[str, str] = {}
 
 
 # -- threads -------------------------------------------------------------------------------------
@@ -136,7 +154,8 @@ def section_step(repeats: int) -> None:
     U = np.ascontiguousarray((case.X[1:] - x) / sigma)  # near the step's perturbations; cost only
     F = np.empty(n)
     acc, state = np.empty(d), np.empty(_agg.STATE_SIZE)
-    pt, g, g0 = np.empty(d), np.empty(d), case.G[0].copy()
+    pt, g, g0 = np.empty((1, d)), np.empty((1, d)), case.G[0].copy()
+    written = np.empty(1, dtype=np.bool_)
     P, G = np.empty((n - 1, d)), case.G[1:].copy()
     code = 0  # mean
 
@@ -148,7 +167,8 @@ def section_step(repeats: int) -> None:
     floor_serial(case.X, case.F, case.G)
 
     def fused():  # as in the step: the x0 term evaluated in the kernel too, 100 evaluations
-        kernels.fold(x, sigma, U, F, 1, code, acc, state, pt, g, g0, _ok.START | _ok.FINISH | _ok.EVAL_X0)
+        kernels.fold.serial(x, sigma, U, F, 1, code, acc, state, pt, g, written, g0,
+                            _ok.START | _ok.FINISH | _ok.EVAL_X0)
 
     def fold_only():
         _agg.stream_init(state, acc)
@@ -158,16 +178,18 @@ def section_step(repeats: int) -> None:
     kernel_times: list[float] = []
     fold = kernels.fold
 
-    def timing_fold(*args):
-        t0 = time.perf_counter()
-        out = fold(*args)
-        kernel_times.append(time.perf_counter() - t0)
-        return out
+    def timing(kernel):
+        def timed_kernel(*args):
+            t0 = time.perf_counter()
+            out = kernel(*args)
+            kernel_times.append(time.perf_counter() - t0)
+            return out
+        return timed_kernel
 
     t = timed({"floor": case.floor, "floor serial": lambda: floor_serial(case.X, case.F, case.G),
                "fused": fused, "build": lambda: _ok.build_points(x, sigma, U, 0, P), "fold": fold_only,
                "step": Contender(case.step, case.reset)}, repeats)
-    kernels.fold = timing_fold
+    kernels.fold = SimpleNamespace(serial=timing(fold.serial), parallel=timing(fold.parallel))
     try:
         steps = []
         for _ in range(max(repeats, 5) * 20):
@@ -239,8 +261,9 @@ def section_laplacian(repeats: int) -> None:
         label = "x".join(str(s) for s in shape)
         row(f"{label} {dtype}: np.copyto", f"{per['copy']:.2f} ns", us(t["copy"]))
         row(f"{label} {dtype}: laplacian_smooth", f"{per['auto']:.2f} ns",
-            f"{t['auto'] / t['copy']:.2f}x the copy (target 2x); one thread {per['serial']:.2f} ns, "
-            f"two threads {per['parallel']:.2f} ns")
+            f"{t['auto'] / t['copy']:.2f}x the copy (target 2x), kernel {_KERNELS['auto']} (load {loadavg()}); "
+            f"one thread {per['serial']:.2f} ns, two threads {per['parallel']:.2f} ns ({_KERNELS['parallel']})")
+        _KERNELS.clear()
 
 
 def main() -> None:
@@ -252,8 +275,9 @@ def main() -> None:
     for s in only:
         if s not in SECTIONS:
             ap.error(f"unknown section {s!r}; choose from {SECTIONS}")
-    print(f"# What bounds the missed rows (numsmooth {ns.__version__}, load average "
-          f"{' '.join(open('/proc/loadavg').read().split()[:3]) if os.path.exists('/proc/loadavg') else 'n/a'})")
+    print(f"# What bounds the missed rows (numsmooth {ns.__version__})\n")
+    print("\n".join(machine_header()))
+    print(f"- numba threads: {numba.get_num_threads()}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     for s in only:
         globals()[f"section_{s}"](args.repeats)
 

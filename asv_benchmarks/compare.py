@@ -51,6 +51,9 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import numsmooth as ns  # noqa: E402
+from _machine import decisions, kernels_run  # noqa: E402
+from _machine import header as machine_header  # noqa: E402
+from _machine import loadavg  # noqa: E402
 from _timing import interleave, median, median_ratio  # noqa: E402
 from bench_overhead import (LAPLACIAN_SHAPES, VALUE_TYPES, FloorCase, LaplacianCase,  # noqa: E402
                             PointwiseCase)
@@ -90,25 +93,24 @@ def fmt_d(d: int) -> str:
     return f"1e{e}" if d == 10**e else str(d)
 
 
-def loadavg() -> str:
-    try:
-        return " ".join(open("/proc/loadavg").read().split()[:3])
-    except OSError:
-        return "n/a"
-
-
 class Table:
+    """The rows; each records which kernels numsmooth ran for it (serial or parallel, see
+    ``_machine.kernels_run``): the decisions numsmooth took since the previous row."""
+
     def __init__(self):
         self.rows: list[tuple[str, ...]] = []
+        self._since = decisions()
 
     def add(self, work, a, b, value, target, ok):
         met = "n/a" if ok is None else ("yes" if ok else "**no**")
-        self.rows.append((work, a, b, value, target, met))
-        print(f"  {work}: {value}", file=sys.stderr, flush=True)  # progress
+        kernels = kernels_run(self._since)
+        self._since = decisions()
+        self.rows.append((work, a, b, value, target, met, kernels))
+        print(f"  {work}: {value} ({kernels})", file=sys.stderr, flush=True)  # progress
 
     def print(self):
-        print("| work | numsmooth | floor / reference | ratio | target | met |")
-        print("|---|---|---|---|---|---|")
+        print("| work | numsmooth | floor / reference | ratio | target | met | numsmooth kernels |")
+        print("|---|---|---|---|---|---|---|")
         for row in self.rows:
             print("| " + " | ".join(row) + " |")
 
@@ -243,19 +245,6 @@ def section_dask(t: Table, rounds: int, chunksizes: list) -> None:
 
 # -- header ------------------------------------------------------------------------------------
 def machine() -> list[str]:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        cpu = platform.processor() or "unknown"
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
     import scipy
 
     versions = (f"Python {platform.python_version()}, numsmooth {ns.__version__} "
@@ -268,8 +257,7 @@ def machine() -> list[str]:
     else:
         versions += ", torch/torchzero not importable"
     return [
-        f"- CPU: {cpu}",
-        f"- cores: {os.cpu_count()} logical, {affinity} usable; load average at start: {loadavg()}",
+        *machine_header(),
         f"- numba threads: {numba.get_num_threads()} (threading layer: {numba.threading_layer()})"
         + (f"; torch threads: {torch.get_num_threads()}" if HAVE_TZ else ""),
         f"- {versions}",
@@ -318,7 +306,10 @@ def main(argv=None) -> int:
     print("\n".join(header))
     print(f"- load average at end: {loadavg()}")
     print(f"- method: {rounds} interleaved rounds of ~{rt} s per contender (Dask: one step per round), "
-          "medians; ratios are medians of per-round ratios\n")
+          "medians; ratios are medians of per-round ratios")
+    print("- numsmooth kernels: what numsmooth ran for the row's work that is large enough for its "
+          "parallel kernels: parallel, serial (busy: another process had the cores), serial (size: "
+          "below every parallel threshold) or mixed\n")
     table.print()
     sys.stdout.flush()
 

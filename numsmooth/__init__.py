@@ -5,17 +5,18 @@ Laplacian smoothing (:func:`laplacian_smooth`, :class:`LaplacianSmoothing`), wit
 Numba-compiled kernels and oracles that are plain Python, batched, jitted or distributed.
 """
 
-from . import config, problems, recipes, schedules
+from . import config, methods, problems, recipes, schedules
 from ._layout import flat_params
 from ._saving import load_state, save_state
 from .gradient_sampling import GradientSampling
+from .bundle import LimitedMemoryBundle
 from .laplacian import LaplacianSmoothing, laplacian_smooth
-from .line_search import WeakWolfe
-from .modules import LR, Adam, Backtracking, ClipNorm, Module, Momentum, PerParameter, WeightDecay
+from .line_search import Backtracking, WeakWolfe
+from .modules import LR, Adam, ClipNorm, Module, Momentum, PerParameter, WeightDecay
 from .objective import Objective
 from .minimize import OptimizeResult, minimize
 from .optimizer import Optimizer
-from .pipeline import Switch
+from .switch import Switch
 from .oracles import OracleError, OracleProtocol, batched
 from .quasi_newton import BFGS, LBFGS
 from .smoothed import SmoothedObjective, smoothed
@@ -36,7 +37,7 @@ from .termination import (
 __version__ = "0.2.0"
 
 __all__ = [
-    "config", "problems", "recipes", "schedules",
+    "config", "methods", "problems", "recipes", "schedules",
     # Laplacian smoothing
     "laplacian_smooth", "LaplacianSmoothing",
     # gradient sampling
@@ -47,7 +48,7 @@ __all__ = [
     "Module", "LR", "Momentum", "Adam", "Backtracking", "WeightDecay", "ClipNorm", "PerParameter", "Switch", "Optimizer", "minimize", "OptimizeResult",
     "save_state", "load_state", "flat_params",
     # quasi-Newton and line searches
-    "BFGS", "LBFGS", "WeakWolfe",
+    "BFGS", "LBFGS", "WeakWolfe", "LimitedMemoryBundle",
     # termination criteria
     "TerminationCriterion", "TerminateAfterNSteps", "TerminateAfterNEvaluations", "TerminateAfterNSeconds",
     "TerminateByGradientNorm", "TerminateByUpdateNorm", "TerminateOnNoImprovement", "TerminateOnLossReached",

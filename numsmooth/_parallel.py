@@ -34,8 +34,16 @@ still ends at a barrier, which waits for a worker the scheduler has parked behin
 processes (bimodal timings). So `use_parallel` also answers False while the machine has no core
 to spare for our threads: the number of runnable tasks (``/proc/loadavg``, an instantaneous
 count that includes the caller), read at most every ``load_check_seconds``, plus our other
-threads must fit the cores we may run on. Both are skipped when the user chose a wait policy,
-spin count or Numba threading layer: an explicit setting is respected.
+threads must fit the cores we may run on. One reading is one instant: on an idle machine a
+kernel worker or a shell is runnable too about one reading in twenty, so the answer changes only
+after `READINGS` consecutive readings disagree with it (`LoadWatch`): an idle machine stays
+parallel, a busy one turns serial after ``READINGS * load_check_seconds`` (0.15 s). Both are
+skipped when the user chose a wait policy, spin count or Numba threading layer: an explicit
+setting is respected.
+
+Kernels with a serial and a parallel version are `numsmooth._kernels.twins.Twin` objects (one
+body compiled twice); `pick` returns the dispatcher to call. `decisions` counts what
+`use_parallel` answered and why, so a benchmark can say which kernels a measurement ran.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from typing import Any
 
 from . import config
 
-__all__ = ["use_parallel", "machine_busy", "in_forked_child", "threads_launched_in_parent"]
+__all__ = ["use_parallel", "pick", "decisions", "machine_busy", "LoadWatch", "READINGS", "in_forked_child",
+           "threads_launched_in_parent"]
 
 
 _USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
@@ -61,7 +70,34 @@ try:
     _CORES = len(os.sched_getaffinity(0))
 except (AttributeError, OSError):  # pragma: no cover - not Linux
     _CORES = os.cpu_count() or 1
-_busy = False
+#: Consecutive readings that must disagree with the current answer of `machine_busy` to change it.
+READINGS = 3
+
+
+class LoadWatch:
+    """Busy or not from a sequence of instantaneous readings, each True when the runnable tasks
+    plus our other threads exceed our cores: the answer (first False) changes only after
+    ``readings`` consecutive readings that disagree with it, so one runnable shell or kernel
+    worker at the instant of a reading changes nothing."""
+
+    def __init__(self, readings: int = READINGS) -> None:
+        self.readings = readings
+        self.busy = False
+        self._against = 0
+
+    def update(self, over: bool) -> bool:
+        """Take one reading; return the answer."""
+        if over == self.busy:
+            self._against = 0
+        else:
+            self._against += 1
+            if self._against >= self.readings:
+                self.busy = over
+                self._against = 0
+        return self.busy
+
+
+_watch = LoadWatch()
 _busy_checked = -1e300
 
 
@@ -75,9 +111,10 @@ def _runnable_tasks() -> int:
 
 
 def machine_busy() -> bool:
-    """True when the runnable tasks plus our other Numba threads exceed our cores (cached for
-    ``load_check_seconds``; always False when the user tuned threading or the check is off)."""
-    global _busy, _busy_checked
+    """True when the runnable tasks plus our other Numba threads exceed our cores, in `READINGS`
+    consecutive readings taken at least ``load_check_seconds`` apart (see `LoadWatch`); always
+    False when the user tuned threading or the check is off."""
+    global _busy_checked
     interval = config.get("load_check_seconds")
     if interval <= 0 or _user_tuned or _user_threading_layer():
         return False
@@ -85,9 +122,9 @@ def machine_busy() -> bool:
     if now - _busy_checked >= interval:
         import numba
 
-        _busy = _runnable_tasks() + numba.get_num_threads() - 1 > _CORES
         _busy_checked = now
-    return _busy
+        return _watch.update(_runnable_tasks() + numba.get_num_threads() - 1 > _CORES)
+    return _watch.busy
 
 
 def _user_threading_layer() -> bool:
@@ -138,6 +175,12 @@ def _launch_threads() -> None:
         _threads_launched = True
 
 
+#: What `use_parallel` answered, by reason: indices into `_counts` (see `decisions`).
+_SMALL, _PARALLEL, _BUSY, _FORKED = range(4)
+_REASONS = ("small", "parallel", "busy", "forked")
+_counts = [0, 0, 0, 0]
+
+
 def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
     """True when work on ``elements`` array elements should use the parallel kernel.
 
@@ -145,8 +188,34 @@ def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
     child, and while the machine is busy (`machine_busy`). Before it first answers True it
     launches Numba's threading layer.
     """
-    if _forked or elements < config.get(knob) or machine_busy():
+    if _forked:
+        _counts[_FORKED] += 1
+        return False
+    if elements < config.get(knob):
+        _counts[_SMALL] += 1
+        return False
+    if machine_busy():
+        _counts[_BUSY] += 1
         return False
     if not _threads_launched:
         _launch_threads()
+    _counts[_PARALLEL] += 1
     return True
+
+
+def pick(twin: Any, elements: int, knob: str = "parallel_min_elements", *, parallel: bool | None = None) -> Any:
+    """The dispatcher of the kernel ``twin`` (a `numsmooth._kernels.twins.Twin`) to call for work
+    on ``elements`` array elements: ``twin.parallel`` when `use_parallel` (with ``knob``) says so,
+    else ``twin.serial``. ``parallel``, when not None, is a decision the caller already took with
+    `use_parallel` for the same work (one decision for several kernels)."""
+    if parallel is None:
+        parallel = use_parallel(elements, knob)
+    return twin.parallel if parallel else twin.serial
+
+
+def decisions() -> dict[str, int]:
+    """How often `use_parallel` answered, by reason, since the process started: ``parallel``;
+    serial because the work was below its knob (``small``), the machine was busy (``busy``) or
+    the process is a forked child (``forked``). Compare two snapshots to see what some work ran.
+    """
+    return dict(zip(_REASONS, _counts))

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import config
 from ._kernels import modules as _km
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 
 _KNOB = "pass_parallel_min_elements"
 
 
 def _large(a: np.ndarray) -> bool:
-    return a.size >= config.get(_KNOB) and use_parallel(a.size, _KNOB)
+    return use_parallel(a.size, _KNOB)
 
 
 def copy(dst: np.ndarray, src: np.ndarray) -> None:
@@ -42,7 +41,7 @@ def subtract(x: np.ndarray, u: np.ndarray) -> None:
 
 def sumsq(u: np.ndarray) -> float:
     """Sum of squares of a flat float64 vector, in a fixed order (see ``_kernels.modules``)."""
-    return float(_km.sumsq_parallel(u) if _large(u) else _km.sumsq(u))
+    return float(pick(_km.sumsq, u.size, _KNOB)(u))
 
 
 def scale_sumsq(u: np.ndarray, a: float) -> float:
@@ -53,10 +52,9 @@ def scale_sumsq(u: np.ndarray, a: float) -> float:
     report its norm."""
     if u.dtype == np.float32:
         return float(_km.scale_sumsq_f32_(u, a))
-    return float(_km.scale_sumsq_parallel_(u, a) if _large(u) else _km.scale_sumsq_(u, a))
+    return float(pick(_km.scale_sumsq_, u.size, _KNOB)(u, a))
 
 
 def momentum(buf: np.ndarray, u: np.ndarray, beta: float, nesterov: bool, new_buf: np.ndarray) -> None:
     """``new_buf = beta * buf + u`` and the momentum update into ``u`` (see ``_kernels.modules``)."""
-    kernel = _km.momentum_parallel_ if _large(u) else _km.momentum_
-    kernel(buf, u, beta, nesterov, new_buf)
+    pick(_km.momentum_, u.size, _KNOB)(buf, u, beta, nesterov, new_buf)

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import config
 from ._kernels import aggregate as _agg
-from ._parallel import use_parallel
+from ._parallel import pick
 from .hull import min_norm_hull
 
 __all__ = ["AGGREGATES", "STREAM_CODES", "aggregate"]
@@ -21,14 +21,8 @@ STREAM_CODES = {
     "mean": _agg.MEAN, "max": _agg.MAX, "min": _agg.MIN, "min-norm": _agg.MIN_NORM, "min-value": _agg.MIN_VALUE,
 }
 
-#: aggregate -> (serial kernel, parallel kernel); "min-value" is O(m + d) and has no parallel one.
-_KERNELS = {
-    "mean": (_agg.agg_mean, _agg.agg_mean_parallel),
-    "max": (_agg.agg_max, _agg.agg_max_parallel),
-    "min": (_agg.agg_min, _agg.agg_min_parallel),
-    "min-norm": (_agg.agg_min_norm, _agg.agg_min_norm_parallel),
-    "min-value": (_agg.agg_min_value, _agg.agg_min_value),
-}
+#: aggregate -> kernel twin; "min-value" is O(m + d) and has only a serial kernel.
+_KERNELS = {"mean": _agg.agg_mean, "max": _agg.agg_max, "min": _agg.agg_min, "min-norm": _agg.agg_min_norm}
 
 
 def aggregate(name: str, F: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarray]:
@@ -39,11 +33,12 @@ def aggregate(name: str, F: np.ndarray, G: np.ndarray) -> tuple[float, np.ndarra
     """
     out = np.empty(G.shape[1])
     if name != "min-norm-hull":
-        serial, parallel = _KERNELS[name]
+        if name == "min-value":
+            return float(_agg.agg_min_value(F, G, out)), out
         # the blocks of coordinates need some width to pay for a parallel region (min-norm is
         # parallel over rows)
         wide = G.shape[1] >= 256 or name == "min-norm"
-        kernel = parallel if wide and use_parallel(G.size, "reduce_parallel_min_elements") else serial
+        kernel = pick(_KERNELS[name], G.size if wide else 0, "reduce_parallel_min_elements")
         return float(kernel(F, G, out)), out
     finite = np.isfinite(F)
     if not finite.any():

@@ -196,6 +196,8 @@ def reset() -> None:
 
 def get(name: str) -> Any:
     """The current value of knob ``name`` (see :data:`KNOBS`)."""
+    if _environment_error is not None:
+        raise _environment_error
     try:
         return _values[name]
     except KeyError:
@@ -225,6 +227,13 @@ def override(**values: Any) -> Iterator[None]:
 def describe() -> dict[str, Any]:
     """Every knob's current value, default and meaning."""
     return {name: {"value": get(name), "default": k.default, "doc": k.doc} for name, k in KNOBS.items()}
+
+
+def _check_environment() -> None:
+    """Raise the :class:`ConfigError` of a bad ``NUMSMOOTH_*`` variable, if there is one (the
+    command line calls it first, to report it as one line)."""
+    if _environment_error is not None:
+        raise _environment_error
 
 
 with contextlib.suppress(ConfigError):

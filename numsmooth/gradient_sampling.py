@@ -11,11 +11,11 @@ import numpy as np
 
 from ._state import Stateful, check_entry
 from ._validation import check_bool, check_choice, check_int, check_real
-from .modules import Module, as_module_list, run_chain
-from .objective import Objective
+from .modules import Module, as_module_list, run_subchain
+from .objective import Objective, X0Term
 from .oracles import OracleBase
 from .perturbations import seed_to_key
-from .sampler import Sampler
+from .sampler import Evaluation, Sampler
 from .termination import as_criterion
 
 __all__ = ["GradientSampling"]
@@ -34,7 +34,7 @@ class GradientSampling(Module):
         Modules that optimize the smoothed objective. With ``None`` the update is the smoothed
         gradient and the modules after this one in the chain see the smoothed objective.
     sigma : float
-        Initial perturbation scale, >= 0.
+        Initial perturbation scale, > 0.
     n : int
         Evaluations per call of the smoothed objective (the x0 term included).
     aggregate : {'mean', 'max', 'min', 'min-norm', 'min-value', 'min-norm-hull'}
@@ -91,6 +91,13 @@ class GradientSampling(Module):
         The current unscaled ``(n - include_x0, d)`` block (None before the first step).
     num_terminations : int
         How many times the termination criteria fired.
+    last_hull : tuple or None
+        With ``aggregate='min-norm-hull'`` and ``distribution='ball'``, what the last evaluation
+        at a step's point found: ``(x, radius, norm, nonfinite)``, the point (a copy), the ball's
+        radius (sigma at that evaluation), the norm of the min-norm element of the hull of the
+        finite gradients sampled in the ball, and how many sampled values were not finite.
+        :func:`~numsmooth.minimize` builds its stationarity certificate from it. ``None``
+        before such an evaluation and after ``reset()``; not part of the saved state.
 
     Examples
     --------
@@ -142,7 +149,9 @@ class GradientSampling(Module):
         self.termination = as_criterion(termination)
         self.sampler = Sampler(n, aggregate, distribution, include_x0, antithetic=antithetic,
                                executor=executor, chunksize=chunksize)
-        self.initial_sigma = check_real("sigma", sigma, low=0.0)
+        # > 0: at sigma = 0 every point is x itself, n evaluations of one point; a run reaches
+        # sigma = 0 only through decay (sigma_min ends it before)
+        self.initial_sigma = check_real("sigma", sigma, low=0.0, low_open=True)
         self.initial_key = int(seed_to_key(seed))
         self.fixed = check_bool("fixed", fixed)
         self.pre_generate = check_bool("pre_generate", pre_generate)
@@ -156,6 +165,7 @@ class GradientSampling(Module):
         self.sigma_nplus = check_real("sigma_nplus", sigma_nplus, low=0.0, low_open=True)
         self.sigma_nminus = check_real("sigma_nminus", sigma_nminus, low=0.0, low_open=True)
         self.sigma_min = check_real("sigma_min", sigma_min, low=0.0)
+        self.last_hull: tuple[np.ndarray, float, float, int] | None = None
         self._init_state()
 
     # -- state: self.state is the one home of sigma, the generator's position and the counters --
@@ -198,6 +208,7 @@ class GradientSampling(Module):
     def reset(self) -> None:
         """Back to the initial sigma and the first perturbations; inner modules reset too."""
         super().reset()
+        self.last_hull = None
         self._init_state()
 
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
@@ -238,11 +249,9 @@ class GradientSampling(Module):
             # the modules after this one optimize the smoothed objective: they start afresh too
             smoothed.reset_following = fired and self.reset_on_termination
             return smoothed
-        inner = run_chain(self.modules, smoothed)
-        objective.update = inner.get_update()
-        # the smoothed value at x (None if the inner chain did not evaluate it); the optimizer
-        # reports it as the step's value only when f(x) itself was not evaluated
-        objective.reported_loss = inner.cached_loss
+        # the update, a stop request, and the smoothed value at x, which the optimizer reports as
+        # the step's value only when f(x) itself was not evaluated
+        run_subchain(self.modules, objective, smoothed)
         return objective
 
     def _on_termination(self, objective: Objective) -> None:
@@ -267,16 +276,18 @@ class GradientSampling(Module):
         s = self.sampler
         at_step_point = x is objective.x or np.array_equal(x, objective.x)
         need_norms = self.sigma_strategy == "grad-norm"
-        x0_term, x0_out = None, None
-        if s.include_x0 and at_step_point:
-            if objective.has_loss or not s.folds(objective.oracle, need_norms):
-                x0_term = objective.loss_and_grad()
-            else:  # f(x), g(x) evaluated in the kernel that folds the other points, then cached
-                x0_out = s.x0_gradient_buffer(x.shape[0])
-        f, g, F, norms = s.evaluate(objective.oracle, x, self.sigma, self.state["key"], self.state["stream"],
-                                    x0_term, need_norms=need_norms, x0_out=x0_out)
-        if x0_out is not None:
-            objective.cache_loss_and_grad(float(F[0]), x0_out)
+        key, stream = self.state["key"], self.state["stream"]
+
+        def evaluate(x0_term: X0Term | None) -> tuple[Evaluation, X0Term | None]:
+            ev = s.evaluate(objective.oracle, x, self.sigma, key, stream, x0_term, need_norms)
+            return ev, ev.x0
+
+        # at the step's point, f(x), g(x) are the x0 term: the objective hands over or keeps them
+        f, g, F, norms, _ = (objective.evaluate_including_x(evaluate) if s.include_x0 and at_step_point
+                             else evaluate(None)[0])
+        if at_step_point and s.aggregate == "min-norm-hull" and s.distribution == "ball":
+            self.last_hull = (np.array(x, copy=True), self.sigma, math.sqrt(float(np.dot(g, g))),
+                              int(F.size - np.count_nonzero(np.isfinite(F))))
         if self.sigma_strategy is not None:
             self._adapt_sigma(objective, x, at_step_point, F, norms)
         return f, g

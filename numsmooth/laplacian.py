@@ -18,7 +18,7 @@ import pyfftw
 
 from . import config
 from ._kernels import laplacian as _kl
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 from ._validation import check_bool, check_choice, check_float_array, check_int, check_real
 from ._state import Hyperparameter
 from .modules import Module
@@ -243,10 +243,10 @@ def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
         rt, gt = np.float32(r), np.float32(gain)
     # the knob is the largest size solved serially, hence size - 1
-    if use_parallel(x.size - 1, "laplacian_serial_max_elements"):
-        kernel = _kl.periodic_solve_rows if np.may_share_memory(x, out) else _kl.periodic_solve_rows_apart
-    else:
-        kernel = _kl.periodic_solve_rows_serial
+    parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
+    # out apart from x: the parallel kernel that wakes the threads once instead of twice
+    apart = parallel and not np.may_share_memory(x, out)
+    kernel = pick(_kl.periodic_solve_rows_apart if apart else _kl.periodic_solve_rows, x.size, parallel=parallel)
     kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out)
 
 

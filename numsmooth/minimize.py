@@ -5,20 +5,33 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from . import recipes
+from ._certificate import RecentGradients, certify as _certify
+from ._layout import ParamLayout
 from ._progress import CompileNotice, Progress
+from ._state import Stateful
 from ._validation import check_bool, check_int, check_real
+from .line_search import STOP_REASONS, WeakWolfe
 from .modules import Module
 from .objective import Objective
 from .optimizer import Optimizer
 from .oracles import _oracle_kind, batched
+from .quasi_newton import LBFGS
 from .termination import TerminateByGradientNorm, TerminateByUpdateNorm, as_criterion
 
-__all__ = ["minimize", "OptimizeResult"]
+__all__ = ["minimize", "OptimizeResult", "default_method"]
+
+#: The largest size at which :func:`default_method` is HANSO (dense BFGS keeps a ``d x d`` matrix).
+DEFAULT_BFGS_MAX_DIM = 2000
+
+#: Words that read as a switch, refused as a ``progress`` label.
+_SWITCH_WORDS = frozenset({"", "yes", "no", "y", "n", "true", "false", "on", "off", "1", "0", "none"})
 
 #: Keys of ``OptimizeResult.history``.
 HISTORY_KEYS = ("f", "f_smoothed", "sigma", "update_norm", "nfev")
@@ -30,9 +43,25 @@ class OptimizeResult(dict[str, Any]):
     Attributes
     ----------
     x : ndarray or list of ndarray
-        The final point, in the shapes of ``x0``.
+        The final point, in the shapes of ``x0`` (not necessarily the best: see ``x_best``).
     fun : float
         ``f(x)`` at the final point: the true (unsmoothed) objective.
+    x_best : ndarray or list of ndarray
+        The iterate with the lowest true value seen: among the points where a step started
+        and whose ``f`` it evaluated, and the final point (a line search's rejected trials and
+        the perturbed points of a sampling step are not iterates). Equal to ``x`` for a descent
+        method; different when, e.g., a smoothing method ended above a point it passed.
+    fun_best : float
+        ``f(x_best)``.
+    stationarity : float
+        The stationarity certificate at ``x``: the norm of the minimum-norm element of the convex
+        hull of gradients of ``f`` at points within ``stationarity_radius`` of ``x``. For a smooth
+        ``f`` it can be ``||g(x)||`` (radius 0); near a kink it takes gradients from both sides.
+        Built from gradients the run already has, else from a few extra evaluations (see
+        ``certify`` of :func:`minimize`).
+    stationarity_radius : float
+        The radius of that certificate: the largest distance from ``x`` of a point whose
+        gradient the min-norm element uses.
     jac : ndarray or list of ndarray
         The gradient of the true objective at ``x`` (shapes of ``x0``). It comes from the same
         oracle call as ``fun``: the final point is evaluated once, or not at all when its value
@@ -50,14 +79,26 @@ class OptimizeResult(dict[str, Any]):
         reached; 2: stopped by the callback (it returned True or raised ``StopIteration``);
         3: every evaluation of a step was non-finite (``x`` is the last point with a finite
         value); 4: a module ended the run (e.g. :class:`~numsmooth.GradientSampling`'s sigma fell
-        below its ``sigma_min``).
+        below its ``sigma_min``, or :class:`~numsmooth.WeakWolfe`'s search failed); 5: interrupted
+        (only in the ``partial_result`` of an exception that ended :func:`minimize`, see there);
+        6: the run stopped at the edge of a region where ``f`` is not finite (points within
+        ``stationarity_radius`` of ``x`` gave nan or inf, and ``x`` is not certified
+        stationary): the message says why it stopped.
     message : str
         Why the run stopped.
     num_refused : int
         Steps refused because their update was not finite (see
         :attr:`Optimizer.num_refused <numsmooth.Optimizer.num_refused>`).
     success : bool
-        ``status in (0, 2, 4)``.
+        Whether the run converged: a termination criterion that means convergence fired
+        (:meth:`TerminationCriterion.converged <numsmooth.TerminationCriterion.converged>`: a
+        gradient norm, ``tol=``'s gradient test, a target value), a module stopped the run
+        because the gradient vanished, or the certificate holds
+        (``stationarity <= certify_tol * max(1, ||jac||)`` with
+        ``stationarity_radius <= certify_radius``),
+        whatever stopped the run. A run that stopped by ``maxiter``, an evaluation or time
+        budget, the callback, a stalled ``x`` or a failed line search succeeds only by its
+        certificate; status 3 and 5 never succeed.
     history : dict of list
         One entry per completed step ``k``:
 
@@ -174,7 +215,8 @@ def _grad_norm(root: Objective) -> float:
 def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int = 1000,
              tol: float | None = None, termination: Any = None,
              callback: Callable[..., Any] | None = None, disp: bool | int = False,
-             progress: bool | str = False) -> OptimizeResult:
+             progress: bool | str = False, certify: bool = True, certify_tol: float = 1e-6,
+             certify_radius: float = 1e-4) -> OptimizeResult:
     """Minimize ``fun`` from ``x0`` with a chain of modules.
 
     Parameters
@@ -185,7 +227,9 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     x0 : ndarray or list of ndarray
         Starting point.
     *modules : Module
-        The chain (e.g. ``LaplacianSmoothing(), LR(1e-2)``).
+        The chain (e.g. ``LaplacianSmoothing(), LR(1e-2)``). None given: the default method,
+        :func:`default_method` (HANSO: BFGS with a weak Wolfe line search until it stops, then
+        gradient sampling), which converges on smooth and nonsmooth problems.
     args : tuple
         Extra arguments passed to the oracle, as in ``scipy.optimize.minimize`` (a single
         non-tuple value is wrapped). Not allowed with a jitted oracle (``TypeError``): bind
@@ -197,7 +241,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         step uses: no extra evaluation unless the step does not evaluate ``g(x)`` itself, as
         :class:`~numsmooth.GradientSampling` with ``include_x0=False``, where it costs one
         evaluation per step), or when ``||x_{k+1} - x_k||_2 <= tol`` on 3 consecutive steps.
-        Both are checked together with ``termination``.
+        Both are checked together with ``termination``. The gradient test means convergence
+        (``success``); after the step test ``success`` is the certificate's.
     termination : criterion or list of criteria, optional
         Checked before each step at the current point (its ``f(x)``/``g(x)`` are shared with
         the step); the run stops when one fires.
@@ -218,16 +263,46 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         Report progress on stderr: a tqdm bar in a terminal (needs ``tqdm``), otherwise a
         log line every 5 seconds (``NUMSMOOTH_PROGRESS_INTERVAL``), and a line
         ``compiling kernels (first run only)...`` when Numba compiles for a while. A string
-        is the label (default: the oracle's name).
+        is the label (default: the oracle's name); a word that reads as a switch (``'yes'``,
+        ``'on'``, ``'true'``, ...) raises ``ValueError``: pass True.
+    certify : bool
+        Whether the stationarity certificate may cost extra evaluations. The certificate
+        (``stationarity``, ``stationarity_radius`` of the result) is built first from what the
+        run has: the gradient at ``x`` and at the last iterates within ``certify_radius`` of it
+        (as HANSO does), and the min-norm elements of a
+        :class:`~numsmooth.GradientSampling` with ``aggregate='min-norm-hull'``. When these
+        do not reach the tolerance and the run did not converge by a criterion, ``certify=True``
+        evaluates ``f`` at up to 10 more points (``min(10, 2 d)``: antithetic pairs ``x +- u``,
+        ``u`` uniform in the ball of radius ``certify_radius``, seed 0), counted in ``nfev``.
+        False: no extra evaluation; the certificate uses what the run has.
+    certify_tol : float
+        The run succeeds when the certificate is at most ``certify_tol * max(1, ||g(x)||)``,
+        > 0 (HANSO's ``normtol``, made relative to the size of the gradient at ``x``).
+    certify_radius : float
+        The largest radius of a certificate that counts, > 0 (HANSO's ``evaldist``); absolute,
+        in the units of ``x``.
 
     Returns
     -------
     OptimizeResult
 
+    Raises
+    ------
+    KeyboardInterrupt, Exception
+        Whatever interrupts the run (Ctrl-C, an exception from the oracle or the callback) is
+        raised again with the result so far attached as ``exc.partial_result``: an
+        :class:`OptimizeResult` with ``status`` 5, ``message`` ``"interrupted: ..."``,
+        ``success`` False, ``x``, ``nit`` and ``nfev`` of the last completed step, the history
+        so far, and ``fun``/``jac`` at ``x`` when they were evaluated there (else ``nan`` and
+        None: nothing is evaluated after an interrupt).
+
     Notes
     -----
     Every module and criterion is reset first, so a run does not depend on what the same
     objects did before.
+
+    ``success`` means converged, never merely stopped: see :class:`OptimizeResult`. ``x`` is the
+    final point and ``x_best`` the best iterate; the certificate is about ``x``.
 
     Examples
     --------
@@ -248,6 +323,14 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     >>> res = ns.minimize(quad, np.zeros(3), ns.LR(0.25), args=(1.0,), tol=1e-10)
     >>> res.status, res.nfev == res.njev, bool(np.allclose(res.jac, 0))
     (0, True, True)
+
+    No modules: the default method, here on the nonsmooth ``|x_1| + 2 |x_2 - 1|``, with the
+    certificate of its result (gradients from both sides of the kinks, within the radius):
+
+    >>> fun = lambda x: (float(abs(x[0]) + 2 * abs(x[1] - 1)), np.array([np.sign(x[0]), 2 * np.sign(x[1] - 1)]))
+    >>> res = ns.minimize(fun, np.array([3.0, -2.0]))
+    >>> res.success, bool(res.fun < 1e-8), res.stationarity <= 1e-6, res.stationarity_radius <= 1e-4
+    (True, True, True, True)
     """
     maxiter = check_int("maxiter", maxiter, low=0)
     criterion = as_criterion(termination)
@@ -256,12 +339,20 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     every = _check_disp(disp)
     if not isinstance(progress, str):
         progress = check_bool("progress", progress)
+    elif progress.strip().lower() in _SWITCH_WORDS:
+        raise ValueError(f"progress must be True, False or a label (a string naming the run); got {progress!r}, "
+                         "which reads as a switch: pass progress=True")
+    certify = check_bool("certify", certify)
+    certify_tol = check_real("certify_tol", certify_tol, low=0.0, low_open=True)
+    certify_radius = check_real("certify_radius", certify_radius, low=0.0, low_open=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable; got {callback!r}")
     fun = bind_args(fun, args)
     new_style = callback is not None and _takes_intermediate_result(callback)
     tol_criteria = None if tol is None else (TerminateByGradientNorm(tol, n=1), TerminateByUpdateNorm(tol, n=3))
     # a refused step ends the run with status 3 and says so in res.message: no warning on top
+    if not modules:
+        modules = tuple(default_method(ParamLayout.from_params(x0)[0].size))
     opt = Optimizer(x0, *modules, on_refused="ignore")
     # a run starts afresh even when the same module objects served an earlier run
     for m in opt.modules:
@@ -278,16 +369,23 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     last_finite: tuple[float, np.ndarray, np.ndarray | None] | None = None
     root: Objective | None = None
     f_true = math.nan
+    converged = False  # a criterion that means convergence fired
+    recent = RecentGradients(opt.layout.size, certify_radius)
+    # the min-norm elements that GradientSampling modules computed, one per step (their last_hull)
+    hulls = _HullLog([m for m in _walk(opt.modules) if hasattr(m, "last_hull")])
+    best: tuple[float, np.ndarray] | None = None
     try:
         for _ in range(maxiter):
             root = opt.objective(fun)
             if criterion is not None and criterion.should_terminate(root):
                 status, message = 0, f"termination criterion {type(criterion).__name__} fired"
+                converged = criterion.converged()
                 break
             if tol_criteria is not None:
                 gfired, ufired = (c.should_terminate(root) for c in tol_criteria)
                 if gfired:
                     status, message = 0, f"gradient norm <= tol ({tol:g})"
+                    converged = True
                     break
                 if ufired:
                     status, message = 0, f"update norm <= tol ({tol:g}) on 3 consecutive steps"
@@ -296,6 +394,8 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 f = opt.apply(root)
             if opt.stop_message is not None:
                 status, message = 4, opt.stop_message
+                # a module's stop is convergence when it says the gradient vanished
+                converged = message in (STOP_REASONS[r] for r in WeakWolfe.CONVERGED_REASONS)
                 break
             if not opt.last_step_finite:
                 status, message = 3, "every evaluation of the last step was non-finite; x is the last finite point"
@@ -316,6 +416,10 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
             if math.isfinite(f_true):
                 # root.x is the start of this step, where f and g were evaluated
                 last_finite = (f_true, root.x, root.grad())
+                if best is None or f_true < best[0]:
+                    best = (f_true, root.x)
+                recent.add(root.x, root.grad(), opt.last_update_norm)
+            hulls.collect()
             if table is not None:
                 table.row(opt.num_steps - 1, f_true, _grad_norm(root), opt.sigma, opt.num_evaluations)
             root = None
@@ -336,6 +440,9 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
                 if stop is True or (isinstance(stop, np.bool_) and bool(stop)):
                     status, message = 2, "stopped by the callback (it returned True)"
                     break
+    except BaseException as exc:
+        _attach_partial_result(exc, opt, root, history, best)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -345,10 +452,31 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
         f_final, g_final = root.loss_and_grad()  # cached: no second evaluation
     else:
         f_final, g_final = opt.objective(fun).loss_and_grad()
+    f_final = float(f_final)
+    g_final = np.array(g_final, dtype=np.float64)
+    x_final = opt.x.copy()
+    if best is None or f_final <= best[0] or not math.isfinite(best[0]):
+        best = (f_final, x_final)
+    hulls.collect()
+    extra = certify and not converged and status != 3
+    cert = _certify(x_final, g_final, recent, hulls.log, certify_radius, certify_tol,
+                    opt.objective(fun).evaluate if extra else None)
+    success = status != 3 and (converged or cert.holds(certify_tol, certify_radius))
+    edge_stop = status == 4 and message == STOP_REASONS[WeakWolfe.EDGE_REASON]
+    if not success and status != 3 and (cert.nonfinite > 0 or edge_stop):
+        status = 6
+        where = (f"{cert.nonfinite} of the points evaluated within {certify_radius:g} of x gave nan or inf"
+                 " (or the oracle raised there)"
+                 if cert.nonfinite else "the line search's longer trials gave nan or inf")
+        message = (f"x is at the edge of a region where f is not finite ({where}) and is not stationary "
+                   f"(certificate {cert.stationarity:.3g} at radius {cert.radius:.3g}); the run stopped "
+                   f"there: {message}")
     res = OptimizeResult(
-        x=_copy_params(opt), fun=float(f_final), jac=opt.layout.unflatten(np.array(g_final, dtype=np.float64)),
+        x=_copy_params(opt), fun=f_final, jac=opt.layout.unflatten(g_final),
+        x_best=opt.layout.unflatten(np.array(best[1], copy=True)), fun_best=float(best[0]),
+        stationarity=cert.stationarity, stationarity_radius=cert.radius,
         nit=opt.num_steps, nfev=opt.num_evaluations, njev=opt.num_evaluations,
-        status=status, message=message, success=status in (0, 2, 4), history=history,
+        status=status, message=message, success=success, history=history,
         num_refused=opt.num_refused,
     )
     if table is not None:
@@ -358,5 +486,74 @@ def minimize(fun: Any, x0: Any, *modules: Module, args: Any = (), maxiter: int =
     return res
 
 
+def _attach_partial_result(exc: BaseException, opt: Optimizer, root: Objective | None,
+                           history: dict[str, list[float]], best: tuple[float, np.ndarray] | None) -> None:
+    """Attach the result so far to ``exc`` (``exc.partial_result``), evaluating nothing."""
+    fun, jac = math.nan, None
+    if root is not None and root.has_loss and np.array_equal(root.x, opt.x):
+        f, g = root.loss_and_grad()  # cached: the step in progress evaluated x itself
+        fun, jac = float(f), opt.layout.unflatten(np.array(g, dtype=np.float64))
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    steps = min(len(v) for v in history.values())  # an interrupt between two appends: drop the half row
+    partial = OptimizeResult(
+        x=_copy_params(opt), fun=fun, jac=jac, nit=opt.num_steps, nfev=opt.num_evaluations,
+        njev=opt.num_evaluations, status=5, message=f"interrupted: {what}", success=False,
+        history={k: v[:steps] for k, v in history.items()}, num_refused=opt.num_refused)
+    if best is not None:  # the best point with a finite value among the completed steps
+        partial.update(x_best=opt.layout.unflatten(np.array(best[1], copy=True)), fun_best=float(best[0]))
+    try:
+        exc.partial_result = partial  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception type without a __dict__
+        pass
+
+
 def _copy_params(opt: Optimizer) -> Any:
     return opt.layout.unflatten(opt.x.copy())
+
+
+class _HullLog:
+    """The last 100 min-norm elements that the run's GradientSampling modules computed (their
+    ``last_hull``, one per step), for the certificate."""
+
+    def __init__(self, samplers: list[Any]):
+        self.samplers = samplers
+        self.log: deque[Any] = deque(maxlen=100)
+        self._seen: dict[int, Any] = {}
+
+    def collect(self) -> None:
+        for m in self.samplers:
+            h = m.last_hull
+            if h is not None and self._seen.get(id(m)) is not h:
+                self.log.append(h)
+                self._seen[id(m)] = h
+
+
+def _walk(objects: list[Any]) -> Any:
+    """Every module and criterion of a chain, depth first."""
+    for m in objects:
+        yield m
+        if isinstance(m, Stateful):
+            yield from _walk(m.children())
+
+
+
+
+def default_method(d: int) -> list[Module]:
+    """The chain :func:`minimize` runs when given no modules, for ``d`` variables.
+
+    ``d <= 2000``: :func:`recipes.hanso(d, seed=0) <numsmooth.recipes.hanso>`, BFGS with a
+    weak Wolfe line search while it makes progress, then gradient sampling from where it
+    stopped: it converges on smooth functions (BFGS alone, superlinearly) and on nonsmooth ones
+    (Lewis & Overton 2013), and stops by itself. Larger ``d``: ``[LBFGS(history=10),
+    WeakWolfe()]`` (dense BFGS keeps a ``d x d`` matrix), which stops by itself too.
+
+    Examples
+    --------
+    >>> from numsmooth.minimize import default_method
+    >>> [type(m).__name__ for m in default_method(5)], [type(m).__name__ for m in default_method(10_000)]
+    (['Switch'], ['LBFGS', 'WeakWolfe'])
+    """
+    d = check_int("d", d, low=1)
+    if d <= DEFAULT_BFGS_MAX_DIM:
+        return recipes.hanso(d, seed=0)
+    return [LBFGS(history=10), WeakWolfe()]

@@ -1,4 +1,5 @@
-"""The module protocol and the basic modules: LR, Momentum, Adam, Backtracking.
+"""The module protocol and the basic modules: LR, Momentum, Adam, WeightDecay, ClipNorm,
+PerParameter (the line searches are in :mod:`numsmooth.line_search`).
 
 A module transforms the :class:`~numsmooth.objective.Objective` of one optimizer step: it may
 read ``f(x)``/``g(x)``, replace the update, or hand later modules a different objective (as
@@ -100,6 +101,60 @@ def run_chain(modules: Sequence[Module], objective: Objective) -> Objective:
             for later in modules[i + 1:]:
                 later.reset()
     return objective
+
+
+def run_subchain(modules: Sequence[Module], parent: Objective, sub: Objective, where: Any = None) -> bool:
+    """Run a container's sub-chain on ``sub`` and fold its result back into ``parent``: the one
+    rule every container (:class:`~numsmooth.GradientSampling`, :class:`PerParameter`,
+    :class:`~numsmooth.Switch`) follows.
+
+    Parameters
+    ----------
+    modules : sequence of Module
+        The sub-chain.
+    parent : Objective
+        The objective the container was given.
+    sub : Objective
+        The objective the sub-chain starts from: ``parent`` itself, or one derived from it (another
+        oracle, or a group of the parameters); it must count evaluations with ``parent.counter``.
+    where : slice or index array, optional
+        The entries of ``parent``'s update that ``sub``'s update stands for (a group of the
+        parameters); ``None``: the whole update.
+
+    Returns
+    -------
+    bool
+        False when the sub-chain asked to end the run: the stop request and its message go to
+        ``parent`` and its update is left alone; True otherwise.
+
+    Notes
+    -----
+    What is folded back: the stop request; the update (a non-finite one too, so the optimizer
+    refuses the step); the norm the last module claimed for it (``update_sumsq``), only when the
+    update is handed over whole, the very array it was claimed for; the value the sub-chain
+    reports at ``x`` (``reported_loss``, else its cached ``f``). Evaluations need no folding:
+    ``sub`` counts them on ``parent``'s counter.
+    """
+    if sub.counter is not parent.counter:
+        raise ValueError("a sub-chain's objective must count evaluations on its parent's counter")
+    start = sub.update  # a view of the parent's update when the group is a slice of it
+    last = run_chain(modules, sub)
+    if last.stop_message is not None:
+        parent.request_stop(last.stop_message)
+        return False
+    if last is not parent:
+        out = last.get_update()
+        if where is None:
+            parent.update = out
+            parent.update_sumsq = last.update_sumsq
+        else:
+            if out is not start or not isinstance(where, slice):  # else updated in place already
+                parent.get_update()[where] = out
+            parent.update_sumsq = None  # a claim covers the group's part only
+        reported = last.reported_loss if last.reported_loss is not None else last.cached_loss
+        if reported is not None and last.x is parent.x:
+            parent.reported_loss = reported
+    return True
 
 
 def _nonnegative(name: str, value: Any) -> float:
@@ -283,63 +338,6 @@ class Adam(Module):
             self._spares = (m, v)
         _km.adam_(m, v, u, b1, b2, 1.0 - b1**t, 1.0 - b2**t, lr, self.eps, new_m, new_v)
         self.state.update(m=new_m, v=new_v, t=t)
-        return objective
-
-
-class Backtracking(Module):
-    """Armijo backtracking line search along the update.
-
-    Tries ``t = init, init*beta, init*beta^2, ...`` (at most ``maxiter`` values) and accepts the
-    first with ``f(x - t*d) <= f(x) - c * t * g(x).d``, where ``d`` is the incoming update and
-    ``f``/``g`` are those of the objective this module is given (the smoothed one after
-    :class:`~numsmooth.GradientSampling`). If no trial satisfies the condition, the step is the
-    trial with the lowest value if it decreased ``f``, otherwise zero. A non-finite ``f(x)`` or
-    direction is passed on unsearched, so the optimizer refuses the step.
-
-    Parameters
-    ----------
-    init : float or callable
-        First step length tried, > 0, or a schedule ``step -> init``; settable and saved with
-        the state, as :class:`LR`'s ``lr``.
-    beta : float
-        Shrink factor in (0, 1).
-    c : float
-        Sufficient-decrease constant in [0, 1).
-    maxiter : int
-        Most trial points per step, >= 1.
-    """
-
-    init = Hyperparameter(_positive)
-
-    def __init__(self, init: Any = 1.0, beta: float = 0.5, c: float = 1e-4, maxiter: int = 20):
-        super().__init__()
-        self.init = init
-        self.beta = check_real("beta", beta, low=0.0, high=1.0, low_open=True, high_open=True)
-        self.c = check_real("c", c, low=0.0, high=1.0, high_open=True)
-        self.maxiter = check_int("maxiter", maxiter, low=1)
-
-    def config(self) -> dict[str, Any]:
-        return {"beta": self.beta, "c": self.c, "maxiter": self.maxiter}
-
-    def step(self, objective: Objective) -> Objective:
-        d = objective.get_update()
-        f0, g0 = objective.loss_and_grad()
-        t = self.hyper("init")
-        self._advance()
-        if not (np.isfinite(f0) and np.all(np.isfinite(d))):
-            return objective  # nothing to search; the optimizer refuses a non-finite update
-        slope = float(np.dot(g0, d))
-        best_t, best_f = 0.0, f0
-        for _ in range(self.maxiter):
-            f_t = objective.value(objective.x - t * d)
-            if f_t <= f0 - self.c * t * slope:
-                best_t = t
-                break
-            if f_t < best_f:
-                best_t, best_f = t, f_t
-            t *= self.beta
-        self.state["last_step"] = best_t
-        d *= best_t
         return objective
 
 
@@ -553,18 +551,9 @@ class PerParameter(Module):
                 continue
             xg = objective.x[where]
             sub = Objective(xg, _GroupOracle(objective, where, sub_layout, xg), sub_layout, objective.counter)
-            ug = u[where]
-            sub.update = ug
-            last = run_chain(chain, sub)
-            if last.stop_message is not None:
-                objective.request_stop(last.stop_message)
+            sub.update = u[where]
+            if not run_subchain(chain, objective, sub, where):
                 return objective
-            out = last.get_update()
-            if isinstance(where, slice):
-                if out is not ug:
-                    ug[...] = out
-            else:
-                u[where] = out
         return objective
 
 

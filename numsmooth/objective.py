@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -10,6 +10,10 @@ from ._layout import ParamLayout
 from .oracles import GradientParts, GradientTransformOracle, OracleProtocol
 
 __all__ = ["Objective"]
+
+T = TypeVar("T")
+#: ``(f(x), g(x))``: the value and flat gradient at the point itself (a sampler's x0 term).
+X0Term = tuple[float, np.ndarray]
 
 
 class Objective:
@@ -48,8 +52,8 @@ class Objective:
         self.x = x
         # gradient_parts: keep g(x) as the user's arrays while it can be read in place (see
         # GradientParts); for the objective of Optimizer.step, which nobody keeps
-        self._evaluate_parts: Callable[[np.ndarray], tuple[float, GradientParts]] | None = getattr(
-            oracle, "evaluate_parts", None) if gradient_parts else None
+        self._evaluate_parts: Callable[[np.ndarray], tuple[float, GradientParts]] | None = (
+            oracle.evaluate_parts if gradient_parts else None)
         #: Where the update is created (an optimizer reuses one buffer across steps); None: allocate.
         self._update_buffer = update_buffer
         self.oracle = oracle
@@ -111,12 +115,16 @@ class Objective:
         reads the gradient once, into a buffer of its own, saves a pass with it."""
         return self._gradient().parts()
 
-    def cache_loss_and_grad(self, f: float, g: np.ndarray) -> None:
-        """Record ``f(x)`` and ``g(x)`` evaluated elsewhere (a sampler's x0 term, evaluated with
-        the other points in one kernel) as if :meth:`loss_and_grad` had evaluated them; nothing
-        changes when they are cached already. ``g``: flat float64, not modified afterwards."""
-        if self._g is None:
-            self._f, self._g = f, GradientParts.of_flat(g, self.layout)
+    def evaluate_including_x(self, evaluate: Callable[[X0Term | None], tuple[T, X0Term | None]]) -> T:
+        """Run an evaluation that has ``f(x)``, ``g(x)`` among its points (a sampler's x0 term),
+        so that a step evaluates them once: ``evaluate`` receives them when this objective has
+        them (else None) and returns its result with the ``f(x)``, ``g(x)`` it evaluated itself
+        (or None); this objective keeps those as if :meth:`loss_and_grad` had evaluated them
+        (``g`` flat float64, not modified afterwards)."""
+        result, x0 = evaluate(None if self._g is None else self.loss_and_grad())
+        if x0 is not None and self._g is None:
+            self._f, self._g = float(x0[0]), GradientParts.of_flat(x0[1], self.layout)
+        return result
 
     def loss(self) -> float:
         """``f(x)`` (cached)."""

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ._kernels import rng as _rng
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -317,9 +317,9 @@ def _fill_rows(distribution: str, key: np.uint64, stream: np.uint64, first: int,
     first_u = np.uint64(first)
     if parallel is None:
         parallel = use_parallel(out.size)
-    fill = _rng.fill_kind_parallel if parallel else _rng.fill_kind
+    fill = pick(_rng.fill_kind, out.size, parallel=parallel)
     kind = 1 if distribution == "uniform" else 2 if distribution == "rademacher" else 0
     fill(kind, key, stream, first_u, out)
     if distribution in ("sphere", "ball"):
-        scale = _rng.scale_rows_to_sphere_parallel if parallel else _rng.scale_rows_to_sphere
+        scale = pick(_rng.scale_rows_to_sphere, out.size, parallel=parallel)
         scale(key, stream, first_u, distribution == "ball", out)

@@ -26,6 +26,20 @@ from .objective import Objective
 __all__ = ["BFGS", "LBFGS"]
 
 
+def check_dense_fits(d: int, who: str) -> None:
+    """Refuse a dense ``d x d`` float64 matrix larger than ``config`` ``block_budget_bytes``,
+    naming the memory it would need and the limited-memory alternative (``ValueError``)."""
+    from . import config
+
+    need, budget = 8 * d * d, int(config.get("block_budget_bytes"))
+    if need > budget:
+        raise ValueError(f"{who} keeps a dense {d} x {d} inverse-Hessian approximation: {need / 2**30:.3g} GiB "
+                         f"(about four times that while updating), more than the memory budget "
+                         f"block_budget_bytes = {budget / 2**30:.3g} GiB. Use the limited-memory bundle method "
+                         f"(ns.recipes.lmbm(), O(m d) memory) or LBFGS, or raise the budget with "
+                         f"ns.config.set(block_budget_bytes=...)")
+
+
 def _curvature_ok(s: np.ndarray, y: np.ndarray, sy: float, tol: float) -> bool:
     """Whether the pair may be used: ``s.y > tol * ||s|| * ||y||`` (so ``s.y > 0``) and finite."""
     if not math.isfinite(sy) or sy <= 0.0:
@@ -63,7 +77,9 @@ class BFGS(Module):
     ``g_prev`` (the point and gradient of the previous step), ``scaled`` (whether the
     ``"auto"`` scaling has been applied), and the counters ``num_updates`` and
     ``num_skipped``. ``reset()`` forgets all of it: the next step uses ``H_0`` again. Memory
-    and work per step are O(d^2); use :class:`LBFGS` for large ``d``.
+    and work per step are O(d^2); use :class:`LBFGS` or :class:`~numsmooth.LimitedMemoryBundle`
+    for large ``d``. The first step raises ``ValueError`` when ``H`` (``8 d^2`` bytes) exceeds
+    the ``block_budget_bytes`` knob of :mod:`numsmooth.config`.
 
     References
     ----------
@@ -116,6 +132,7 @@ class BFGS(Module):
         u = objective.get_update()
         st = self.state
         if "H" not in st:
+            check_dense_fits(x.size, "BFGS")
             h0 = 1.0 if self.init_scale == "auto" else 1.0 / float(self.init_scale)
             st.update(H=h0 * np.eye(x.size), scaled=self.init_scale != "auto", num_updates=0, num_skipped=0)
         else:

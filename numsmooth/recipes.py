@@ -6,7 +6,11 @@
 - :func:`gaussian_homotopy`: minimize a Gaussian-smoothed function while its scale decays
   (graduated optimization);
 - :func:`hanso`: BFGS with a weak Wolfe line search until it stalls, then gradient sampling
-  from where it stopped (Lewis & Overton 2013, the HANSO code).
+  from where it stopped (Lewis & Overton 2013, the HANSO code);
+- :func:`lmbm`: the limited-memory bundle method (Haarala, Miettinen & Mäkelä 2007), O(m d)
+  memory, for nonsmooth problems with thousands to millions of variables;
+- :func:`build`: any method of the registry :mod:`numsmooth.methods` by name (``"bfgs"``,
+  ``"lsgd"``, ...), the names of ``numsmooth run --method`` and ``numsmooth bench --method``.
 
 Examples
 --------
@@ -23,14 +27,67 @@ from __future__ import annotations
 from typing import Any
 
 from ._validation import check_int, check_real
+from .bundle import LimitedMemoryBundle
 from .gradient_sampling import GradientSampling
-from .line_search import WeakWolfe
-from .modules import LR, Backtracking, Module
-from .pipeline import Switch
-from .quasi_newton import BFGS
+from .objective import Objective
+from .line_search import Backtracking, WeakWolfe
+from .modules import LR, Module
+from .switch import Switch
+from .quasi_newton import BFGS, check_dense_fits
 from .termination import TerminateAfterNSteps, TerminateByUpdateNorm
 
-__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso"]
+__all__ = ["gradient_sampling", "gaussian_homotopy", "hanso", "lmbm", "build"]
+
+
+def build(name: str, d: int, **options: Any) -> list[Module]:
+    """The modules of the registered method ``name`` for ``d`` variables:
+    ``numsmooth.methods.get(name).build(d, **options)``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`numsmooth.methods.METHODS`.
+    d : int
+        Number of variables.
+    **options
+        The method's options (see ``numsmooth.methods.get(name).options``).
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the names) or an option the method does not take.
+
+    Examples
+    --------
+    >>> import numsmooth as ns
+    >>> [type(m).__name__ for m in ns.recipes.build("bfgs", 5)]
+    ['BFGS', 'WeakWolfe']
+    """
+    from . import methods  # methods builds on the recipes below
+
+    return methods.get(name).build(d, **options)
+
+
+class _BuiltFor(Module):
+    """Raise ``ValueError`` at the first step when the problem's size is not the ``d`` a recipe
+    was built for (its sample counts depend on ``d``); otherwise do nothing. No state."""
+
+    _replaces_arrays = True
+
+    def __init__(self, recipe: str, d: int, n: int):
+        super().__init__()
+        self.recipe, self.d, self.n = recipe, d, n
+
+    def config(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "d": self.d, "n": self.n}
+
+    def step(self, objective: Objective) -> Objective:
+        size = objective.x.size
+        if size != self.d:
+            raise ValueError(f"recipes.{self.recipe}(d={self.d}) was built for {self.d} variables (n = {self.n} "
+                             f"sample points a step), but the problem has {size}: build it with "
+                             f"recipes.{self.recipe}({size}, ...)")
+        return objective
 
 
 def gradient_sampling(d: int, *, sigma: float = 0.1, n: int | None = None, decay: float = 0.1,
@@ -70,8 +127,10 @@ def gradient_sampling(d: int, *, sigma: float = 0.1, n: int | None = None, decay
     Returns
     -------
     list of Module
-        ``[GradientSampling([LR(1.0)], aggregate='min-norm-hull', distribution='ball', ...),
-        Backtracking(...)]``; the first is the sampler (its ``sigma`` is the current radius).
+        ``[GradientSampling([check, LR(1.0)], aggregate='min-norm-hull', distribution='ball',
+        ...), Backtracking(...)]``; the first is the sampler (its ``sigma`` is the current
+        radius). ``check`` raises ``ValueError`` at the first step, before any evaluation, when
+        the problem does not have ``d`` variables.
 
     Notes
     -----
@@ -88,7 +147,8 @@ def gradient_sampling(d: int, *, sigma: float = 0.1, n: int | None = None, decay
     d = check_int("d", d, low=1)
     n = 2 * d if n is None else check_int("n", n, low=2)
     check_real("decay", decay, low=0.0, high=1.0, low_open=True, high_open=True)
-    gs = GradientSampling([LR(1.0)], sigma=check_real("sigma", sigma, low=0.0, low_open=True), n=n,
+    gs = GradientSampling([_BuiltFor("gradient_sampling", d, n), LR(1.0)],
+                          sigma=check_real("sigma", sigma, low=0.0, low_open=True), n=n,
                           aggregate="min-norm-hull", distribution="ball",
                           termination=TerminateByUpdateNorm(check_real("tol", tol, low=0.0), n=1),
                           decay=decay, fixed=False, seed=seed, sigma_min=sigma_min)
@@ -157,7 +217,7 @@ def gaussian_homotopy(*, sigma: float = 1.0, n: int = 256, decay: float = 0.5, s
     return [gs]
 
 
-def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: int = 3,
+def hanso(d: int, *, bfgs_steps: int | None = None, step_tol: float = 1e-12, patience: int = 3,
           c1: float = 1e-4, c2: float = 0.9, sigma: float = 1e-4, n: int | None = None,
           decay: float = 0.1, sigma_min: float = 1e-6, tol: float = 1e-8,
           seed: Any = None) -> list[Module]:
@@ -171,11 +231,13 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     gradient sampling (Burke, Lewis & Overton 2005) from the best point with a few decreasing
     sampling radii, which either improves the point or certifies it approximately stationary.
 
-    Here one :class:`~numsmooth.pipeline.Switch` runs ``[BFGS(), WeakWolfe(c1, c2)]`` until it
+    Here one :class:`~numsmooth.switch.Switch` runs ``[BFGS(), WeakWolfe(c1, c2)]`` until it
     stalls and then the :func:`gradient_sampling` chain, in one run with one history:
 
-    - **BFGS phase.** Ends when the weak Wolfe line search fails, when ``patience``
-      consecutive steps move ``x`` by at most ``step_tol``, or after ``bfgs_steps`` steps.
+    - **BFGS phase.** Runs while it makes progress: it ends when the weak Wolfe line search
+      fails, when ``patience`` consecutive steps move ``x`` by at most ``step_tol``, or after
+      ``bfgs_steps`` steps if given. On nonsmooth functions the line search fails once the
+      iterates are at the kink (Lewis & Overton 2013); on smooth ones the steps vanish.
     - **Gradient-sampling phase.** ``n`` points in the ball of radius ``sigma`` around ``x``,
       the min-norm element of the hull of their gradients as the direction, an Armijo search
       on the true function; the radius shrinks by ``decay`` whenever ``x`` moves by at most
@@ -186,8 +248,11 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     ----------
     d : int
         Number of variables.
-    bfgs_steps : int
-        Most steps of the BFGS phase (HANSO's ``maxit``), >= 1.
+    bfgs_steps : int, optional
+        Most steps of the BFGS phase (HANSO's ``maxit``), >= 1; default no limit. A cap of
+        1,000 handed maxq at d = 1000 to gradient sampling while BFGS was still improving
+        (``f`` = 6.8e-9 after 10,000 BFGS steps), and gradient sampling then spent ~45,000
+        evaluations.
     step_tol : float
         A BFGS step moving ``x`` by at most this (2-norm) counts as stalled, >= 0.
     patience : int
@@ -214,14 +279,18 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     Returns
     -------
     list of Module
-        ``[Switch([BFGS(), WeakWolfe(c1, c2)], gradient_sampling(d, ...), ...)]``; the
-        switch's ``phase`` and ``switch_step`` tell where the run is.
+        ``[Switch([check, BFGS(), WeakWolfe(c1, c2)], gradient_sampling(d, ...), ...)]``; the
+        switch's ``phase`` and ``switch_step`` tell where the run is; ``check`` raises
+        ``ValueError`` at the first step, before any evaluation, when the problem does not have
+        ``d`` variables.
 
     Notes
     -----
     Unlike HANSO, the BFGS phase has no test on the min-norm element of the hull of recent
     gradients (HANSO's ``normtol``); the tiny-step test and the step cap take its place, and
-    the gradient-sampling phase does the certifying. On the ten problems of Haarala, Miettinen
+    the gradient-sampling phase does the certifying. The BFGS matrix is dense: ``hanso(d)``
+    raises ``ValueError`` when its ``8 d^2`` bytes exceed the ``block_budget_bytes`` knob of
+    :mod:`numsmooth.config` (use :func:`lmbm` there). On the ten problems of Haarala, Miettinen
     & Mäkelä (2004) at d = 50 (``numsmooth bench --suite hmm2004``) the defaults reach
     ``f - f* <= 1e-6 (1 + |f*|)`` on all ten, with a median of about 1,500 evaluations.
 
@@ -242,8 +311,51 @@ def hanso(d: int, *, bfgs_steps: int = 1000, step_tol: float = 1e-12, patience: 
     (4, True)
     """
     d = check_int("d", d, low=1)
+    check_dense_fits(d, "hanso")
     n = min(100, 2 * d, d + 10) if n is None else check_int("n", n, low=2)
-    first: list[Module] = [BFGS(), WeakWolfe(c1=c1, c2=c2)]
+    steps = None if bfgs_steps is None else check_int("bfgs_steps", bfgs_steps, low=1)
+    # the Switch watches the search's failures and short steps itself (the first phase ends
+    # at the failed step, keeping its best trial), so the search never asks for a stop
+    first: list[Module] = [_BuiltFor("hanso", d, n), BFGS(), WeakWolfe(c1=c1, c2=c2, stop=False)]
     second = gradient_sampling(d, sigma=sigma, n=n, decay=decay, tol=tol, sigma_min=sigma_min, seed=seed)
-    return [Switch(first, second, on_failure=True, step_tol=step_tol, patience=patience,
-                   max_steps=check_int("bfgs_steps", bfgs_steps, low=1))]
+    return [Switch(first, second, on_failure=True, step_tol=step_tol, patience=patience, max_steps=steps)]
+
+
+def lmbm(*, history: int = 7, tol: float = 1e-12, **options: Any) -> list[Module]:
+    """The limited-memory bundle method as a module chain (one module).
+
+    :class:`~numsmooth.LimitedMemoryBundle` does its own line search (serious and null steps),
+    so nothing follows it. Memory is ``2 history d`` words for the pairs plus about ten
+    vectors, work per iteration O(history d) plus one oracle call per trial point; use it
+    where :func:`hanso`'s dense ``d x d`` matrix does not fit. The run ends by itself
+    (:func:`~numsmooth.minimize` status 4) when the predicted decrease ``w`` falls below
+    ``tol (1 + |f|)``.
+
+    Parameters
+    ----------
+    history : int
+        Pairs kept, >= 1.
+    tol : float
+        Stopping tolerance on ``w``, >= 0.
+    **options
+        Any other parameter of :class:`~numsmooth.LimitedMemoryBundle`.
+
+    Returns
+    -------
+    list of Module
+        ``[LimitedMemoryBundle(history, tol, **options)]``.
+
+    References
+    ----------
+    N. Haarala, K. Miettinen, M. M. Mäkelä (2007), Globally convergent limited memory bundle
+    method for large-scale nonsmooth optimization, Math. Program. 109:181-205.
+
+    Examples
+    --------
+    >>> import numpy as np, numsmooth as ns
+    >>> p = ns.problems.get("chained_crescent_1")
+    >>> res = ns.minimize(p.fun, p.x0(1000), *ns.recipes.lmbm(), maxiter=5000)
+    >>> res.status, bool(res.fun < 1e-6)
+    (4, True)
+    """
+    return [LimitedMemoryBundle(history=history, tol=tol, **options)]

@@ -11,24 +11,35 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import config
 from ._buffers import Reusable
 from ._kernels import aggregate as _agg
-from ._parallel import use_parallel
+from ._parallel import pick, use_parallel
 from ._validation import check_bool, check_choice, check_int
 from .aggregates import AGGREGATES, STREAM_CODES, aggregate
+from .objective import X0Term
 from .oracles import OracleProtocol
 from .perturbations import DISTRIBUTIONS, ROW_WISE, draw_perturbations, draw_rows
 
-__all__ = ["Sampler", "EvaluationResult"]
+__all__ = ["Sampler", "Evaluation"]
 
-#: (f, g, F, norms): the aggregated value and gradient, every point's value, and every point's
-#: gradient norm (None unless asked for).
-EvaluationResult = tuple[float, np.ndarray, np.ndarray, "np.ndarray | None"]
+class Evaluation(NamedTuple):
+    """What :meth:`Sampler.evaluate` returns."""
+
+    #: the aggregated value
+    f: float
+    #: the aggregated gradient
+    g: np.ndarray
+    #: every point's value, the x0 term first when included
+    F: np.ndarray
+    #: every point's gradient norm (None unless asked for)
+    norms: np.ndarray | None
+    #: f(x), g(x) when this evaluation evaluated them itself (None when given or not included)
+    x0: X0Term | None
 
 
 class Sampler:
@@ -124,8 +135,9 @@ class Sampler:
         return block
 
     def x0_gradient_buffer(self, d: int) -> np.ndarray:
-        """A flat float64 buffer of ``d`` for `evaluate`'s ``x0_out``: the one of the last step
-        unless somebody still holds it (a step allocates nothing that grows with ``d``)."""
+        """The flat float64 buffer of ``d`` that ``g(x)`` is evaluated into: the one of
+        the last evaluation unless somebody still holds it (a step allocates nothing that grows
+        with ``d``)."""
         return self._x0_grad.get((d,))
 
     def folds(self, oracle: OracleProtocol, need_norms: bool = False) -> bool:
@@ -133,8 +145,7 @@ class Sampler:
         kernel (no gradient block): a foldable aggregate and an oracle that can."""
         if need_norms or self.aggregate not in STREAM_CODES:
             return False
-        folds = getattr(oracle, "folds_perturbed", None)  # an oracle may predate the method
-        return folds is not None and bool(folds(self.executor))
+        return oracle.folds_perturbed(self.executor)
 
     def streams(self, d: int, folds: bool = False) -> bool:
         """Whether an evaluation at dimension ``d`` streams (regenerates its perturbations chunk
@@ -187,8 +198,7 @@ class Sampler:
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
-                 x0_term: tuple[float, np.ndarray] | None = None, need_norms: bool = False,
-                 x0_out: np.ndarray | None = None) -> EvaluationResult:
+                 x0_term: X0Term | None = None, need_norms: bool = False) -> Evaluation:
         """Evaluate at the ``n`` points around flat ``x`` and aggregate.
 
         Parameters
@@ -205,98 +215,81 @@ class Sampler:
             ``f(x)`` and ``g(x)`` already known; used for the x0 term instead of evaluating.
         need_norms : bool
             Also return the gradient norm of every point.
-        x0_out : ndarray, optional
-            Only where `folds` says so, with ``include_x0`` and no ``x0_term``: the oracle
-            evaluates the x0 term in the kernel that evaluates the other points and writes its
-            gradient here (its value is ``F[0]``), for a caller that caches ``f(x)``, ``g(x)``;
-            an error there names the point itself, not sample 0.
 
         Returns
         -------
-        f, g : float, ndarray
-            The aggregated value and gradient.
-        F, norms : ndarray
-            Every point's value and gradient norm (``None`` unless ``need_norms``), x0 term
-            first when included.
+        Evaluation
+            ``(f, g, F, norms, x0)``: the aggregated value and gradient, every point's value and
+            gradient norm (``None`` unless ``need_norms``), x0 term first when included, and the
+            ``f(x)``, ``g(x)`` this call evaluated itself (``None`` when given or not included;
+            the gradient is the caller's to keep).
+
+        Notes
+        -----
+        How the x0 term is had is decided here, in one place: not at all without
+        ``include_x0``; ``x0_term`` when given; when the oracle folds, evaluated first by the
+        kernel that evaluates the other points (one dispatch for the whole evaluation; an error
+        there names the point itself); otherwise evaluated apart, before the other points and
+        where they are (on the executor, if any). Every route gives the same bits.
         """
         d = x.shape[0]
         folds = self.folds(oracle, need_norms)
         streams = self.streams(d, folds) or (folds and self._streams_first_use(key, stream, d))
         self.check_memory(d, streams, folds)
-        if x0_out is not None and not (folds and self.include_x0 and x0_term is None):
-            raise ValueError("x0_out needs a folding oracle, include_x0 and no x0_term")
+        x0: X0Term | None = None
+        if self.include_x0 and x0_term is None and not folds:
+            # where the other points go (the executor, if any); a copy, which the oracle may
+            # scribble on; errors name the point itself
+            F0, G0 = np.empty(1), self.x0_gradient_buffer(d).reshape(1, d)
+            oracle.evaluate_points(x.reshape(1, d).copy(), F0, G0, None, self.executor, self.chunksize)
+            x0_term = x0 = (float(F0[0]), G0[0])
         if folds:
-            return self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams, x0_out)
+            x0_out = self.x0_gradient_buffer(d) if self.include_x0 and x0_term is None else None
+            f, g, F = self._evaluate_folded(oracle, x, sigma, key, stream, x0_term, streams, x0_out)
+            if x0_out is not None:
+                x0 = (float(F[0]), x0_out)
+            return Evaluation(f, g, F, None, x0)
         if streams:
-            return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)
+            return self._evaluate_streaming(oracle, x, sigma, key, stream, x0_term, need_norms)._replace(x0=x0)
         U = self.block(key, stream, d)
         k0 = int(self.include_x0)
         F = np.empty(self.n)
         G = self._take_gradient_block(d)
         try:
-            if self.include_x0:
-                if x0_term is None:
-                    oracle.evaluate_points(x.reshape(1, -1), F[:1], G[:1], 0, self.executor, self.chunksize)
-                else:
-                    F[0], G[0] = x0_term
+            if x0_term is not None:
+                F[0], G[0] = x0_term
             oracle.evaluate_perturbed(x, sigma, U, F, G, k0, 0, self.executor, self.chunksize)
             f, g = aggregate(self.aggregate, F, G)
             norms = np.sqrt(np.einsum("ij,ij->i", G, G)) if need_norms else None
         finally:
             self._give_gradient_block(G)
-        return f, g, F, norms
-
-    def _start_fold(self, oracle: OracleProtocol, x: np.ndarray, x0_term: tuple[float, np.ndarray] | None,
-                    F: np.ndarray, code: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """A streaming accumulator ``(acc, state)`` with the x0 term folded in (evaluated unless
-        given, its value in ``F[0]``); also returns that term's gradient norm (nan without it)."""
-        d = x.shape[0]
-        state = np.empty(_agg.STATE_SIZE)
-        acc = np.empty(d)
-        _agg.stream_init(state, acc)
-        norm0 = math.nan
-        if self.include_x0:
-            if x0_term is None:
-                g0 = np.empty((1, d))
-                oracle.evaluate_points(x.reshape(1, -1), F[:1], g0, 0, self.executor, self.chunksize)
-                f0, g0 = F[0], g0[0]
-            else:
-                f0, g0 = x0_term
-            F[0], norm0 = f0, math.sqrt(float(np.dot(g0, g0)))
-            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
-        return acc, state, norm0
+        return Evaluation(f, g, F, norms, x0)
 
     def _evaluate_folded(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
-                         x0_term: tuple[float, np.ndarray] | None, streams: bool,
-                         x0_out: np.ndarray | None = None) -> EvaluationResult:
+                         x0_term: X0Term | None, streams: bool,
+                         x0_out: np.ndarray | None) -> tuple[float, np.ndarray, np.ndarray]:
         """`evaluate` through the oracle's ``fold_perturbed``: each gradient is folded into the
-        aggregate as soon as it is computed. The perturbation block is kept (one kernel call
-        does the whole evaluation) or, when ``streams``, regenerated chunk by chunk (same bits
-        either way)."""
+        aggregate as soon as it is computed; ``(f, g, F)``. The perturbation block is kept (one
+        kernel call does the whole evaluation) or, when ``streams``, regenerated chunk by chunk
+        (same bits either way). ``x0_out``: the kernel evaluates the x0 term first, its
+        gradient into ``x0_out``; else ``x0_term`` is folded first when given."""
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
         m = n - k0
         code = STREAM_CODES[self.aggregate]
         F = np.empty(n)
         acc = np.empty(d)
         state = np.empty(_agg.STATE_SIZE)
-        g0: np.ndarray | None = _NO_ROW
-        if x0_out is not None:
-            g0 = None  # the kernel evaluates the x0 term into x0_out
-        elif self.include_x0:
-            if x0_term is None:
-                G0 = np.empty((1, d))
-                oracle.evaluate_points(x.reshape(1, -1), F[:1], G0, 0, self.executor, self.chunksize)
-                g0 = G0[0]
-            else:
-                F[0] = float(x0_term[0])
-                g0 = np.ascontiguousarray(x0_term[1], dtype=np.float64)
-                if not g0.flags.writeable:  # one array type for the kernels: no second compilation
-                    g0 = g0.copy()
-        fold = oracle.fold_perturbed  # type: ignore[attr-defined]
+        g0: np.ndarray | None = None if x0_out is not None else _NO_ROW
+        if x0_term is not None:
+            F[0] = float(x0_term[0])
+            g0 = np.ascontiguousarray(x0_term[1], dtype=np.float64)
+            if not g0.flags.writeable:  # one array type for the kernels: no second compilation
+                g0 = g0.copy()
+        fold = oracle.fold_perturbed
         if not streams:
             f = fold(x, sigma, self.block(key, stream, d), F, k0, code, acc, state, start=g0, finish=True,
                      x0_out=x0_out)
-            return float(f), acc, F, None
+            return float(f), acc, F
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
         U = self._take_gradient_block(d, c)
         try:
@@ -312,7 +305,7 @@ class Sampler:
                          finish=start + c >= m, x0_out=x0_out if first else None)
         finally:
             self._give_gradient_block(U)
-        return float(f), acc, F, None
+        return float(f), acc, F
 
     def _take_gradient_block(self, d: int, rows: int | None = None) -> np.ndarray:
         """An ``(n, d)`` gradient block (or ``(rows, d)`` chunk) of this call's own: reused
@@ -330,17 +323,25 @@ class Sampler:
             self._free_blocks = [b for b in self._free_blocks if b.shape == G.shape][:1] + [G]
 
     def _evaluate_streaming(self, oracle: OracleProtocol, x: np.ndarray, sigma: float, key: int, stream: int,
-                            x0_term: tuple[float, np.ndarray] | None, need_norms: bool) -> EvaluationResult:
+                            x0_term: X0Term | None, need_norms: bool) -> Evaluation:
         """`evaluate` in chunks of points: perturbations are regenerated from their counters
-        and gradients folded into the aggregate as they arrive (same bits as the batch path)."""
+        and gradients folded into the aggregate as they arrive (same bits as the batch path);
+        ``x0_term``, when included, is folded first."""
         d, n, k0 = x.shape[0], self.n, int(self.include_x0)
         m = n - k0
         code = STREAM_CODES[self.aggregate]
         F = np.empty(n)
         norms = np.empty(n)
-        acc, state, norms[0] = self._start_fold(oracle, x, x0_term, F, code)
+        state = np.empty(_agg.STATE_SIZE)
+        acc = np.empty(d)
+        _agg.stream_init(state, acc)
+        norms[0] = math.nan
+        if x0_term is not None:
+            f0, g0 = x0_term
+            F[0], norms[0] = f0, math.sqrt(float(np.dot(g0, g0)))
+            _agg.stream_update(code, 0, float(f0), np.ascontiguousarray(g0), acc, state)
         c = max(1, min(m, config.get("stream_chunk_elements") // d))
-        update_rows = _agg.stream_update_rows_parallel if use_parallel(d) else _agg.stream_update_rows
+        update_rows = pick(_agg.stream_update_rows, d)
         U, Fc, Gc = np.empty((c, d)), np.empty(c), np.empty((c, d))
         for start in range(0, m, c):
             k = min(c, m - start)
@@ -352,7 +353,7 @@ class Sampler:
             update_rows(code, k0 + start, Fc[:k], Gc[:k], acc, state)
         out = np.empty(d)
         f = _agg.stream_finalize(code, acc, state, out)
-        return float(f), out, F, (norms if need_norms else None)
+        return Evaluation(float(f), out, F, norms if need_norms else None, None)
 
     # -- pickling ---------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -375,7 +376,7 @@ class Sampler:
         self._lock = threading.Lock()
 
 
-#: No x0 gradient to fold (see Oracle.fold_perturbed).
+#: No x0 gradient to fold (see OracleProtocol.fold_perturbed).
 _NO_ROW = np.empty(0)
 
 

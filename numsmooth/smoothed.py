@@ -94,8 +94,8 @@ class SmoothedObjective:
         if not np.all(np.isfinite(flat)):
             raise ValueError("x must be finite; got non-finite values")
         self._last_d = flat.shape[0]
-        f, g, _, _ = self.sampler.evaluate(self._oracle_for(arr.shape), flat, self._sigma, self.key, self.stream)
-        return f, g.reshape(arr.shape)
+        ev = self.sampler.evaluate(self._oracle_for(arr.shape), flat, self._sigma, self.key, self.stream)
+        return ev.f, ev.g.reshape(arr.shape)
 
     def value(self, x: Any) -> float:
         """Smoothed value at ``x`` (the oracles still compute gradients; they are discarded)."""

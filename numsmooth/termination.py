@@ -4,13 +4,18 @@ A criterion is checked once per step with :meth:`~TerminationCriterion.should_te
 fires when its condition holds on ``n`` consecutive checks, and its consecutive counter then
 restarts. :class:`~numsmooth.GradientSampling` uses criteria to decay ``sigma``;
 :func:`~numsmooth.minimize` uses them to stop.
+
+Some criteria mean that the run converged when they fire (:meth:`TerminationCriterion.converged`:
+a small gradient, a target value reached); the others only end it (a budget of steps,
+evaluations or time, a stalled ``x`` or value), and :func:`~numsmooth.minimize` then reports
+``success`` from its stationarity certificate.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, cast
+from typing import Any, Callable, ClassVar, cast
 
 import numpy as np
 
@@ -63,6 +68,9 @@ class TerminationCriterion(Stateful):
         Consecutive checks on which the condition must hold for the criterion to fire.
     """
 
+    #: Whether firing means convergence (see :meth:`converged`).
+    means_convergence: ClassVar[bool] = False
+
     def __init__(self, n: int = 1):
         super().__init__()
         self.n = check_int("n", n, low=1)
@@ -72,6 +80,11 @@ class TerminationCriterion(Stateful):
 
     def _condition(self, objective: Objective) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def converged(self) -> bool:
+        """Whether the last firing means that the run converged (a small gradient, a target value
+        reached), rather than that a budget ran out or ``x`` stalled."""
+        return self.means_convergence
 
     def should_terminate(self, objective: Objective) -> bool:
         """Check the condition once; True when it has held on ``n`` consecutive checks."""
@@ -136,7 +149,14 @@ class TerminateAfterNSeconds(TerminationCriterion):
         return {"seconds": self.seconds}
 
     def _condition(self, objective: Objective) -> bool:
-        now = float(self.sec_fn())
+        value = self.sec_fn()
+        try:
+            now = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"sec_fn must return the time in seconds as a number; {self.sec_fn!r} returned "
+                            f"{value!r:.80}") from None
+        if math.isnan(now):
+            raise ValueError(f"sec_fn must return the time in seconds; {self.sec_fn!r} returned nan")
         if "start" not in self.state:
             self.state["start"] = now
             return False
@@ -159,7 +179,10 @@ class TerminateByGradientNorm(_NormCriterion):
     """Fire when ``||g(x)||_ord <= tol`` on ``n`` consecutive checks (uses the cached ``g(x)``).
 
     ``ord`` is a number (``inf`` allowed) or one of ``'l1', 'l2', 'linf', 'mad', 'std'``.
+    Firing means convergence.
     """
+
+    means_convergence = True
 
     def _condition(self, objective: Objective) -> bool:
         return vector_metric(objective.grad(), self.ord) <= self.tol
@@ -197,7 +220,9 @@ class TerminateOnNoImprovement(TerminationCriterion):
 
 
 class TerminateOnLossReached(TerminationCriterion):
-    """Fire when ``f(x) <= value``."""
+    """Fire when ``f(x) <= value``. Firing means convergence (the target was reached)."""
+
+    means_convergence = True
 
     def __init__(self, value: float):
         super().__init__()
@@ -219,6 +244,8 @@ class _Combination(TerminationCriterion):
             if not isinstance(c, TerminationCriterion):
                 raise TypeError(f"criteria[{i}] must be a termination criterion; got {c!r}")
         self.criteria = list(criteria)
+        #: The members' conditions at the last check (what :meth:`converged` reads).
+        self._held: list[bool] = [False] * len(self.criteria)
 
     def children(self) -> list[Stateful]:
         return list(self.criteria)
@@ -229,7 +256,12 @@ class _Combination(TerminationCriterion):
     def _conditions(self, objective: Objective) -> list[bool]:
         # Every member is consulted on every check (no short-circuit), so stateful members such
         # as TerminateByUpdateNorm keep an up-to-date record.
-        return [c._condition(objective) for c in self.criteria]
+        self._held = [c._condition(objective) for c in self.criteria]
+        return self._held
+
+    def converged(self) -> bool:
+        """Whether a member whose condition held at the last check means convergence."""
+        return any(h and c.converged() for c, h in zip(self.criteria, self._held))
 
 
 class TerminateAny(_Combination):

@@ -20,7 +20,8 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import numsmooth
-from numsmooth._kernels import aggregate, hull, laplacian, oracles, problems, rng
+from numsmooth._kernels import aggregate, hull, laplacian, modules, oracles, problems, rng
+from numsmooth._kernels.twins import Twin
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = pathlib.Path(numsmooth.__file__).resolve().parent.parent
@@ -41,6 +42,7 @@ def run_sequence(names, cache_dir):
         assert proc.stdout.strip().endswith("ok")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [
     ("A", "B", "B"),              # the reported sequence: tiny aggregates, then a large step twice
     ("B", "A", "B"),
@@ -50,6 +52,7 @@ def test_process_sequence_sharing_a_cache(names, tmp_path):
     run_sequence(names, tmp_path / "numba-cache")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("names", [("lap-serial", "lap-parallel"), ("lap-parallel", "lap-serial")],
                          ids="-".join)
 def test_serial_and_parallel_laplacian_agree_across_processes(names, tmp_path):
@@ -61,6 +64,17 @@ def test_serial_and_parallel_laplacian_agree_across_processes(names, tmp_path):
         assert np.array_equal(serial, parallel)
 
 
+def _as_called(target):
+    """What jitted code that names ``target`` calls: a kernel twin is typed as one of its
+    dispatchers (its serial one, see numsmooth/_kernels/twins.py)."""
+    return numba.typeof(target).dispatcher if isinstance(target, Twin) else target
+
+
+def _is_parallel(target):
+    target = _as_called(target)
+    return isinstance(target, CPUDispatcher) and bool(target.targetoptions.get("parallel"))
+
+
 def _parallel_dispatchers_called(func):
     """Parallel dispatchers that the Python source of ``func`` refers to (globals and closure)."""
     py = func.py_func
@@ -70,22 +84,42 @@ def _parallel_dispatchers_called(func):
         if inspect.iscode(const):
             names.update(const.co_names)
     for name in names:
-        target = py.__globals__.get(name)
-        if isinstance(target, CPUDispatcher) and target.targetoptions.get("parallel"):
+        if _is_parallel(py.__globals__.get(name)):
             found.append(name)
     for cell in py.__closure__ or ():
-        target = cell.cell_contents
-        if isinstance(target, CPUDispatcher) and target.targetoptions.get("parallel"):
-            found.append(getattr(target, "__name__", "?"))
+        if _is_parallel(cell.cell_contents):
+            found.append(getattr(cell.cell_contents, "__name__", "?"))
     return found
 
 
-@pytest.mark.parametrize("module", [aggregate, rng, problems, laplacian, hull],
+def _jitted(namespace):
+    """name -> every dispatcher in ``namespace`` (both sides of each kernel twin)."""
+    out = {}
+    for name, obj in namespace.items():
+        if isinstance(obj, CPUDispatcher):
+            out[name] = obj
+        elif isinstance(obj, Twin):
+            out[name] = obj.serial
+            out[name + " (parallel)"] = obj.parallel
+    return out
+
+
+@pytest.mark.parametrize("module", [aggregate, rng, problems, laplacian, hull, modules],
                          ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_no_jitted_function_calls_a_parallel_one(module):
-    bad = {name: called for name, obj in vars(module).items()
-           if isinstance(obj, CPUDispatcher) and (called := _parallel_dispatchers_called(obj))}
+    found = _jitted(vars(module))
+    assert any(name.endswith("(parallel)") for name in found) or module is problems  # twins seen
+    bad = {name: called for name, obj in found.items() if (called := _parallel_dispatchers_called(obj))}
     assert not bad, f"jitted functions calling parallel=True ones (choose in Python instead): {bad}"
+
+
+def test_a_twin_named_in_jitted_code_is_its_serial_kernel():
+    # the rule above by construction: what would break it is a twin typed as its parallel side
+    for module in (aggregate, rng, laplacian, hull, modules):
+        for name, obj in vars(module).items():
+            if isinstance(obj, Twin):
+                assert _as_called(obj) is obj.serial and not _is_parallel(obj), name
+                assert obj.parallel.targetoptions.get("parallel"), name
 
 
 def test_no_oracle_kernel_calls_a_parallel_one():
@@ -96,5 +130,5 @@ def test_no_oracle_kernel_calls_a_parallel_one():
 
     kernels = oracles.kernels_for(par_oracle)
     # the user's oracle is the only parallel function they may call; none calls another kernel
-    for name, k in vars(kernels).items():
+    for name, k in _jitted(vars(kernels)).items():
         assert [c for c in _parallel_dispatchers_called(k) if c != "par_oracle"] == [], name

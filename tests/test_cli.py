@@ -53,8 +53,8 @@ def test_run_writes_json_with_the_fields(capsys, tmp_path):
     assert rec["fun"] - rec["f_star"] < 0.05
 
 
-def test_run_gradient_sampling_to_stdout(capsys):
-    rec = run_json(capsys, "--problem", "rastrigin", "--dim", "4", "--method", "gradient-sampling",
+def test_run_gaussian_homotopy_to_stdout(capsys):
+    rec = run_json(capsys, "--problem", "rastrigin", "--dim", "4", "--method", "gaussian-homotopy",
                    "--maxiter", "100", "--seed", "1")
     assert rec["arguments"]["aggregate"] == "mean" and rec["arguments"]["seed"] == 1
     assert abs(rec["fun"] - rec["f_star"]) < 1e-6
@@ -69,8 +69,7 @@ def test_run_lsgd(capsys):
 
 @pytest.mark.parametrize("seed", [0, 7, 13])
 def test_maxquad_min_norm_hull_reaches_f_star(capsys, seed):
-    rec = run_json(capsys, "--problem", "maxquad", "--method", "gradient-sampling",
-                   "--aggregate", "min-norm-hull", "--seed", str(seed))
+    rec = run_json(capsys, "--problem", "maxquad", "--method", "gradient-sampling", "--seed", str(seed))
     assert abs(rec["fun"] - nsp.get("maxquad").f_star) <= 1e-4
 
 
@@ -86,11 +85,13 @@ def test_maxquad_min_norm_hull_reaches_f_star(capsys, seed):
     ["run", "--problem", "l1", "--method", "gd", "--lr", "nan"],
     ["run", "--problem", "l1", "--method", "gd", "--maxiter", "-3"],
     ["run", "--problem", "l1", "--method", "gd", "--dim", "two"],
-    ["run", "--problem", "l1", "--method", "gradient-sampling", "--aggregate", "avg"],
+    ["run", "--problem", "l1", "--method", "gaussian-homotopy", "--aggregate", "avg"],
+    ["run", "--problem", "l1", "--method", "gradient-sampling", "--aggregate", "mean"],
     ["run", "--problem", "l1", "--method", "gradient-sampling", "--decay", "0"],
     ["run", "--method", "gd"],
     ["run", "--problem", "l1", "--method", "gd", "--json", "/nonexistent/dir/x.json"],
     ["frobnicate"],
+    ["demo", "--plot", "/nonexistent/dir/demo.png"],
     ["--threads", "0", "problems"],
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv):
@@ -123,3 +124,11 @@ def test_problems_describes_one_problem(capsys):
     out = capsys.readouterr().out
     assert "second" in out and "|x_1 - 1| / 4" in out and "2 |x_i|" in out
     assert main(["problems", "no_such_problem"]) == 2
+
+
+def test_methods_lists_the_registry(capsys):
+    from numsmooth import methods
+
+    assert main(["methods"]) == 0
+    heads = [line.split(":")[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert heads == list(methods.METHODS)

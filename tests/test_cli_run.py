@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +67,9 @@ def test_user_problem_every_oracle_kind(project, capsys, spec):
     line = summary(out.out)
     name = spec.split(":")[1]
     assert line.startswith(f"{name} gd d=5: f = ")
-    for word in ("nfev 51", "nit 50", "status 1", "run ", "compile "):
+    # 50 steps and the final point (51 calls), then the certificate's min(10, 2 d) extra points:
+    # a run stopped by maxiter is not converged, so it is certified
+    for word in ("nfev 61", "nit 50", "status 1", "run ", "compile "):
         assert word in line
     f = float(line.split("f = ")[1].split(",")[0])
     assert f == pytest.approx(5 * 0.8 ** 100, rel=1e-9)  # GD on (x - 1)^2 from 0 with lr 0.1
@@ -80,9 +81,9 @@ def test_user_problem_file_by_path_from_elsewhere(tmp_path, capsys, monkeypatch)
     (sub / "prob.py").write_text(MYPROBLEM)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--problem", f"{sub / 'prob.py'}:quad", "--x0", "3,3", "--method",
-                 "gradient-sampling", "--maxiter", "20", "--quiet"]) == 0
+                 "gaussian-homotopy", "--maxiter", "20", "--quiet"]) == 0
     line = summary(capsys.readouterr().out)
-    assert line.startswith("quad gradient-sampling(mean) d=2: ")
+    assert line.startswith("quad gaussian-homotopy d=2: ")
 
 
 def test_user_problem_object_uses_its_start_and_f_star(project, capsys):
@@ -107,23 +108,25 @@ def test_x0_from_npy_and_list(project, capsys):
 
 def test_json_file_and_summary_on_stdout(project, capsys):
     path = project / "out.json"
-    assert main(["run", "--problem", "maxquad", "--method", "gradient-sampling", "--aggregate",
-                 "min-norm-hull", "--json", str(path), "--quiet"]) == 0
+    assert main(["run", "--problem", "maxquad", "--method", "gradient-sampling", "--json", str(path),
+                 "--quiet"]) == 0
     line = summary(capsys.readouterr().out)
     rec = json.loads(path.read_text())
-    assert line.startswith("maxquad gradient-sampling(min-norm-hull) d=10: f = ")
+    assert line.startswith("maxquad gradient-sampling d=10: f = ")
     assert f"status {rec['status']}" in line and f"nfev {rec['nfev']}" in line
     assert rec["status"] == 4 and abs(rec["fun"] - rec["f_star"]) < 1e-6
-    assert rec["arguments"]["recipe"] == "gradient_sampling"
+    assert rec["arguments"] == {"maxiter": 1000, "maxfev": None, "sigma": 0.1, "n": None, "decay": 0.1,
+                                "sigma_min": 1e-8, "seed": 0}
+    assert rec["outcome"] == "complete" and rec["error"] is None
     assert rec["compile_seconds"] >= 0 and rec["seconds"] >= 0
     assert set(rec["history"]) == {"f", "f_smoothed", "sigma", "update_norm", "nfev"}
     assert rec["nfev"] == rec["njev"] and rec["history"]["nfev"][-1] <= rec["nfev"]
 
 
 def test_run_matches_the_documented_recipe(capsys):
-    # numsmooth run --aggregate min-norm-hull is ns.recipes.gradient_sampling(d, seed=...)
-    assert main(["run", "--problem", "maxquad", "--method", "gradient-sampling", "--aggregate",
-                 "min-norm-hull", "--seed", "3", "--json", "-", "--quiet"]) == 0
+    # numsmooth run --method gradient-sampling is ns.recipes.gradient_sampling(d, seed=...)
+    assert main(["run", "--problem", "maxquad", "--method", "gradient-sampling", "--seed", "3", "--json", "-",
+                 "--quiet"]) == 0
     rec = json.loads(capsys.readouterr().out)
     p = nsp.get("maxquad")
     res = numsmooth.minimize(p.fun, p.x0(), *numsmooth.recipes.gradient_sampling(10, seed=3), maxiter=1000)
@@ -139,22 +142,26 @@ def test_without_json_no_result_dump(capsys):
 @pytest.mark.parametrize("argv, flag", [
     (["--problem", "rosenbrock", "--method", "gradient-sampling", "--sigma", "0"], "--sigma"),
     (["--problem", "rosenbrock", "--method", "lsgd", "--min-numel", "2", "--sigma", "0"], "--sigma"),
-    (["--problem", "rosenbrock", "--method", "gradient-sampling", "--decay", "2"], "--decay"),
+    (["--problem", "rosenbrock", "--method", "gaussian-homotopy", "--decay", "2"], "--decay"),
     (["--problem", "rosenbrock", "--method", "gradient-sampling", "--decay", "1"], "--decay"),
-    (["--problem", "rosenbrock", "--method", "gradient-sampling", "--stage", "0"], "--stage"),
-    (["--problem", "rosenbrock", "--method", "gradient-sampling", "--n", "1000000000000"], "--n"),
-    (["--problem", "rosenbrock", "--method", "gradient-sampling", "--n", "0"], "--n"),
-    (["--problem", "maxquad", "--method", "gradient-sampling", "--aggregate", "min-norm-hull", "--n", "1"], "--n"),
+    (["--problem", "rosenbrock", "--method", "gaussian-homotopy", "--stage", "0"], "--stage"),
+    (["--problem", "rosenbrock", "--method", "gaussian-homotopy", "--n", "1000000000000"], "--n"),
+    (["--problem", "rosenbrock", "--method", "gaussian-homotopy", "--n", "0"], "--n"),
+    (["--problem", "maxquad", "--method", "gradient-sampling", "--n", "1"], "--n"),
+    (["--problem", "maxquad", "--method", "hanso", "--n", "1"], "--n"),
+    (["--problem", "rastrigin", "--method", "bfgs", "--dim", "10000000"], "--dim"),  # a 1e7 x 1e7 matrix
+    (["--problem", "rosenbrock", "--method", "lbfgs", "--history", "0"], "--history"),
+    (["--problem", "rosenbrock", "--method", "bfgs", "--history", "5"], "--history"),
+    (["--problem", "rosenbrock", "--method", "gd", "--maxfev", "0"], "--maxfev"),
+    (["--problem", "rosenbrock", "--method", "gd", "--f-star", "nan"], "--f-star"),
     (["--problem", "rastrigin", "--method", "gd", "--dim", "1000000000000"], "--dim"),
     (["--problem", "rosenbrock", "--method", "gd", "--maxiter", "-1"], "--maxiter"),
     (["--problem", "rosenbrock", "--method", "gd", "--stage", "3"], "--stage"),
     (["--problem", "rosenbrock", "--method", "gd", "--sigma", "1"], "--sigma"),
     (["--problem", "rosenbrock", "--method", "gd", "--seed", "1"], "--seed"),
     (["--problem", "rosenbrock", "--method", "lsgd", "--aggregate", "max"], "--aggregate"),
-    (["--problem", "maxquad", "--method", "gradient-sampling", "--aggregate", "min-norm-hull",
-      "--stage", "5"], "--stage"),
-    (["--problem", "maxquad", "--method", "gradient-sampling", "--aggregate", "min-norm-hull",
-      "--lr", "0.1"], "--lr"),
+    (["--problem", "maxquad", "--method", "gradient-sampling", "--stage", "5"], "--stage"),
+    (["--problem", "maxquad", "--method", "gradient-sampling", "--lr", "0.1"], "--lr"),
     (["--problem", "rosenbrock", "--method", "gradient-sampling", "--min-numel", "2"], "--min-numel"),
     (["--problem", "rosenbrock", "--method", "lsgd"], "--method"),  # 2 variables: lsgd would be gd
     (["--problem", "maxquad", "--method", "gd", "--x0", "1,2,3"], "--x0"),  # maxquad: d = 10
@@ -167,6 +174,10 @@ def test_without_json_no_result_dump(capsys):
     (["--problem", "no_such_module:f", "--dim", "2", "--method", "gd"], "--problem"),
     (["--problem", "myproblem:quad", "--dim", "3", "--x0", "1,2", "--method", "gd"], "--dim"),
     (["--problem", "rosenbrock", "--method", "gd", "--plot", "/nonexistent/dir/p.png"], "--plot"),
+    (["--problem", "rosenbrock", "--method", "gd", "--json", "."], "--json"),  # a directory
+    (["--problem", "rosenbrock", "--method", "gd", "--json", "missing/out.json"], "--json"),
+    (["--problem", "rosenbrock", "--method", "gd", "--json", "myproblem.py/out.json"], "--json"),  # parent is a file
+    (["--problem", "rosenbrock", "--method", "gd", "--plot", "myproblem.py/p.png"], "--plot"),
 ])
 def test_bad_flag_exits_2_with_one_line_naming_it(project, capsys, argv, flag):
     assert main(["run", *argv]) == 2
@@ -224,21 +235,69 @@ def test_console_script_in_fresh_directory_with_pythonpath(tmp_path):
     assert "quad gd: step 4/4" in proc.stderr  # not a terminal: log lines
 
 
-def test_bench_subcommand_is_wired(monkeypatch, capsys):
-    calls = []
-    fake = types.ModuleType("numsmooth.bench")
+def _result(f_hist, fun, nfev_hist, nfev, **extra):
+    return numsmooth.OptimizeResult(history={"f": f_hist, "f_smoothed": [np.nan] * len(f_hist), "nfev": nfev_hist},
+                                    fun=fun, nfev=nfev, **extra)
 
-    def add_parser(sub):
-        p = sub.add_parser("bench", help="benchmark suites")
-        p.add_argument("--dim", type=int, required=True)
 
-    def run(args):
-        calls.append(args.dim)
-        return 0
+def test_plot_without_known_optimum_shows_f_not_a_log_gap():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
 
-    fake.add_parser, fake.run = add_parser, run
-    monkeypatch.setitem(sys.modules, "numsmooth.bench", fake)
-    monkeypatch.setattr(numsmooth, "bench", fake, raising=False)
-    assert main(["bench", "--dim", "7"]) == 0 and calls == [7]
-    assert main(["bench"]) == 2  # the _Parser of cli.py: one-line error, exit 2
-    assert capsys.readouterr().err.startswith("numsmooth: error: ")
+    from numsmooth.cli.plots import Curve, convergence_curve, figure
+
+    res = _result([5.0, -3.0, -40.0], -41.0, [1, 2, 3], 4)
+    ev, f = convergence_curve(res, None)
+    np.testing.assert_array_equal(ev, [1, 2, 3, 4])
+    np.testing.assert_array_equal(f, [5.0, -3.0, -40.0, -41.0])  # f itself, negative values kept
+    fig = figure([Curve("p", "gd", (ev, f), gap=False)])
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "f" and ax.get_yscale() == "linear"  # |f| from 3 to 41: linear
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), f)
+    plt.close(fig)
+    fig = figure([Curve("p", "gd", (ev, np.array([5e4, -3.0, -2.0, 1.0])), gap=False)])
+    assert fig.axes[0].get_yscale() == "symlog"  # |f| from 1 to 5e4: more than three decades
+    plt.close(fig)
+    ev, gap = convergence_curve(res, -41.0)
+    np.testing.assert_array_equal(gap, [46.0, 38.0, 1.0, 0.0])
+    fig = figure([Curve("p", "gd", (ev, gap))])
+    assert fig.axes[0].get_ylabel() == "f - f*" and fig.axes[0].get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_plot_of_an_interrupted_run_drops_the_unknown_last_value():
+    from numsmooth.cli.plots import convergence_curve
+
+    ev, f = convergence_curve(_result([2.0, 1.0], np.nan, [1, 2], 2), None)
+    np.testing.assert_array_equal(ev, [1, 2])
+    np.testing.assert_array_equal(f, [2.0, 1.0])
+
+
+def test_run_plot_on_own_oracle_is_labelled_f(project, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from numsmooth.cli import plots
+
+    original, labels = plots.figure, []
+
+    def recording(curves):
+        fig = original(curves)
+        labels.append(fig.axes[0].get_ylabel())
+        return fig
+
+    monkeypatch.setattr(plots, "figure", recording)
+    for argv, label in ((["--dim", "3"], "f"), (["--dim", "3", "--f-star", "0"], "f - f*")):
+        assert main(["run", "--problem", "myproblem.py:quad", *argv, "--method", "gd", "--maxiter", "5",
+                     "--plot", str(project / "p.png"), "--quiet"]) == 0
+        assert labels.pop() == label
+        assert (project / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_summary_line_shows_the_stationarity_certificate():
+    from numsmooth.cli.run import _summary
+
+    res = _result([1.0], 0.5, [3], 4, nit=1, status=0, message="m", stationarity=2.5e-7, stationarity_radius=1e-4)
+    line = _summary("p m", 3, res, 0.25, 1.0, 2.0)
+    assert line == ("p m d=3: f = 0.5 (f - f* = 0.25), stationarity 2.50e-07 (radius 1e-04), nfev 4, nit 1, "
+                    "status 0 (m), run 1.00 s, compile 2.00 s")
+    res = _result([1.0], 0.5, [3], 4, nit=1, status=0, message="m")  # no certificate: nothing said
+    assert "stationarity" not in _summary("p m", 3, res, None, 1.0, 2.0)

@@ -92,3 +92,59 @@ def test_every_figure_script_is_used():
         used.update(re.findall(r"^\.\. plot:: (\S+)", rst.read_text(encoding="utf-8"), flags=re.M))
     scripts = {p.name for p in (DOCS / "plots").glob("*.py")}
     assert scripts <= used, sorted(scripts - used)
+
+
+# -- the contributors page's Layout list --------------------------------------------------------
+PACKAGE = Path(numsmooth.__file__).resolve().parent
+
+
+def layout_entries(text):
+    """Paths (relative to numsmooth/) the Layout block of docs/contributing.rst names.
+
+    In its literal block a line starts with one or more names separated by ", " and then two
+    spaces or more before the description; a name ending in "/" opens a folder for the lines
+    indented below it. Other lines (wrapped descriptions) are skipped.
+    """
+    block = text.split("\nLayout\n------\n", 1)[1].split("::\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line.strip() and not line.startswith(" "):
+            break  # the next paragraph or heading
+        lines.append(line)
+    entries, folders = set(), []  # folders: (indent, path) of the open folders
+    for line in lines:
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        names = [n.strip() for n in re.split(r"\s{2,}", line.strip())[0].split(", ")]
+        if not all(n.endswith((".py", "/")) and " " not in n for n in names):
+            continue
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        prefix = folders[-1][1] if folders else ""
+        for n in names:
+            entries.add(prefix + n)
+        if len(names) == 1 and names[0].endswith("/"):
+            folders.append((indent, prefix + names[0]))
+    return {e.removeprefix("numsmooth/") for e in entries if e != "numsmooth/"}
+
+
+def test_layout_entries_parser():
+    text = ("\nLayout\n------\n\nFiles::\n\n   numsmooth/\n     a.py        one\n                 wrapped a.py, text\n"
+            "     b.py, c.py  two\n     sub/        folder\n       d.py      in it\n     e.py        back\n\n"
+            "Next\n----\n     f.py  not in the block\n")
+    assert layout_entries(text) == {"a.py", "b.py", "c.py", "sub/", "sub/d.py", "e.py"}
+
+
+def test_contributing_layout_lists_every_module():
+    listed = layout_entries((DOCS / "contributing.rst").read_text())
+    modules = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
+    missing = sorted(modules - listed)
+    assert not missing, ("docs/contributing.rst, section Layout, does not list these files under numsmooth/ "
+                         f"(add one line each, with its job): {', '.join(missing)}")
+
+
+def test_contributing_layout_lists_no_stale_file():
+    listed = layout_entries((DOCS / "contributing.rst").read_text())
+    stale = sorted(p for p in listed if not (PACKAGE / p).exists())
+    assert not stale, f"docs/contributing.rst, section Layout, lists files that numsmooth/ does not have: {stale}"

@@ -9,7 +9,7 @@ import pytest
 
 import numsmooth as ns
 from numsmooth import config
-from numsmooth.oracles import GradientTransformOracle, Oracle
+from numsmooth.oracles import GradientTransformOracle, make_oracle
 from numsmooth._layout import ParamLayout
 
 FOLDABLE = ["mean", "max", "min", "min-norm", "min-value"]
@@ -67,6 +67,7 @@ def test_fold_counts_every_evaluation():
         assert opt.num_evaluations == 20
 
 
+@pytest.mark.slow
 def test_fold_names_the_failing_sample(knobs):
     @numba.njit
     def raises(x, g):
@@ -85,15 +86,15 @@ def test_fold_names_the_failing_sample(knobs):
 
 def test_gradient_transforms_are_not_bypassed():
     layout, _ = ParamLayout.from_params(np.zeros(3))
-    base = Oracle(noisy, layout)
+    base = make_oracle(noisy, layout)
     assert base.folds_perturbed(None)
-    assert not Oracle(noisy_point, layout).folds_perturbed(None)
+    assert not make_oracle(noisy_point, layout).folds_perturbed(None)
     assert not GradientTransformOracle(base, lambda g: 2 * g).folds_perturbed(None)
     # through a gradient transform the smoothed gradient is the transformed one
     x = np.linspace(-1, 1, 3)
     sampler = ns.sampler.Sampler(n=6, aggregate="mean")
-    f, g, _, _ = sampler.evaluate(GradientTransformOracle(base, lambda g: 2 * g), x, 0.5, 7, 0)
-    f0, g0, _, _ = sampler.evaluate(base, x, 0.5, 7, 0)
+    f, g = sampler.evaluate(GradientTransformOracle(base, lambda g: 2 * g), x, 0.5, 7, 0)[:2]
+    f0, g0 = sampler.evaluate(base, x, 0.5, 7, 0)[:2]
     assert f == f0 and np.array_equal(g, 2 * g0)
 
 
@@ -116,9 +117,9 @@ def test_fold_with_only_the_x0_term(budget, knobs):
 
 def _with_x0_out(sampler, oracle, x):
     """``sampler.evaluate`` with the x0 term evaluated in the fold kernel: ``(f, g, F, g(x))``."""
-    buf = np.empty(x.shape[0])
-    f, g, F, _ = sampler.evaluate(oracle, x, 0.6, 5, 1, x0_out=buf)
-    return f, g, F, buf
+    ev = sampler.evaluate(oracle, x, 0.6, 5, 1)
+    assert ev.x0 is not None and ev.x0[0] == ev.F[0]
+    return ev.f, ev.g, ev.F, ev.x0[1]
 
 
 @pytest.mark.parametrize("agg", FOLDABLE)
@@ -136,8 +137,9 @@ def test_x0_term_evaluated_in_the_kernel_equals_it_evaluated_apart(agg, lo, thre
     for k in (SERIAL, PARALLEL):
         for budget in (1 << 62, 1):
             knobs(**k, block_budget_bytes=budget, stream_chunk_elements=4 * d)
-            oracle = Oracle(noisy, layout)
-            f0, g0, F0, _ = sampler.evaluate(oracle, x, 0.6, 5, 1, (f_ref, g_ref))
+            oracle = make_oracle(noisy, layout)
+            f0, g0, F0, _, x0 = sampler.evaluate(oracle, x, 0.6, 5, 1, (f_ref, g_ref))
+            assert x0 is None  # given, not evaluated
             assert oracle.num_evaluations == n - 1
             for f1, g1, F1, gx in threads(lambda: _with_x0_out(sampler, oracle, x)):
                 assert repr(f1) == repr(f0)
@@ -147,13 +149,26 @@ def test_x0_term_evaluated_in_the_kernel_equals_it_evaluated_apart(agg, lo, thre
             assert oracle.num_evaluations == n - 1 + 2 * n
 
 
-def test_x0_out_needs_a_folding_evaluation():
+@pytest.mark.parametrize("fun", [noisy, noisy_point])
+def test_the_x0_term_is_evaluated_once_by_the_route_the_sampler_picks(fun):
+    """Given: used, nothing evaluated at x. Not given: evaluated (in the fold kernel for a
+    jitted oracle, apart for a per-point one) and handed back. Not included: neither."""
     layout, _ = ParamLayout.from_params(np.zeros(4))
-    sampler = ns.sampler.Sampler(n=5)
-    with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
-        sampler.evaluate(Oracle(noisy_point, layout), np.zeros(4), 0.5, 1, 0, x0_out=np.empty(4))
-    with pytest.raises(ValueError, match="x0_out needs a folding oracle"):
-        sampler.evaluate(Oracle(noisy, layout), np.zeros(4), 0.5, 1, 0, (0.0, np.zeros(4)), x0_out=np.empty(4))
+    x = np.array([0.3, -0.2, 0.5, 0.1])
+    g_ref = np.empty(4)
+    f_ref = noisy(x, g_ref)
+    for include_x0 in (True, False):
+        sampler = ns.sampler.Sampler(n=5, include_x0=include_x0)
+        oracle = make_oracle(fun, layout)
+        ev = sampler.evaluate(oracle, x, 0.5, 1, 0)
+        assert oracle.num_evaluations == 5
+        if include_x0:
+            assert ev.x0[0] == f_ref == ev.F[0] and np.array_equal(ev.x0[1], g_ref)
+            given = sampler.evaluate(oracle, x, 0.5, 1, 0, ev.x0)
+            assert oracle.num_evaluations == 9 and given.x0 is None
+            assert given.f == ev.f and np.array_equal(given.g, ev.g) and np.array_equal(given.F, ev.F)
+        else:
+            assert ev.x0 is None
 
 
 @numba.njit
@@ -185,6 +200,7 @@ def test_step_reports_and_caches_the_x0_term_from_the_kernel():
         assert np.array_equal(opts[0].x, opts[1].x)
 
 
+@pytest.mark.slow
 def test_x0_term_errors_in_the_kernel_name_the_point(knobs):
     @numba.njit
     def raises_at_x(x, g):
@@ -234,5 +250,5 @@ def test_fold_perturbed_x0_out_needs_room_for_the_x0_term():
     layout, _ = ParamLayout.from_params(np.zeros(4))
     U, F = np.zeros((3, 4)), np.empty(4)
     with pytest.raises(ValueError, match="x0_out needs offset >= 1"):
-        Oracle(bowl, layout).fold_perturbed(np.zeros(4), 0.1, U, F, 0, 0, np.empty(4), np.empty(8),
+        make_oracle(bowl, layout).fold_perturbed(np.zeros(4), 0.1, U, F, 0, 0, np.empty(4), np.empty(8),
                                             finish=True, x0_out=np.empty(4))

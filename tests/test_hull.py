@@ -129,13 +129,13 @@ def test_serial_and_parallel_products_identical():
     w[::3] = 0.0
     a, b = np.empty(9000), np.empty(9000)
     khull.combine_rows(G, w, a)
-    khull.combine_rows_parallel(G, w, b)
+    khull.combine_rows.parallel(G, w, b)
     assert_array_equal(a, b)
     assert_allclose(a, G.T @ w, rtol=1e-12, atol=1e-12)
     x = r.standard_normal(9000)
     a, b = np.empty(30), np.empty(30)
     khull.row_dots(G, x, a)
-    khull.row_dots_parallel(G, x, b)
+    khull.row_dots.parallel(G, x, b)
     assert_array_equal(a, b)
     assert_allclose(a, G @ x, rtol=1e-12)
     with config.override(parallel_min_elements=1):

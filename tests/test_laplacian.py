@@ -223,7 +223,7 @@ def test_special_cases():
 # ---------------------------------------------------------------------------------------------
 # long lines (the chunked parallel recursion)
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sigma", [1.0, 30.0, 1e3, 1e6])
+@pytest.mark.parametrize("sigma", [1.0] + [pytest.param(s, marks=pytest.mark.slow) for s in (30.0, 1e3, 1e6)])
 def test_long_line(sigma):
     n = 2**19 + 3
     rng = np.random.default_rng(17)
@@ -289,11 +289,11 @@ def test_serial_and_parallel_kernels_identical():
         x = rng.standard_normal(shape)
         args = lap_mod._recursive_constants(shape[1], sigma)
         a, b, c = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-        lap_kernels.periodic_solve_rows(x, *args, a)
-        lap_kernels.periodic_solve_rows_serial(x, *args, b)
-        lap_kernels.periodic_solve_rows_apart(x, *args, c)  # one parallel region (out apart from x)
+        lap_kernels.periodic_solve_rows.parallel(x, *args, a)
+        lap_kernels.periodic_solve_rows.serial(x, *args, b)
+        lap_kernels.periodic_solve_rows_apart.parallel(x, *args, c)  # one parallel region (out apart from x)
         inplace = x.copy()
-        lap_kernels.periodic_solve_rows(inplace, *args, inplace)
+        lap_kernels.periodic_solve_rows.parallel(inplace, *args, inplace)
         assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, inplace)
 
 
@@ -646,8 +646,8 @@ def test_float32_recursion_types_and_thread_independence():
         r, gain, *rest = lap_mod._recursive_constants(shape[1], 1.0)
         args = (np.float32(r), np.float32(gain), *rest)
         a, b = np.empty_like(x), np.empty_like(x)
-        lap_kernels.periodic_solve_rows(x, *args, a)
-        lap_kernels.periodic_solve_rows_serial(x, *args, b)
+        lap_kernels.periodic_solve_rows.parallel(x, *args, a)
+        lap_kernels.periodic_solve_rows.serial(x, *args, b)
         assert np.array_equal(a, b)
     cases = [rng.standard_normal(2**19 + 3).astype(np.float32), rng.standard_normal((64, 9000)).astype(np.float32)]
     assert all(g.size > ns.config.get("laplacian_serial_max_elements") for g in cases)

@@ -121,7 +121,7 @@ def test_tol_combines_with_termination():
 
 def test_jac_is_the_gradient_at_x_from_one_final_evaluation():
     fun, calls = counting(quad)
-    res = ns.minimize(fun, np.zeros(3), ns.LR(0.1), maxiter=5)
+    res = ns.minimize(fun, np.zeros(3), ns.LR(0.1), maxiter=5, certify=False)
     assert calls["n"] == res.nfev == res.njev == 6  # 5 steps + the final point, once
     assert_allclose(res.jac, quad(res.x)[1], rtol=1e-15)
     assert res.fun == quad(res.x)[0]
@@ -183,7 +183,8 @@ def test_callback_raising_stop_iteration_stops():
             raise StopIteration
 
     res = ns.minimize(quad, np.zeros(3), ns.LR(0.25), maxiter=1000, callback=cb)
-    assert res.status == 2 and res.success and "StopIteration" in res.message
+    # stopped 1e-2 from the minimum: stopped, not converged
+    assert res.status == 2 and not res.success and "StopIteration" in res.message
     assert np.linalg.norm(res.x - A) < 1e-2 and res.nit < 20
     assert_allclose(res.jac, quad(res.x)[1])
 

@@ -214,7 +214,7 @@ def test_minimize_result_fields_maxiter():
         return point(x)
 
     lr, n = 0.1, 7
-    res = ns.minimize(fun, X0.copy(), ns.LR(lr), maxiter=n)
+    res = ns.minimize(fun, X0.copy(), ns.LR(lr), maxiter=n, certify=False)  # no extra evaluation
     xs, fs = gd_twin(lr, n)
     assert isinstance(res, ns.OptimizeResult) and isinstance(res, dict)
     assert res.status == 1 and res.success is False
@@ -252,7 +252,7 @@ def test_minimize_list_of_arrays_returns_user_shapes():
 
 
 def test_minimize_maxiter_zero():
-    res = ns.minimize(point, X0.copy(), ns.LR(0.1), maxiter=0)
+    res = ns.minimize(point, X0.copy(), ns.LR(0.1), maxiter=0, certify=False)
     assert res.nit == 0 and res.status == 1 and res.nfev == 1
     assert_array_equal(res.x, X0)
     assert res.fun == f_np(X0)
@@ -272,7 +272,7 @@ def test_minimize_callback_stops_with_status_2():
 
     res = ns.minimize(point, X0.copy(), ns.LR(0.1), maxiter=100, callback=cb)
     xs, fs = gd_twin(0.1, 3)
-    assert res.status == 2 and res.success is True and res.nit == 3
+    assert res.status == 2 and res.success is False and res.nit == 3  # stopped far from the minimum
     assert "callback" in res.message and "True" in res.message
     assert [s[0] for s in seen] == [1, 2, 3]
     for k, (_, x, f) in enumerate(seen):

@@ -341,6 +341,7 @@ def test_chained_mifflin2_optimum_by_epigraph():
     assert f >= p.f_star
 
 
+@pytest.mark.slow
 def test_chained_mifflin2_no_method_goes_below_f_star():
     # f* is the lowest value found (see _MIFFLIN2_F_STAR_50); an earlier -34.7951814094 was
     # undercut by 1.4e-10. BFGS with weak Wolfe searches from three starts (the standard one
@@ -466,6 +467,7 @@ def test_per_point():
     assert p(np.ones(2))[0] == 0.0  # Problem.__call__
 
 
+@pytest.mark.slow
 def test_callable_from_parallel_jitted_code():
     from numba import njit, prange
 

@@ -67,6 +67,7 @@ def pool(request):
         yield ex
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(ORACLES))
 def test_pool_bit_identical(pool, kind):
     fun = ORACLES[kind]
@@ -86,6 +87,7 @@ def test_forked_child_runs_serial_kernels():
     assert _child_state() == (False, True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="without the JIT no thread pool is launched to inherit")
 def test_parallel_user_oracle_in_forked_child_is_refused():
     ns.smoothed(po.jitted_parallel, sigma=0.7, n=N, seed=0)(x0())  # threads launched here
@@ -97,6 +99,7 @@ def test_parallel_user_oracle_in_forked_child_is_refused():
         assert_same(run_smoothed(po.jitted_parallel, ex), run_smoothed(po.jitted_parallel, None))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster():
     distributed = pytest.importorskip("distributed")
     import logging

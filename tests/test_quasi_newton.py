@@ -504,5 +504,7 @@ def test_bad_arguments(make, exc, name):
 def test_config_and_repr():
     assert ns.BFGS().config() == {"init_scale": "auto", "tol": 1e-12}
     assert ns.LBFGS(history=5).config() == {"history": 5, "tol": 1e-12}
-    assert ns.WeakWolfe().config() == {"c1": 1e-4, "c2": 0.9, "init": 1.0, "maxiter": 60}
+    assert ns.WeakWolfe().config() == {"c1": 1e-4, "c2": 0.9, "init": 1.0, "maxiter": 60, "stop": True,
+                                       "xtol": 1e-12, "gtol": 0.0, "patience": 3, "normtol": 0.0,
+                                       "evaldist": 1e-4}
     assert repr(ns.LBFGS(3)) == "LBFGS(history=3, tol=1e-12)"

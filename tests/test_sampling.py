@@ -30,7 +30,7 @@ def quad(x):
 
 # -- the mean aggregate is an unbiased estimate of the smoothed gradient ----------------------
 
-@pytest.mark.parametrize("sigma", [0.1, 0.3, 0.6])
+@pytest.mark.parametrize("sigma", [0.1, pytest.param(0.3, marks=pytest.mark.slow), pytest.param(0.6, marks=pytest.mark.slow)])
 def test_mean_gradient_matches_smoothed_rastrigin(sigma):
     rng = np.random.default_rng(5)
     x = rng.uniform(-2, 2, size=6)
@@ -44,6 +44,7 @@ def test_mean_gradient_matches_smoothed_rastrigin(sigma):
     assert np.allclose(g, G.mean(axis=0), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", [0.2, 1.0])
 def test_mean_gradient_matches_smoothed_l1(sigma):
     from scipy.special import erf
@@ -149,6 +150,7 @@ def _trajectory(fun, threads=None, aggregate="mean", steps=3):
         numba.set_num_threads(old)
 
 
+@pytest.mark.slow
 def test_jitted_batched_and_per_point_oracles_agree():
     jit = _trajectory(ROSEN.fun)
     point = _trajectory(per_point(ROSEN))
@@ -248,6 +250,7 @@ def test_reset_on_termination_resets_inner_and_following_modules():
     assert np.allclose(following.state["buf"], smooth(x_prev)[1], rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_sigma_target_count_and_fraction():
     perts = np.random.default_rng(0).normal(size=(9, 2))
     for target, strategy in [(0.2, "value"), (3, "value"), (0.5, "grad-norm"), (9, "grad-norm")]:

@@ -37,6 +37,7 @@ def test_plain_lbfgsb_stalls_on_rastrigin():
     assert res.fun > 100  # a local minimum near 3, f ~ 179
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS"])
 def test_homotopy_reaches_rastrigin_global_minimum(method):
     x = homotopy(RASTRIGIN.fun, np.full(20, 3.3), method, n=256, distribution="sobol", seed=0,
@@ -46,8 +47,8 @@ def test_homotopy_reaches_rastrigin_global_minimum(method):
     assert np.abs(x).max() < 1e-4
 
 
-@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS"])
-@pytest.mark.parametrize("fun", [l1_point, L1.fun], ids=["per-point", "jitted"])
+@pytest.mark.parametrize("method", [pytest.param("L-BFGS-B", marks=pytest.mark.slow), "BFGS"])
+@pytest.mark.parametrize("fun", [l1_point, pytest.param(L1.fun, marks=pytest.mark.slow)], ids=["per-point", "jitted"])
 def test_smoothed_l1(method, fun):
     # The Gaussian-smoothed L1 norm is minimized at 0; antithetic pairs make the fixed-sample
     # estimate of its gradient odd in x, so the sample minimizer is exactly 0 up to the solver.
@@ -59,6 +60,7 @@ def test_smoothed_l1(method, fun):
     assert obj.num_evaluations == 65 * res.nfev
 
 
+@pytest.mark.slow
 def test_gradient_is_exact_for_fixed_perturbations():
     # the returned g is the gradient of the returned f (same points, same weights)
     obj = ns.smoothed(RASTRIGIN.fun, sigma=0.3, n=32, seed=1)
@@ -67,7 +69,7 @@ def test_gradient_is_exact_for_fixed_perturbations():
     assert err < 1e-4 * max(1.0, np.linalg.norm(obj(x)[1]))
 
 
-@pytest.mark.parametrize("sigma", [0.3, 1.0])
+@pytest.mark.parametrize("sigma", [pytest.param(0.3, marks=pytest.mark.slow), 1.0])
 def test_sobol_estimate_close_to_closed_form(sigma):
     x = np.linspace(-1.7, 2.2, 6)
     obj = ns.smoothed(RASTRIGIN.fun, sigma=sigma, n=4096, distribution="sobol", seed=0, include_x0=False)

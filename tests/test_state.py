@@ -82,6 +82,7 @@ def test_pickling_the_optimizer():
     assert np.array_equal(run(clone, 4), run(opt, 4))
 
 
+@pytest.mark.slow
 def test_resume_in_a_new_process(tmp_path):
     x0, modules = configs()["gs-strategy"]()
     opt = ns.Optimizer(x0, *modules)

@@ -510,6 +510,7 @@ def test_axis_makes_training_independent_of_the_weight_layout():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_digits_example_runs_quick():
     import os
     import subprocess

@@ -182,6 +182,7 @@ def _jitted_fails_far_out(x, g):
     return (x * x).sum()
 
 
+@pytest.mark.slow
 def test_jitted_oracle_exception_names_the_sample():
     perts = np.zeros((7, 2))
     perts[4, 0] = 1.0  # only sample 5 (x0 is sample 0) leaves the domain

@@ -11,11 +11,9 @@ row order, and the streaming kernels apply exactly the same operations in the sa
 threads. Selections (``min-norm``, ``min-value``) keep the earliest row on ties (strict ``<``, as
 torchzero).
 
-Serial and parallel: every kernel that does O(m d) work has a ``*_parallel`` twin with the same
-operations in the same order per element, so the two give the same bits. No kernel here calls a
-``parallel=True`` kernel: the caller (Python) picks one through `numsmooth._parallel.use_parallel`
-(a cached serial kernel that calls a parallel one can lose Numba's thread-launch hook and crash
-another process; see `numsmooth._parallel`).
+Serial and parallel: every kernel that does O(m d) work is a `~numsmooth._kernels.twins.twin`,
+one body compiled serially and in parallel, so the two give the same bits; the caller (Python)
+picks one through `numsmooth._parallel.pick`.
 
 Aggregate codes (shared by the streaming kernels)::
 
@@ -26,6 +24,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from .twins import twin
 
 MEAN = 0
 MAX = 1
@@ -97,6 +97,10 @@ def _mean_scan(F):
 
 @njit(cache=True)
 def _mean_block(F, G, first, count, lo, hi, out):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant (blocks of a twin run several times slower without this)
+    # (G[k, j], not a row view G[k]: a view costs a reference count per row and block)
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = G[first, j]  # start from the row (not 0.0) so a lone -0.0 stays -0.0
     for k in range(first + 1, G.shape[0]):
@@ -108,16 +112,18 @@ def _mean_block(F, G, first, count, lo, hi, out):
 
 
 @njit(cache=True)
-def _block_size(G):
-    """Coordinates per parallel task: at most BLOCK (a block of every row stays in cache), and
+def _block_size(G, parallel):
+    """Coordinates per task: at most BLOCK (a block of every row stays in cache), and in parallel
     small enough to give both cores work when there are many rows. Each coordinate is reduced
     over rows in the same order whatever the blocks, so the result does not depend on them."""
+    if not parallel:
+        return BLOCK
     return min(BLOCK, max(128, (G.shape[1] + 7) // 8))
 
 
-@njit(cache=True)
-def agg_mean(F, G, out):
-    """Mean of the finite rows (serial; `agg_mean_parallel` gives the same bits).
+@twin
+def agg_mean(F, G, out, parallel=False):
+    """Mean of the finite rows, parallel over blocks of coordinates (serial over rows).
 
     Parameters
     ----------
@@ -127,6 +133,8 @@ def agg_mean(F, G, out):
         Gradients.
     out : ndarray, shape (d,), float64
         Receives the mean gradient (``inf`` if no row is finite).
+    parallel : bool
+        Omitted by callers: True in the parallel twin (see `numsmooth._kernels.twins`).
 
     Returns
     -------
@@ -142,19 +150,8 @@ def agg_mean(F, G, out):
     if first < 0:
         _fill(out, np.inf)
         return np.inf
-    _mean_block(F, G, first, count, 0, G.shape[1], out)
-    return fmean
-
-
-@njit(cache=True, parallel=True)
-def agg_mean_parallel(F, G, out):
-    """`agg_mean`, parallel over blocks of coordinates (serial over rows, so the same bits)."""
-    first, count, fmean = _mean_scan(F)
-    if first < 0:
-        _fill(out, np.inf)
-        return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _mean_block(F, G, first, count, b * bs, min(b * bs + bs, d), out)
     return fmean
@@ -163,7 +160,9 @@ def agg_mean_parallel(F, G, out):
 @njit(cache=True)
 def _extreme_block(F, G, first, largest, lo, hi, out):
     """Per coordinate in ``lo:hi``: the largest (or smallest) |G[k, j]| over finite rows,
-    NaN-propagating like ``torch.maximum``, with the sign bit of ``G[first, j]``."""
+    NaN-propagating like ``torch.maximum``, with the sign bit of ``G[first, j]`` (unsigned
+    bounds as in `_mean_block`)."""
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = abs(G[first, j])
     for k in range(first + 1, G.shape[0]):
@@ -189,62 +188,41 @@ def _extreme_value(F, first, largest):
     return best
 
 
-@njit(cache=True)
-def _agg_extreme(F, G, largest, out):
-    first = _first_finite(F)
-    if first < 0:
-        _fill(out, np.inf)
-        return np.inf
-    _extreme_block(F, G, first, largest, 0, G.shape[1], out)
-    return _extreme_value(F, first, largest)
-
-
-@njit(cache=True)
-def agg_max(F, G, out):
+@twin
+def agg_max(F, G, out, parallel=False):
     """Per element the largest magnitude over finite rows, signed like the first finite row.
 
     ``out[j] = copysign(max_k |G[k, j]|, G[first, j])`` (torchzero's semantics; the sign bit
     is copied, so a first element of ``-0.0`` gives a negative result). A nan among the
     magnitudes propagates, as ``torch.maximum``. Returns the largest finite value, or ``inf``
-    (and ``out = inf``) when no value is finite. Arguments as in `agg_mean`.
+    (and ``out = inf``) when no value is finite. Arguments as in `agg_mean`; parallel over blocks
+    of coordinates.
     """
-    return _agg_extreme(F, G, True, out)
-
-
-@njit(cache=True, parallel=True)
-def agg_max_parallel(F, G, out):
-    """`agg_max`, parallel over blocks of coordinates (same bits)."""
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
         return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _extreme_block(F, G, first, True, b * bs, min(b * bs + bs, d), out)
     return _extreme_value(F, first, True)
 
 
-@njit(cache=True)
-def agg_min(F, G, out):
+# agg_max with largest=False: a prange loop is parallel only in the body of the kernel that is
+# compiled with parallel=True, so each entry point spells out its loop.
+@twin
+def agg_min(F, G, out, parallel=False):
     """Per element the smallest magnitude over finite rows, signed like the first finite row.
 
     As `agg_max` with ``min``; returns the smallest finite value.
     """
-    return _agg_extreme(F, G, False, out)
-
-
-# agg_max_parallel's twin with largest=False: a parallel kernel may not be called from another
-# jitted function (see numsmooth/_parallel.py), so each entry point spells out its prange loop.
-@njit(cache=True, parallel=True)
-def agg_min_parallel(F, G, out):
-    """`agg_min`, parallel over blocks of coordinates (same bits)."""
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
         return np.inf
     d = G.shape[1]
-    bs = _block_size(G)
+    bs = _block_size(G, parallel)
     for b in prange((d + bs - 1) // bs):
         _extreme_block(F, G, first, False, b * bs, min(b * bs + bs, d), out)
     return _extreme_value(F, first, False)
@@ -261,30 +239,15 @@ def _select_min(F, norms, first):
     return best
 
 
-@njit(cache=True)
+@twin
 def agg_min_norm(F, G, out):
     """The finite row with the smallest L2 norm; returns that row's value.
 
     Norms are compared squared with strict ``<``, so the earliest row wins ties and a nan norm
     never replaces the current choice (torchzero's comparison). ``inf`` when no value is finite.
-    Arguments as in `agg_mean`.
+    Arguments as in `agg_mean`. The norms are computed in parallel over rows, each row summed
+    left to right.
     """
-    first = _first_finite(F)
-    if first < 0:
-        _fill(out, np.inf)
-        return np.inf
-    norms = np.empty(F.shape[0])
-    for k in range(F.shape[0]):
-        norms[k] = _sqnorm(G[k])
-    best = _select_min(F, norms, first)
-    _copy_row(G[best], out)
-    return F[best]
-
-
-@njit(cache=True, parallel=True)
-def agg_min_norm_parallel(F, G, out):
-    """`agg_min_norm` with the row norms computed in parallel over rows (each row summed
-    serially, left to right: the same bits)."""
     first = _first_finite(F)
     if first < 0:
         _fill(out, np.inf)
@@ -350,8 +313,9 @@ def _combine_range(code, g_row, acc_g, lo, hi):
     One loop per code, each branch-free per element, so the compiler vectorises it (a fold of
     every row costs about as much as the batch kernels' pass over the block). For MAX/MIN,
     ``copysign(|acc|, acc)`` is ``acc`` bit for bit, so keeping ``|acc|`` equals the batch
-    kernels' result.
+    kernels' result. Unsigned bounds as in `_mean_block`.
     """
+    lo, hi = np.uint64(lo), np.uint64(hi)
     if code == MEAN:
         for j in range(lo, hi):
             acc_g[j] += g_row[j]
@@ -369,7 +333,7 @@ def _combine_range(code, g_row, acc_g, lo, hi):
 
 @njit(cache=True)
 def _copy_range(g_row, acc_g, lo, hi):
-    for j in range(lo, hi):
+    for j in range(np.uint64(lo), np.uint64(hi)):  # unsigned: see _mean_block
         acc_g[j] = g_row[j]
 
 
@@ -446,17 +410,11 @@ def stream_update(code, k, f, g_row, acc_g, state):
         _combine_range(code, g_row, acc_g, 0, acc_g.shape[0])
 
 
-@njit(cache=True)
+@twin
 def stream_update_rows(code, k0, F, G, acc_g, state):
-    """`stream_update` for rows ``k0, k0 + 1, ...`` given as the rows of ``F`` (c,) and ``G`` (c, d)."""
-    for i in range(F.shape[0]):
-        stream_update(code, k0 + i, F[i], G[i], acc_g, state)
-
-
-@njit(cache=True, parallel=True)
-def stream_update_rows_parallel(code, k0, F, G, acc_g, state):
-    """`stream_update_rows`, each row folded in parallel over blocks of coordinates (the same
-    elementwise operations in the same row order: the same bits)."""
+    """`stream_update` for rows ``k0, k0 + 1, ...`` given as the rows of ``F`` (c,) and ``G`` (c, d),
+    each row folded in parallel over blocks of coordinates (the same elementwise operations in
+    the same row order: the same bits)."""
     d = acc_g.shape[0]
     nb = (d + BLOCK - 1) // BLOCK
     for i in range(F.shape[0]):

@@ -19,9 +19,9 @@ algorithm (Wolfe 1976) on the Gram matrix ``K = G G^T``:
 so a solve costs O(m^2 d) for ``K`` (BLAS) plus O(|S|^2) per iteration.
 
 The kernels assume ``G`` of moderate magnitude (its Gram matrix neither overflows nor underflows):
-the driver :func:`numsmooth.hull.min_norm_hull` scales ``G`` by a power of two first. No jitted
-function here calls a ``parallel=True`` one; the Python side chooses between the serial and the
-parallel version of ``G^T w`` and ``G x`` (same bits either way).
+the driver :func:`numsmooth.hull.min_norm_hull` scales ``G`` by a power of two first. ``G^T w``
+and ``G x`` are kernel twins (`numsmooth._kernels.twins`): the Python side chooses their serial
+or parallel version (same bits either way); jitted code here calls the serial one.
 
 References
 ----------
@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from .twins import twin
 
 # Return codes other than an iteration count.
 MAXITER = -1   # maxiter reached; w and out hold the last iterate (feasible)
@@ -83,6 +85,9 @@ def _affine_minimizer(L, n, alpha, z):
 
 @njit(cache=True)
 def _combine_block(G, w, lo, hi, out):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant
+    lo, hi = np.uint64(lo), np.uint64(hi)
     for j in range(lo, hi):
         out[j] = 0.0
     for k in range(G.shape[0]):
@@ -92,15 +97,10 @@ def _combine_block(G, w, lo, hi, out):
                 out[j] += wk * G[k, j]
 
 
-@njit(cache=True)
+@twin
 def combine_rows(G, w, out):
-    """``out = G^T w``, summing rows in index order (rows with ``w[k] == 0`` skipped)."""
-    _combine_block(G, w, 0, G.shape[1], out)
-
-
-@njit(cache=True, parallel=True)
-def combine_rows_parallel(G, w, out):
-    """:func:`combine_rows`, parallel over blocks of coordinates: the same bits."""
+    """``out = G^T w``, summing rows in index order (rows with ``w[k] == 0`` skipped), parallel
+    over blocks of coordinates."""
     d = G.shape[1]
     for b in prange((d + _BLOCK - 1) // _BLOCK):
         _combine_block(G, w, b * _BLOCK, min(b * _BLOCK + _BLOCK, d), out)
@@ -279,16 +279,9 @@ def _row_dot(G, k, x):
     return a
 
 
-@njit(cache=True)
+@twin
 def row_dots(G, x, out):
-    """``out[k] = G[k] . x``, each a serial sum over coordinates in index order."""
-    for k in range(G.shape[0]):
-        out[k] = _row_dot(G, k, x)
-
-
-@njit(cache=True, parallel=True)
-def row_dots_parallel(G, x, out):
-    """:func:`row_dots`, parallel over rows: the same bits."""
+    """``out[k] = G[k] . x``, parallel over rows, each a serial sum over coordinates in index order."""
     for k in prange(G.shape[0]):
         out[k] = _row_dot(G, k, x)
 

@@ -32,6 +32,8 @@ from numba import config as numba_config
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .twins import twin
+
 
 
 @intrinsic
@@ -270,7 +272,7 @@ def _nonfinite_rows(of, n, nchunks, wend):
                 of[j] = v
 
 
-@njit(cache=True, parallel=True)
+@twin
 def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """Solve ``(I - s L) y = x[i]`` for every row ``i`` of the 2-D C-contiguous ``x`` into ``out``.
 
@@ -283,7 +285,7 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     A *lane* is one (row, chunk) pair. Lanes are processed four at a time in lockstep (four
     independent recursions hide the latency of each), but every lane performs the same
     operations in the same order whatever its group and thread, so the result depends only on
-    ``x``, the scalars and ``nchunks`` -- and equals that of :func:`periodic_solve_rows_serial`.
+    ``x``, the scalars and ``nchunks``, on one thread or on several.
     """
     rows, n = x.shape
     xf = x.reshape(rows * n)
@@ -297,7 +299,7 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     _nonfinite_rows(of, n, nchunks, wend)
 
 
-@njit(cache=True, parallel=True)
+@twin
 def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
     """:func:`periodic_solve_rows` for an ``out`` that does not overlap ``x``: both passes of a
     group of four lanes in one iteration, so the threads wake once instead of twice (with a
@@ -319,30 +321,15 @@ def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
 
 
 @njit(cache=True)
-def periodic_solve_rows_serial(x, r, gain, halo, inv_one_minus_rn, nchunks, out):
-    """:func:`periodic_solve_rows` on one thread (no parallel launch for small inputs); same result."""
-    rows, n = x.shape
-    xf = x.reshape(rows * n)
-    of = out.reshape(rows * n)
-    nlane = rows * nchunks
-    fstate, bstate, wend = _lane_buffers(nlane, r)
-    for t in range(nlane):
-        _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
-    for gi in range((nlane + 3) // 4):
-        _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
-    _nonfinite_rows(of, n, nchunks, wend)
-
-
-@njit(cache=True)
 def periodic_solve_segments_serial(x, out, seg, r, gain, halo, inv_one_minus_rn, nchunks):
-    """:func:`periodic_solve_rows_serial` on several segments of the flat float64 ``x`` in one
+    """:func:`periodic_solve_rows` (serial) on several segments of the flat float64 ``x`` in one
     call (a model's parameters: one Python call instead of one per array).
 
     Segment ``k`` holds ``seg[k, 1]`` lines of ``seg[k, 2]`` elements from ``seg[k, 0]``, solved
     with its own scalars ``r[k]``, ``gain[k]``, ``halo[k]``, ``inv_one_minus_rn[k]``,
     ``nchunks[k]`` into the same place of ``out``; ``nchunks[k] == 0`` marks a segment copied
     unchanged. ``out`` may be ``x``. Each segment gets exactly the operations of a call of
-    :func:`periodic_solve_rows_serial` on it, so the bits are those of per-array calls.
+    :func:`periodic_solve_rows` on it, so the bits are those of per-array calls.
     """
     for k in range(seg.shape[0]):
         lo = seg[k, 0]
@@ -353,5 +340,5 @@ def periodic_solve_segments_serial(x, out, seg, r, gain, halo, inv_one_minus_rn,
             for j in range(lo, hi):
                 out[j] = x[j]
             continue
-        periodic_solve_rows_serial(x[lo:hi].reshape((rows, n)), r[k], gain[k], halo[k],
-                                   inv_one_minus_rn[k], nchunks[k], out[lo:hi].reshape((rows, n)))
+        periodic_solve_rows(x[lo:hi].reshape((rows, n)), r[k], gain[k], halo[k],
+                            inv_one_minus_rn[k], nchunks[k], out[lo:hi].reshape((rows, n)))

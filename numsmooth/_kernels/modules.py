@@ -1,11 +1,12 @@
 """Fused element-wise kernels of the basic modules and the optimizer (one pass over the update
 instead of several).
 
-The work is memory-bound. A ``*_parallel`` twin runs the same block body over blocks of
-``BLOCK`` elements with ``prange``; waking the threads costs about 100 us, so Python picks it
-(``numsmooth._passes``) only for vectors of about a million elements. Element-wise results are
-the same bits either way; sums of squares add per-block partial sums in block order in both
-twins, so they too are the same bits whatever the number of threads. Kernels write into
+The work is memory-bound. The kernel twins (`numsmooth._kernels.twins`) run a block body over
+blocks of ``BLOCK`` elements with ``prange``; waking the threads costs about 100 us, so Python
+picks the parallel one (``numsmooth._passes``) only for vectors of about a million elements, and
+``copy_parallel_`` and ``subtract_parallel_`` only then (NumPy does the small ones).
+Element-wise results are the same bits either way; sums of squares add per-block partial sums
+in block order in both twins, so they too are the same bits whatever the number of threads. Kernels write into
 caller-allocated arrays and may be given the same array for an input and an output where the
 docstring says so.
 """
@@ -15,13 +16,17 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .twins import twin
+
 #: Elements per block of the blocked kernels (and per partial sum of squares).
 BLOCK = 1 << 14
 
 
 @njit(cache=True)
 def _momentum_block(buf, u, beta, nesterov, new_buf, lo, hi):
-    for i in range(lo, hi):
+    # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
+    # whose start is not a constant
+    for i in range(np.uint64(lo), np.uint64(hi)):
         b = beta * buf[i] + u[i]
         new_buf[i] = b
         if nesterov:
@@ -30,18 +35,12 @@ def _momentum_block(buf, u, beta, nesterov, new_buf, lo, hi):
             u[i] = b
 
 
-@njit(cache=True)
+@twin
 def momentum_(buf, u, beta, nesterov, new_buf):
     """``new_buf = beta * buf + u``; ``u`` becomes ``new_buf`` or ``u + beta * new_buf`` (Nesterov).
 
-    ``new_buf`` may be ``buf``; ``u`` must be neither.
+    ``new_buf`` may be ``buf``; ``u`` must be neither. Over blocks, in parallel in the parallel twin.
     """
-    _momentum_block(buf, u, beta, nesterov, new_buf, 0, u.size)
-
-
-@njit(cache=True, parallel=True)
-def momentum_parallel_(buf, u, beta, nesterov, new_buf):
-    """:func:`momentum_` over blocks in parallel (the same bits)."""
     n = u.size
     for b in prange((n + BLOCK - 1) // BLOCK):
         _momentum_block(buf, u, beta, nesterov, new_buf, b * BLOCK, min(n, (b + 1) * BLOCK))
@@ -113,20 +112,11 @@ def _scale_sumsq_block(u, a, lo, hi):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(cache=True)
+@twin
 def sumsq(u):
-    """``sum(u * u)``: per-block sums added in block order (nan or inf in ``u`` give a non-finite
-    sum; used instead of ``np.dot``, whose BLAS threads contend with Numba's on a busy machine)."""
-    n = u.size
-    s = 0.0
-    for b in range((n + BLOCK - 1) // BLOCK):
-        s += _sumsq_block(u, b * BLOCK, min(n, (b + 1) * BLOCK))
-    return s
-
-
-@njit(cache=True, parallel=True)
-def sumsq_parallel(u):
-    """:func:`sumsq` with the blocks in parallel (the same bits)."""
+    """``sum(u * u)``: per-block sums (in parallel in the parallel twin) added in block order (nan
+    or inf in ``u`` give a non-finite sum; used instead of ``np.dot``, whose BLAS threads contend
+    with Numba's on a busy machine)."""
     n = u.size
     partial = np.empty((n + BLOCK - 1) // BLOCK)
     for b in prange(partial.size):
@@ -137,13 +127,16 @@ def sumsq_parallel(u):
     return s
 
 
-@njit(cache=True)
+@twin
 def scale_sumsq_(u, a):
     """``u *= a`` and return :func:`sumsq` of the result, in one pass (the same bits as the two)."""
     n = u.size
+    partial = np.empty((n + BLOCK - 1) // BLOCK)
+    for b in prange(partial.size):
+        partial[b] = _scale_sumsq_block(u, a, b * BLOCK, min(n, (b + 1) * BLOCK))
     s = 0.0
-    for b in range((n + BLOCK - 1) // BLOCK):
-        s += _scale_sumsq_block(u, a, b * BLOCK, min(n, (b + 1) * BLOCK))
+    for b in range(partial.size):
+        s += partial[b]
     return s
 
 
@@ -161,19 +154,6 @@ def scale_sumsq_f32_(u, a):
         v = u[i] * a
         u[i] = v
         s += v * v
-    return s
-
-
-@njit(cache=True, parallel=True)
-def scale_sumsq_parallel_(u, a):
-    """:func:`scale_sumsq_` with the blocks in parallel (the same bits)."""
-    n = u.size
-    partial = np.empty((n + BLOCK - 1) // BLOCK)
-    for b in prange(partial.size):
-        partial[b] = _scale_sumsq_block(u, a, b * BLOCK, min(n, (b + 1) * BLOCK))
-    s = 0.0
-    for b in range(partial.size):
-        s += partial[b]
     return s
 
 

@@ -5,19 +5,21 @@ compile-time constant of their closure, so a call costs an ordinary dispatch, no
 a function argument (several microseconds per call). They cannot be cached on disk (the oracle
 is not a global of this module); each new oracle compiles them once per process.
 
-Each kernel that loops over points has a serial and a ``*_parallel`` version, with the same
-arithmetic per point; the caller picks one through `numsmooth._parallel.use_parallel`, which
-never picks a parallel one in a forked child (GNU OpenMP kills a forked child that enters a
-parallel region).
+Each kernel that loops over points is a kernel twin (`numsmooth._kernels.twins`), one body
+compiled serially and in parallel; the caller picks one through `numsmooth._parallel.pick`,
+which never picks a parallel one in a forked child (GNU OpenMP kills a forked child that enters
+a parallel region).
 """
 
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 from . import aggregate as _agg
+from .twins import twin
 
 _BY_ORACLE: dict[Any, SimpleNamespace] = {}
 
@@ -81,8 +83,8 @@ _MAX_ORACLES = 32
 
 
 def kernels_for(fun: Any) -> SimpleNamespace:
-    """``one``, ``call``, ``rows``, ``rows_parallel``, ``perturbed``, ``perturbed_parallel``,
-    ``fold`` and ``fold_parallel`` for the jitted oracle ``fun``."""
+    """``one``, ``call``, ``call_copy`` and the twins ``rows``, ``perturbed`` and ``fold`` for the
+    jitted oracle ``fun``."""
     kernels = _BY_ORACLE.get(fun)
     if kernels is None:
         kernels = _BY_ORACLE[fun] = _build(fun)
@@ -120,44 +122,33 @@ def _build(fun: Any) -> SimpleNamespace:
         """One evaluation (inside compiled code, so the result types are checked)."""
         return fun(x, g)
 
-    @njit
+    @twin(cache=False)
     def rows(X, F, G, written):
-        """F[i] = fun(X[i], G[i]) for every row; ``written[i]`` says whether G[i] was written."""
-        for i in range(X.shape[0]):
-            F[i], written[i] = call(X[i], G[i])
-
-    @njit(parallel=True)
-    def rows_parallel(X, F, G, written):
-        """`rows` in parallel over rows."""
+        """F[i] = fun(X[i], G[i]) for every row, in parallel over rows in the parallel twin;
+        ``written[i]`` says whether G[i] was written."""
         for i in prange(X.shape[0]):
             F[i], written[i] = call(X[i], G[i])
 
-    @njit(parallel=True)
-    def perturbed_parallel(x, sigma, U, F, G, offset, written):
+    @twin(cache=False)
+    def perturbed(x, sigma, U, F, G, offset, written):
         """Evaluate at ``x + sigma * U[i]`` into ``F[offset + i]``, ``G[offset + i]``.
 
-        Each point is built in a buffer private to its iteration, so the ``(m, d)`` block of
-        points is never materialised. ``written[i]`` says whether the gradient was written.
+        The rows are split into one run per Numba thread (in parallel in the parallel twin),
+        each building its points in one buffer of its own, so the ``(m, d)`` block of points is
+        never materialised. ``written[i]`` says whether the gradient was written.
         """
         d = x.shape[0]
-        for i in prange(U.shape[0]):
+        m = U.shape[0]
+        runs = min(m, numba.get_num_threads())
+        for t in prange(runs):
             pt = np.empty(d)
-            for j in range(d):
-                pt[j] = x[j] + sigma * U[i, j]
-            F[offset + i], written[i] = call(pt, G[offset + i])
+            for i in range(t * m // runs, (t + 1) * m // runs):
+                for j in range(d):
+                    pt[j] = x[j] + sigma * U[i, j]
+                F[offset + i], written[i] = call(pt, G[offset + i])
 
-    @njit
-    def perturbed(x, sigma, U, F, G, offset, written):
-        """`perturbed_parallel` on one thread (one point buffer reused)."""
-        d = x.shape[0]
-        pt = np.empty(d)
-        for i in range(U.shape[0]):
-            for j in range(d):
-                pt[j] = x[j] + sigma * U[i, j]
-            F[offset + i], written[i] = call(pt, G[offset + i])
-
-    @njit
-    def fold(x, sigma, U, F, k0, code, acc, state, pt, g, g0, flags):
+    @twin(cache=False)
+    def fold(x, sigma, U, F, k0, code, acc, state, P, Gc, written, g0, flags):
         """Evaluate at ``x + sigma * U[i]`` and fold each gradient into a streaming aggregate.
 
         Parameters
@@ -177,8 +168,10 @@ def _build(fun: Any) -> SimpleNamespace:
             one compilation serves every aggregate).
         acc, state : ndarray
             The streaming accumulator (see ``aggregate.stream_update``), updated in place.
-        pt, g : ndarray, shape (d,)
-            Scratch: the point and its gradient.
+        P, Gc : ndarray, shape (c, d)
+            Scratch: the points and the gradients of a chunk of ``c`` rows.
+        written : ndarray, shape (c,), bool
+            Scratch.
         g0 : ndarray, shape (d,) or (0,)
             With `START`: the x0 term's gradient (value ``F[0]``), folded first as sample 0;
             empty for none. With `EVAL_X0` it is evaluated here first: ``F[0] = fun(x, g0)``
@@ -198,37 +191,16 @@ def _build(fun: Any) -> SimpleNamespace:
 
         Notes
         -----
-        One pass per point: the point and its gradient stay in cache between the call and the
-        fold, and no ``(c, d)`` gradient block exists. Rows are folded in order with
-        ``stream_update``, the same operations as the batch aggregates: the same bits.
+        A chunk of points is evaluated (in parallel over points in the parallel twin), then
+        folded in row order: which rows replace or combine into ``acc`` is decided serially,
+        the elementwise work runs over blocks of coordinates (in parallel in the parallel twin),
+        so every element of ``acc`` sees the operations of ``stream_update`` row after row, the
+        same as the batch aggregates: the same bits whatever the chunk and the threads. With
+        ``c = 1`` (the serial caller) it is one pass per point: the point and its gradient stay
+        in cache between the call and the fold.
         """
         if flags & EVAL_X0:
-            F[0], ok = call_copy(x, pt, g0)
-            if not ok:
-                return X0_UNWRITTEN, np.nan
-        _start(code, F, acc, state, g0, flags)
-        d = x.shape[0]
-        for i in range(U.shape[0]):
-            for j in range(d):
-                pt[j] = x[j] + sigma * U[i, j]
-            F[k0 + i], ok = call(pt, g)
-            if not ok:
-                return i, np.nan
-            _agg.stream_update(code, k0 + i, F[k0 + i], g, acc, state)
-        return -1, _finish(code, acc, state, flags)
-
-    @njit(parallel=True)
-    def fold_parallel(x, sigma, U, F, k0, code, acc, state, Gc, written, g0, flags):
-        """`fold` with the points evaluated in parallel, ``Gc.shape[0]`` at a time.
-
-        ``Gc`` (c, d) receives a chunk's gradients; ``written`` (c,) is scratch. Each chunk is
-        evaluated in parallel over points, then folded in row order (which rows replace or
-        combine into ``acc`` is decided serially; the elementwise work runs in parallel over
-        blocks of coordinates), so every element of ``acc`` sees the same operations in the same
-        order as in `fold`, whatever the number of threads. Returns as `fold`.
-        """
-        if flags & EVAL_X0:  # Gc[0] as the copy of x: overwritten by the first chunk anyway
-            F[0], ok = call_copy(x, Gc[0], g0)
+            F[0], ok = call_copy(x, P[0], g0)
             if not ok:
                 return X0_UNWRITTEN, np.nan
         _start(code, F, acc, state, g0, flags)
@@ -240,7 +212,8 @@ def _build(fun: Any) -> SimpleNamespace:
         for start in range(0, m, c):
             k = min(c, m - start)
             for i in prange(k):
-                pt = np.empty(d)
+                written[i] = False  # stays False if the call raises (Numba's threads drop it)
+                pt = P[i]
                 for j in range(d):
                     pt[j] = x[j] + sigma * U[start + i, j]
                 F[k0 + start + i], written[i] = call(pt, Gc[i])
@@ -259,5 +232,4 @@ def _build(fun: Any) -> SimpleNamespace:
                         _agg._combine_range(code, Gc[i], acc, lo, hi)
         return -1, _finish(code, acc, state, flags)
 
-    return SimpleNamespace(one=one, call=call, call_copy=call_copy, rows=rows, rows_parallel=rows_parallel, perturbed=perturbed,
-                           perturbed_parallel=perturbed_parallel, fold=fold, fold_parallel=fold_parallel)
+    return SimpleNamespace(one=one, call=call, call_copy=call_copy, rows=rows, perturbed=perturbed, fold=fold)

@@ -43,6 +43,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .twins import twin
+
 # Constants are np.uint64 so that numba never mixes int64 and uint64 (that promotes to float64).
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
@@ -245,23 +247,14 @@ def _fill_task(kind, key, stream, first, nb, t, out):
             out[i, j] = rademacher_from_hash(element_hash(rk, np.uint64(j)))
 
 
-@njit(cache=True)
+@twin
 def fill_kind(kind, key, stream, first_sample, out):
-    """Shared body of the ``fill_*`` kernels: kind 0 normal, 1 uniform, 2 Rademacher (serial).
+    """Shared body of the ``fill_*`` kernels: kind 0 normal, 1 uniform, 2 Rademacher.
 
-    Works in (row, coordinate block) tasks; `fill_kind_parallel` runs the same tasks in
-    parallel. Each element is a pure function of its counters, so both give the same bits.
+    Works in (row, coordinate block) tasks, in parallel in the parallel twin (so one long row
+    still uses every thread). Each element is a pure function of its counters, so both give the
+    same bits.
     """
-    nb = (out.shape[1] + BLOCK - 1) // BLOCK
-    first = np.uint64(first_sample)
-    for t in range(out.shape[0] * nb):
-        _fill_task(kind, key, stream, first, nb, t, out)
-
-
-@njit(cache=True, parallel=True)
-def fill_kind_parallel(kind, key, stream, first_sample, out):
-    """`fill_kind` in parallel over (row, coordinate block) tasks, so one long row still uses
-    every thread."""
     nb = (out.shape[1] + BLOCK - 1) // BLOCK
     first = np.uint64(first_sample)
     for t in prange(out.shape[0] * nb):
@@ -308,23 +301,14 @@ def _scale_row(key, stream, first, ball, i, out):
         out[i, j] = out[i, j] * scale
 
 
-@njit(cache=True)
+@twin
 def scale_rows_to_sphere(key, stream, first_sample, ball, out):
     """Rescale each row of a Gaussian block to the unit sphere (or a uniform point of the ball).
 
     Row ``i`` is divided by its L2 norm (summed serially, left to right, so the result does not
     depend on threads) and, when ``ball``, multiplied by `row_radius` of sample
-    ``first_sample + i``. A zero row (probability 0) is left at zero. Serial;
-    `scale_rows_to_sphere_parallel` gives the same bits.
+    ``first_sample + i``. A zero row (probability 0) is left at zero. Parallel over rows.
     """
-    first = np.uint64(first_sample)
-    for i in range(out.shape[0]):
-        _scale_row(key, stream, first, ball, i, out)
-
-
-@njit(cache=True, parallel=True)
-def scale_rows_to_sphere_parallel(key, stream, first_sample, ball, out):
-    """`scale_rows_to_sphere` in parallel over rows."""
     first = np.uint64(first_sample)
     for i in prange(out.shape[0]):
         _scale_row(key, stream, first, ball, i, out)

@@ -6,7 +6,7 @@ import pytest
 
 import numsmooth as ns
 from numsmooth import recipes
-from numsmooth.pipeline import Switch
+from numsmooth.switch import Switch
 
 CB3_2 = ns.problems.get("chained_cb3_2")
 CRESCENT = ns.problems.get("chained_crescent_1")
@@ -173,11 +173,11 @@ def test_hanso_reaches_the_optimum_of_small_problems_numpy_check():
 def test_hanso_chain_shape_and_defaults():
     (sw,) = recipes.hanso(50, seed=1)
     assert isinstance(sw, ns.Switch)
-    bfgs, ww = sw.first
+    _, bfgs, ww = sw.first  # the first is the check of the problem's size
     assert isinstance(bfgs, ns.BFGS) and isinstance(ww, ns.WeakWolfe) and ww.c2 == 0.9
     gs, bt = sw.second
     assert gs.sampler.n == 60 and gs.sigma == 1e-4 and gs.sigma_min == 1e-6 and gs.decay == 0.1
-    assert sw.max_steps == 1000 and sw.patience == 3 and sw.step_tol == 1e-12
+    assert sw.max_steps is None and sw.patience == 3 and sw.step_tol == 1e-12
     assert recipes.hanso(3)[0].second[0].sampler.n == 6
 
 

@@ -1,4 +1,4 @@
-"""The experiments behind ``numsmooth demo``.
+"""``numsmooth demo``: the experiments, their table and plot.
 
 Three experiments, each a few seconds on two cores:
 
@@ -31,14 +31,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import problems as _problems
-from . import recipes
-from ._plots import Curve, convergence_curve
-from .laplacian import LaplacianSmoothing
-from .minimize import OptimizeResult, minimize
-from .modules import LR, Module
+from .. import problems as _problems
+from .. import recipes
+from .._progress import CompileNotice
+from ..laplacian import LaplacianSmoothing
+from ..minimize import OptimizeResult, minimize
+from ..modules import LR, Module
+from ._common import check_output, require_matplotlib
+from .plots import Curve, convergence_curve, plot_panels
 
-__all__ = ["Row", "noisy_quadratic", "warm_up", "run_demo", "format_table"]
+__all__ = ["Row", "noisy_quadratic", "warm_up", "run_demo", "format_table", "add_parser", "command"]
+
+#: Where the plot goes unless ``--plot`` says otherwise.
+DEFAULT_PLOT = "numsmooth-demo.png"
 
 
 def noisy_quadratic(N: int = 100, noise: float = 0.1, seed: int = 0) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
@@ -161,3 +166,33 @@ def format_table(rows: Sequence[Row]) -> str:
     notes = sorted({r.note for r in rows if r.note})
     out += [f"* {n}" for n in notes]
     return "\n".join(out)
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``demo`` to the sub-parsers ``sub``."""
+    demo = sub.add_parser(
+        "demo", help="run the three showcase experiments, print a table and write a plot",
+        description="Gaussian homotopy escaping Rastrigin's local minima, LSGD against GD on a "
+        "noisy ill-conditioned quadratic, and gradient sampling reaching MAXQUAD's optimum. "
+        "Prints a table and writes a convergence plot.")
+    demo.add_argument("--plot", metavar="FILE", default=DEFAULT_PLOT,
+                      help=f"where to write the convergence plot (PNG; default: {DEFAULT_PLOT})")
+    demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    demo.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def command(args: Any) -> int:
+    """Run ``numsmooth demo``."""
+    if not args.no_plot:
+        require_matplotlib()
+        check_output("--plot", args.plot)
+    with CompileNotice(enabled=not args.quiet):
+        compile_seconds = warm_up()
+    rows = run_demo(quick=args.quick, progress=not args.quiet)
+    print(format_table(rows))
+    print(f"(times exclude Numba compilation and warm-up: {compile_seconds:.1f} s)")
+    if not args.no_plot:
+        plot_panels([r.as_curve() for r in rows], args.plot)
+        print(f"convergence plot written to {args.plot}")
+    return 0

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._state import Stateful
 from ._validation import check_bool, check_int, check_real
-from .modules import Module, as_module_list, run_chain
+from .modules import Module, as_module_list, run_subchain
 from .objective import Objective
 
 __all__ = ["Switch"]
@@ -73,7 +73,7 @@ class Switch(Module):
     Gradient descent with a fixed step until the steps become tiny, then BFGS:
 
     >>> import numpy as np, numsmooth as ns
-    >>> from numsmooth.pipeline import Switch
+    >>> from numsmooth.switch import Switch
     >>> sw = Switch([ns.LR(0.1)], [ns.BFGS(), ns.WeakWolfe()], step_tol=1e-3)
 
     The update 0.2 x has norm 0.2 sqrt(3) 0.8^k, at most 1e-3 first at step k = 27:
@@ -155,14 +155,12 @@ class Switch(Module):
             g = objective.grad()
             gnorm = math.sqrt(float(np.dot(g, g)))
         incoming = None if objective.update is None else objective.update.copy()
-        last = run_chain(self.first, objective)
-        if last.stop_message is not None:
+        if not run_subchain(self.first, objective, objective):
             # the first chain is done: the second takes over in this step, from the same point
             self._switch(step)
             objective.stop_message = None
             objective.update = incoming
             return self._run(self.second, objective)
-        _fold(objective, last)
         u = objective.get_update()
         failed = self.on_failure and any(m.state.get("failed") is True for m in self.first)
         tiny = math.sqrt(float(np.dot(u, u))) <= self.step_tol or gnorm <= self.grad_tol
@@ -175,20 +173,5 @@ class Switch(Module):
         self.state.update(phase=1, stalls=0, switch_step=step)
 
     def _run(self, chain: list[Module], objective: Objective) -> Objective:
-        last = run_chain(chain, objective)
-        if last.stop_message is not None:
-            objective.request_stop(last.stop_message)
-            return objective
-        _fold(objective, last)
+        run_subchain(chain, objective, objective)
         return objective
-
-
-def _fold(objective: Objective, last: Objective) -> None:
-    """Hand what a chain produced to the objective the chain started from (as GradientSampling
-    does with its inner modules): the update and, when ``f(x)`` was not evaluated, the value the
-    last module saw."""
-    if last is objective:
-        return
-    objective.update = last.get_update()
-    if not objective.has_loss:
-        objective.reported_loss = last.reported_loss if last.reported_loss is not None else last.cached_loss
