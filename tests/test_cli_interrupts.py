@@ -183,8 +183,8 @@ def test_problem_file_imports_its_neighbour(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("var, value, words", [
-    ("NUMSMOOTH_BLOCK_BUDGET_BYTES", "lots", "NUMSMOOTH_BLOCK_BUDGET_BYTES must be a number; got 'lots'"),
-    ("NUMSMOOTH_HULL_TOL", "-1", "hull_tol must be >= 0"),
+    ("NUMSMOOTH_BLOCK_BUDGET_BYTES", "lots", "NUMSMOOTH_BLOCK_BUDGET_BYTES must be an integer; got 'lots'"),
+    ("NUMSMOOTH_HULL_TOL", "-1", "NUMSMOOTH_HULL_TOL must be >= 0; got '-1'"),
 ])
 def test_bad_environment_variable_is_one_line(tmp_path, var, value, words):
     env = dict(os.environ, PYTHONPATH=WORKTREE, **{var: value})

@@ -271,13 +271,13 @@ def test_bad_environment_variable_is_named_and_import_still_works(var, raw, rule
 
 
 def test_physical_memory_is_read_in_one_place(monkeypatch):
-    from numsmooth import _cli_methods
+    from numsmooth.cli import _load
     monkeypatch.setattr(ns.config, "physical_memory", lambda: 1 << 20)  # a 1 MiB machine
     gs = ns.GradientSampling([ns.LR(0.1)], n=50, seed=0)
     with pytest.raises(ValueError, match="more than this machine's 0.000977 GiB"):
         ns.Optimizer(np.ones(10_000), gs).step(quad)
     with pytest.raises(Exception, match="this machine has 1.05 MB"):
-        _cli_methods._check_memory("--dim", 10**6, 8e6, "a million variables")
+        _load.check_memory("--dim", 10**6, 8e6, "a million variables")
     monkeypatch.undo()
     mem = ns.config.physical_memory()
     assert mem is not None and mem > 1 << 26
