@@ -119,6 +119,7 @@ def test_simplex_qp3_vertices_and_ties():
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # convergence runs: seconds with the JIT, minutes with NUMBA_DISABLE_JIT
 @pytest.mark.parametrize("name, d", [("maxq", 100), ("active_faces", 200), ("chained_crescent_1", 500),
                                      ("brown2", 100), ("chained_cb3_2", 100)])
 def test_solves_suite_problems(name, d):
@@ -227,6 +228,7 @@ def test_x_moved_from_outside_is_evaluated_afresh():
     assert opt.num_evaluations - n == lm.state["num_trials"] - trials + 1
 
 
+@pytest.mark.slow  # d = 20,000 steps: two minutes with NUMBA_DISABLE_JIT
 def test_memory_is_linear_in_d():
     # everything an optimizer and 31 iterations allocate (x0 itself not counted; the oracle
     # allocates nothing of its own): the 3 m d words of the blocks, at most 26 vectors more and
