@@ -41,6 +41,7 @@ def signal_after(proc, marker, sig):
     return out, "".join(seen) + err, proc.returncode
 
 
+@pytest.mark.slow  # a fresh process doing real work (minutes under NUMBA_DISABLE_JIT)
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_run_interrupted_keeps_summary_json_and_plot(tmp_path, sig, code):
     # a run that would take hours: mxhilb is O(d^2) per evaluation
@@ -66,6 +67,7 @@ def test_run_interrupted_keeps_summary_json_and_plot(tmp_path, sig, code):
         assert rec["x"] == ref.x.tolist()
 
 
+@pytest.mark.slow  # a fresh process that finishes whole runs before the signal
 def test_bench_interrupted_keeps_every_finished_row(tmp_path):
     # maxq / bfgs finishes; maxq / gd runs 10^7 steps: the signal lands in it
     proc = start(["bench", "--problems", "maxq,mxhilb", "--dim", "300", "--method", "bfgs", "gd",
