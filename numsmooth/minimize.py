@@ -536,8 +536,6 @@ def _walk(objects: list[Any]) -> Any:
             yield from _walk(m.children())
 
 
-
-
 def default_method(d: int) -> list[Module]:
     """The chain :func:`minimize` runs when given no modules, for ``d`` variables.
 
