@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from .oracles import batched
+from .oracles.batched import batched
 
 if TYPE_CHECKING:
     from .optimizer import Optimizer
