@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from .modules import Module, as_module_list, check_float32
+from .modules import Adam, Module, as_module_list, check_float32
 from .optimizer import Optimizer as _NsOptimizer
 
 __all__ = ["Optimizer"]
@@ -230,6 +230,7 @@ class _Group:
         arrays = self.arrays
         self.ptrs = [p.data_ptr() for p in params]
         self.opt = _NsOptimizer(arrays, *chain, on_refused=on_refused, inplace=True)
+        _use_torch_sqrt(chain)
         self.keys = _hyper_modules(chain)
         # the state of the step under way, read by the oracle
         self._closure: Callable[[], Any] | None = None
@@ -356,6 +357,21 @@ def _flatten_into_one_buffer(params: list[torch.Tensor], dtype: torch.dtype) -> 
         p.data = view
         lo += p.numel()
     return flat
+
+
+def _torch_sqrt(v: np.ndarray, out: np.ndarray) -> None:
+    torch.sqrt(torch.from_numpy(v), out=torch.from_numpy(out))
+
+
+def _use_torch_sqrt(chain: list[Module]) -> None:
+    """Give every :class:`~numsmooth.Adam` of the chain (sub-modules too) torch's square root,
+    so that it computes what ``torch.optim.Adam`` does bit for bit (see ``Adam``'s Notes)."""
+    stack: list[Any] = list(chain)
+    while stack:
+        m = stack.pop()
+        if isinstance(m, Adam):
+            m._sqrt = _torch_sqrt
+        stack.extend(m.children())
 
 
 def _hyper_modules(chain: list[Module]) -> dict[str, Module]:
