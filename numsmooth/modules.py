@@ -498,9 +498,8 @@ class PerParameter(Module):
 
     >>> import numpy as np, numsmooth as ns
     >>> params = [np.ones((2, 4)), np.ones(4)]
-    >>> opt = ns.Optimizer(params,
-    ...                    ns.PerParameter({0: [ns.LaplacianSmoothing(1.0), ns.WeightDecay(0.1)]}),
-    ...                    ns.LR(0.5))
+    >>> weight = ns.PerParameter({0: [ns.LaplacianSmoothing(1.0), ns.WeightDecay(0.1)]})
+    >>> opt = ns.Optimizer(params, weight, ns.LR(0.5))
     >>> _ = opt.step(lambda p: (0.0, [np.eye(2, 4), np.ones(4)]))
     >>> w, b = opt.params
     >>> b                                   # 1 - 0.5 * 1: no smoothing, no decay

@@ -17,7 +17,8 @@ Three experiments, each a few seconds on two cores:
 The gradient-sampling rows are the documented recipes, so each is reproducible in two lines::
 
     maxquad = ns.problems.get("maxquad")
-    ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0), maxiter=1000)
+    ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0),
+                maxiter=1000)
 
 (status 4: the radius fell below ``sigma_min``), and
 ``ns.minimize(rastrigin.fun, np.full(10, 3.3), *ns.recipes.gaussian_homotopy(seed=0), maxiter=150)``.
