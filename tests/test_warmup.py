@@ -17,7 +17,6 @@ import pytest
 
 import numsmooth as ns
 
-pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no dispatchers without the JIT")
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -73,6 +72,7 @@ def _added(mode):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no dispatchers without the JIT")
 def test_after_warmup_the_first_steps_compile_nothing():
     assert _added("warm") == {}
     assert _added("cold")  # without warmup the same steps do compile (or load) kernels
