@@ -30,6 +30,15 @@ _STEP_RESULTS = ("num_evaluations", "num_steps", "num_refused", "_warned_refused
                  "last_update_norm", "stop_message", "last_loss")
 
 
+def _all_finite(update: np.ndarray, scale: float | None) -> bool:
+    """Whether every entry of ``update`` (times ``scale``, where given) is finite; an entry that
+    overflows when scaled is not (it would make the move infinite)."""
+    if scale is None:
+        return bool(np.all(np.isfinite(update)))
+    with np.errstate(over="ignore"):
+        return bool(np.all(np.isfinite(update * scale)))
+
+
 class Optimizer:
     """Apply a chain of modules to a point, one step at a time.
 
@@ -276,7 +285,7 @@ class Optimizer:
             sumsq = last.update_sumsq if last.update_sumsq is not None else _passes.sumsq(update)
         else:  # the last LR left its step size to the move
             sumsq = _passes.sumsq_check(update) * scale * scale
-        if not math.isfinite(sumsq) and not np.all(np.isfinite(update if scale is None else update * scale)):
+        if not math.isfinite(sumsq) and not _all_finite(update, scale):
             self._restore(saved)
             self.last_step_finite = False
             self.last_update_norm = math.nan

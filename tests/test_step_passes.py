@@ -106,6 +106,7 @@ def test_update_norm_is_the_norm_of_the_final_update():
         assert math.isclose(opt.last_update_norm, float(np.linalg.norm(opt.x)), rel_tol=1e-15)
 
 
+@pytest.mark.filterwarnings("error")  # refused quietly: the overflow is the expected case
 def test_an_update_that_overflows_in_lr_is_refused():
     opt = ns.Optimizer(np.ones(2), ns.LR(1e300), on_refused="ignore")
     opt.step(lambda x: (0.0, np.array([1e10, 1.0])))
