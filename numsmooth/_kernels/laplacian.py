@@ -537,8 +537,8 @@ def _solve_units(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate,
         t0 = u * unit
         t1 = min(t0 + unit, vlanes)
         if states:
-            for t in range(t0, t1):
-                _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+            for t in range(t0, t1, 4):
+                _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
         ngrp = (t1 - t0) // _GROUP
         _lanes(xf, of, buf, lanelo, t0, ngrp, nit, r, gain, fstate, True)
         for t in range(t0, t1):
@@ -600,6 +600,111 @@ def _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate,
 
 
 @njit(cache=True)
+def _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t0):
+    """:func:`_lane_states` for lanes ``t0 .. t0 + 3`` (those that exist), their sums in lockstep:
+    each sum is a chain of dependent FMAs, so four (eight) of them side by side run about as
+    fast as one. Every lane gets the operations of :func:`_lane_states`, in the same order (the
+    circular ranges walked as one, wrapping the index), so the same bits."""
+    nlane = fstate.shape[0]
+    if t0 + 4 > nlane:
+        for t in range(t0, nlane):
+            _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+        return
+    m = halo if halo < n else n
+    i0, i1, i2, i3 = t0 // nchunks, (t0 + 1) // nchunks, (t0 + 2) // nchunks, (t0 + 3) // nchunks
+    x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
+    # causal states at the lanes' starts a (and, for the anti-causal ones, at their ends b):
+    # sums over x[a - m .. a - 1] (mod n)
+    a0 = _lane_bounds(t0, n, nchunks)[0] - i0 * n
+    a1 = _lane_bounds(t0 + 1, n, nchunks)[0] - i1 * n
+    a2 = _lane_bounds(t0 + 2, n, nchunks)[0] - i2 * n
+    a3 = _lane_bounds(t0 + 3, n, nchunks)[0] - i3 * n
+    b0 = _lane_bounds(t0, n, nchunks)[1] - i0 * n
+    b1 = _lane_bounds(t0 + 1, n, nchunks)[1] - i1 * n
+    b2 = _lane_bounds(t0 + 2, n, nchunks)[1] - i2 * n
+    b3 = _lane_bounds(t0 + 3, n, nchunks)[1] - i3 * n
+    if b0 >= n:
+        b0 -= n
+    if b1 >= n:
+        b1 -= n
+    if b2 >= n:
+        b2 -= n
+    if b3 >= n:
+        b3 -= n
+    s0 = s1 = s2 = s3 = 0.0
+    c0 = c1 = c2 = c3 = 0.0
+    inner = (nchunks > 1 and min(min(a0, a1), min(a2, a3)) >= m and min(min(b0, b1), min(b2, b3)) >= m
+             and max(max(b0, b1), max(b2, b3)) + m <= n)
+    if inner:  # no sum wraps around the row: plain unsigned offsets (no index arithmetic to spare)
+        u0, u1, u2, u3 = np.uint64(a0 - m), np.uint64(a1 - m), np.uint64(a2 - m), np.uint64(a3 - m)
+        v0, v1, v2, v3 = np.uint64(b0 - m), np.uint64(b1 - m), np.uint64(b2 - m), np.uint64(b3 - m)
+        for jj in range(m):
+            j = np.uint64(jj)
+            s0 = _fma(s0, r, x0[u0 + j])
+            s1 = _fma(s1, r, x1[u1 + j])
+            s2 = _fma(s2, r, x2[u2 + j])
+            s3 = _fma(s3, r, x3[u3 + j])
+            c0 = _fma(c0, r, x0[v0 + j])
+            c1 = _fma(c1, r, x1[v1 + j])
+            c2 = _fma(c2, r, x2[v2 + j])
+            c3 = _fma(c3, r, x3[v3 + j])
+    for j in range(0 if inner else m):
+        k0, k1, k2, k3 = a0 - m + j, a1 - m + j, a2 - m + j, a3 - m + j
+        s0 = _fma(s0, r, x0[k0 + n if k0 < 0 else k0])
+        s1 = _fma(s1, r, x1[k1 + n if k1 < 0 else k1])
+        s2 = _fma(s2, r, x2[k2 + n if k2 < 0 else k2])
+        s3 = _fma(s3, r, x3[k3 + n if k3 < 0 else k3])
+        if nchunks > 1:
+            k0, k1, k2, k3 = b0 - m + j, b1 - m + j, b2 - m + j, b3 - m + j
+            c0 = _fma(c0, r, x0[k0 + n if k0 < 0 else k0])
+            c1 = _fma(c1, r, x1[k1 + n if k1 < 0 else k1])
+            c2 = _fma(c2, r, x2[k2 + n if k2 < 0 else k2])
+            c3 = _fma(c3, r, x3[k3 + n if k3 < 0 else k3])
+    if m == n:
+        s0 *= inv_one_minus_rn
+        s1 *= inv_one_minus_rn
+        s2 *= inv_one_minus_rn
+        s3 *= inv_one_minus_rn
+        c0 *= inv_one_minus_rn
+        c1 *= inv_one_minus_rn
+        c2 *= inv_one_minus_rn
+        c3 *= inv_one_minus_rn
+    fstate[t0] = gain * s0
+    fstate[t0 + 1] = gain * s1
+    fstate[t0 + 2] = gain * s2
+    fstate[t0 + 3] = gain * s3
+    if nchunks == 1:
+        return
+    # anti-causal states: the causal filter continued from b over m samples, summed with r^j
+    w0, w1, w2, w3 = gain * c0, gain * c1, gain * c2, gain * c3
+    s0 = s1 = s2 = s3 = 0.0
+    p = 1.0
+    v0, v1, v2, v3 = np.uint64(b0), np.uint64(b1), np.uint64(b2), np.uint64(b3)
+    un = np.uint64(n)
+    for jj in range(m):
+        j = np.uint64(jj)
+        k0, k1, k2, k3 = v0 + j, v1 + j, v2 + j, v3 + j
+        w0 = _fma(r, w0, gain * x0[k0 - un if k0 >= un else k0])
+        w1 = _fma(r, w1, gain * x1[k1 - un if k1 >= un else k1])
+        w2 = _fma(r, w2, gain * x2[k2 - un if k2 >= un else k2])
+        w3 = _fma(r, w3, gain * x3[k3 - un if k3 >= un else k3])
+        s0 += p * w0
+        s1 += p * w1
+        s2 += p * w2
+        s3 += p * w3
+        p *= r
+    if m == n:
+        s0 *= inv_one_minus_rn
+        s1 *= inv_one_minus_rn
+        s2 *= inv_one_minus_rn
+        s3 *= inv_one_minus_rn
+    bstate[t0] = gain * s0
+    bstate[t0 + 1] = gain * s1
+    bstate[t0 + 2] = gain * s2
+    bstate[t0 + 3] = gain * s3
+
+
+@njit(cache=True)
 def _nonfinite_rows(of, n, nchunks, wend):
     """Overwrite each row that holds a non-finite value with the limit of the solve: ``+inf``
     (``-inf``) everywhere if its non-finite values are all ``+inf`` (``-inf``), nan otherwise.
@@ -644,8 +749,8 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parall
     of = out.reshape(rows * n)
     nlane = rows * nchunks
     fstate, bstate, wend = _lane_buffers(nlane, r)
-    for t in prange(nlane):  # pass 1 reads x only, before anything is written to out
-        _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+    for q in prange((nlane + 3) // 4):  # pass 1 reads x only, before anything is written to out
+        _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, 4 * q)
     nunits, nit = _vector_plan(xf, n, nchunks, nlane)
     lanelo = _lane_starts(nlane if nunits > 0 else 0, n, nchunks)
     runs = _runs(nunits, parallel)
@@ -684,8 +789,7 @@ def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out, 
                          (k * nunits) // runs, ((k + 1) * nunits) // runs, nit, nlane, True)
         else:
             gi = g4 + k - runs
-            for t in range(4 * gi, min(4 * gi + 4, nlane)):
-                _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
+            _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, 4 * gi)
             _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend, gi)
     _nonfinite_rows(of, n, nchunks, wend)
 
