@@ -230,22 +230,19 @@ def _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fst
 # ---------------------------------------------------------------------------------------------
 # Lanes in SIMD registers
 # ---------------------------------------------------------------------------------------------
-#: Lanes of a group: one 256-bit register of float32 lanes, two of float64 lanes.
+#: Lanes solved together by the vector path: one 256-bit register of float32 lanes, two of
+#: float64 lanes. Each lane is a chain of dependent FMAs, so one group is one (float32) or two
+#: (float64) chains of 4-cycle FMAs; more groups side by side (their chains interleaved, the
+#: groups a step apart so that their lines fall in different L1 sets) measured slower, by 10-40 %:
+#: their lanes' streams and registers cost more than the latency they hide.
 _GROUP = 8
 #: Elements of each lane per step of the vector loop: one 64-byte cache line of the lane, loaded
-#: (stored) whole within the step.
+#: (stored) whole within the step, so the group's eight lines (all in one L1 set when the lanes
+#: are 2^k elements apart) fit the set's eight ways.
 _STEP = 16
-#: Groups per unit (per call of the vector loop), by item size: four float32 groups, two float64
-#: ones, so that four dependency chains of FMAs are in flight (one chain is a 4-cycle FMA per
-#: element of the group's eight lanes: latency-bound alone). Group ``w`` of a unit runs ``w``
-#: steps behind group 0, so the lines the groups touch in one step lie in different L1 sets
-#: even when the lanes are 2^k elements apart (all eight lines of a group share one set, which
-#: has eight ways).
-_WAVE32 = 4
-_WAVE64 = 2
-#: Longest lane (elements) the vector path takes: a unit's scratch holds its lanes' forward
-#: output, ``32 * len * 4`` (float32) or ``16 * len * 8`` bytes (float64), 2 MiB at this length.
-#: Longer lanes (sigma above ~700, where chunks are 8 halos long) take the scalar path.
+#: Longest lane (elements) the vector path takes: its scratch holds the group's forward output,
+#: ``8 * len * itemsize`` bytes (1 MiB for float64 at this length). Longer lanes (sigma above
+#: ~700, where chunks are 8 halos long) take the scalar path.
 _VECTOR_MAX_LANE = 16384
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -279,36 +276,32 @@ def _transpose(b, rows):
 
 
 def _lanes_function(module, sty, aty, forward):
-    """LLVM function: the vector loop of one pass over the lanes of a unit (up to ``W`` groups
-    of eight, ``W`` = ``_WAVE32`` or ``_WAVE64``).
+    """LLVM function: the vector loop of one pass over a group of eight lanes.
 
-    ``void f(S* x, S* o, S* buf, i64* lo, i64 ngrp, i64 nit, A r, A g, A* st)`` with ``S`` the
-    storage and ``A`` the arithmetic type; lane ``t = 8 w + k`` (group ``w < ngrp``) starts at
-    ``lo[t]`` and keeps its state in ``st[t]`` (read, then overwritten with the last value). Its
-    scratch is ``buf[8 m w + 8 p + k]`` for positions ``p < m = nit * _STEP``. Forward:
-    ``w = fma(r, w, g * x[lo[t] + p])`` for ascending ``p``, stored (rounded to ``S``) in the
-    scratch; backward: ``v = fma(r, v, g * scratch[p])`` for descending ``p``, stored in
-    ``o[lo[t] + p]``. Each lane does exactly the scalar recursion's operations (IEEE, no
-    reassociation); ``L`` consecutive elements of ``L`` lanes are moved into (forward) or out
-    of (backward) lane order by one transpose.
+    ``void f(S* x, S* o, S* buf, i64* lo, i64 nit, A r, A g, A* st)``, ``S`` the storage and
+    ``A`` the arithmetic type: lane ``k`` starts at ``lo[k]`` and keeps its state in ``st[k]``
+    (read, then overwritten with the last value); its scratch is ``buf[8 p + k]`` for positions
+    ``p < nit * _STEP``. Forward: ``w = fma(r, w, g * x[lo[k] + p])`` for ascending ``p``,
+    stored (rounded to ``S``) in the scratch; backward: ``v = fma(r, v, g * buf[8 p + k])`` for
+    descending ``p``, stored in ``o[lo[k] + p]``. Each lane does exactly the scalar recursion's
+    operations (IEEE, no reassociation); ``L`` consecutive elements of ``L`` lanes are moved
+    into (forward) or out of (backward) lane order by one transpose.
     """
     single = isinstance(sty, ir.FloatType)
     L = 8 if single else 4
     G = _GROUP // L  # vectors per group
     U = _STEP // L  # transposes per lane and step
-    W = _WAVE32 if single else _WAVE64
     name = f"numsmooth_laplacian_lanes_{'fwd' if forward else 'bwd'}_{sty}_{aty}"
     if name in module.globals:
         return module.globals[name]
     svec, avec = ir.VectorType(sty, L), ir.VectorType(aty, L)
     isz = 4 if single else 8
     asz = 4 if isinstance(aty, ir.FloatType) else 8
-    fnty = ir.FunctionType(ir.VoidType(), [sty.as_pointer()] * 3 + [_I64.as_pointer(), _I64, _I64, aty, aty,
-                                                                    aty.as_pointer()])
+    fnty = ir.FunctionType(ir.VoidType(), [sty.as_pointer()] * 3 + [_I64.as_pointer(), _I64, aty, aty, aty.as_pointer()])
     fn = ir.Function(module, fnty, name)
     fn.linkage = "internal"
-    x, o, buf, lo, ngrp, nit, r, g, st = fn.args
-    entry, head, done = fn.append_basic_block("entry"), fn.append_basic_block("head"), fn.append_basic_block("done")
+    x, o, buf, lo, nit, r, g, st = fn.args
+    entry, loop, done = fn.append_basic_block("entry"), fn.append_basic_block("loop"), fn.append_basic_block("done")
     b = ir.IRBuilder(entry)
     fma_name = f"llvm.fma.v{L}f{8 * asz}"
     fma = module.globals.get(fma_name) or ir.Function(module, ir.FunctionType(avec, [avec] * 3), fma_name)
@@ -321,129 +314,65 @@ def _lanes_function(module, sty, aty, forward):
         return b.shuffle_vector(u, ir.Constant(avec, ir.Undefined), _c32([0] * L))
 
     rv, gv = splat(r), splat(g)
-    ngrp = b.select(b.icmp_signed("<", ngrp, const(W)), ngrp, const(W))
-    # lane starts and states of absent groups are never read: clamp their indices to lane 0
-    base = [b.load(b.gep(lo, [b.select(b.icmp_signed("<", const(w), ngrp), const(w * _GROUP + k), const(0))]))
-            for w in range(W) for k in range(_GROUP)]
+    base = [b.load(b.gep(lo, [const(k)])) for k in range(_GROUP)]
     stv = b.bitcast(st, avec.as_pointer())
-    init = [b.load(b.gep(stv, [b.select(b.icmp_signed("<", const(w), ngrp), const(w * G + q), const(0))]), align=asz)
-            for w in range(W) for q in range(G)]
+    init = [b.load(b.gep(stv, [const(q)]), align=asz) for q in range(G)]
     bufv = b.bitcast(buf, svec.as_pointer())
-    m = b.mul(nit, const(_STEP))
-    last = b.add(nit, b.sub(ngrp, const(1)))  # steps of the unit: nit + ngrp - 1
-    b.cbranch(b.and_(b.icmp_signed(">", nit, const(0)), b.icmp_signed(">", ngrp, const(0))), head, done)
+    b.cbranch(b.icmp_signed(">", nit, const(0)), loop, done)
 
-    b = ir.IRBuilder(head)
+    b = ir.IRBuilder(loop)
     it = b.phi(_I64)
     it.add_incoming(const(0), entry)
     phis = [b.phi(avec) for _ in init]
     for ph, v in zip(phis, init):
         ph.add_incoming(v, entry)
+    pos = b.mul(it if forward else b.sub(b.sub(nit, const(1)), it), const(_STEP))
 
-    def emit(b, groups, cur):
-        """The step of ``groups`` (pairs (w, step index)), their chains interleaved so that
-        their latencies overlap; returns the new states (``cur`` updated)."""
-        chains = [(w, q) for w, _ in groups for q in range(G)]
-        pos, gbuf = {}, {}
-        for w, i in groups:
-            pos[w] = b.mul(i if forward else b.sub(b.sub(nit, const(1)), i), const(_STEP))
-            gbuf[w] = b.mul(m, const(w * _GROUP // L))  # the group's scratch, in vectors
+    def buf_ptr(q, u, j):  # vector q of position pos + u L + j
+        return b.gep(bufv, [b.add(b.mul(b.add(pos, const(u * L + j)), const(G)), const(q))])
 
-        def buf_ptr(w, q, u, j):  # vector q of group w at position pos + u L + j
-            return b.gep(bufv, [b.add(gbuf[w], b.add(b.mul(b.add(pos[w], const(u * L + j)), const(G)), const(q)))])
+    def row_ptr(arr, q, k, u):  # L elements of lane q L + k from position pos + u L
+        return b.bitcast(b.gep(arr, [b.add(base[q * L + k], b.add(pos, const(u * L)))]), svec.as_pointer())
 
-        def row_ptr(arr, w, q, k, u):  # L elements of lane (w, q, k) from position pos + u L
-            return b.bitcast(b.gep(arr, [b.add(base[w * _GROUP + q * L + k], b.add(pos[w], const(u * L)))]),
-                             svec.as_pointer())
-
-        new = list(cur)
-        if forward:
-            for u in range(U):
-                cols = {}
-                for w, q in chains:
-                    rows = [b.load(row_ptr(x, w, q, k, u), align=isz) for k in range(L)]
-                    cols[w, q] = [c if sty == aty else b.fpext(c, avec) for c in _transpose(b, rows)]
-                for j in range(L):
-                    for w, q in chains:
-                        v = b.call(fma, [rv, new[w * G + q], b.fmul(gv, cols[w, q][j])])
-                        new[w * G + q] = v
-                        b.store(v if sty == aty else b.fptrunc(v, svec), buf_ptr(w, q, u, j), align=isz)
-        else:
-            out_rows = {c: [None] * U for c in chains}
-            for u in range(U - 1, -1, -1):
-                cols = {c: [None] * L for c in chains}
-                for j in range(L - 1, -1, -1):
-                    for w, q in chains:
-                        c = b.load(buf_ptr(w, q, u, j), align=isz)
-                        v = b.call(fma, [rv, new[w * G + q], b.fmul(gv, c if sty == aty else b.fpext(c, avec))])
-                        new[w * G + q] = v
-                        cols[w, q][j] = v if sty == aty else b.fptrunc(v, svec)
-                for c in chains:
-                    out_rows[c][u] = _transpose(b, cols[c])
-            for w, q in chains:
-                for k in range(L):
-                    for u in range(U):
-                        b.store(out_rows[w, q][u][k], row_ptr(o, w, q, k, u), align=isz)
-        return new
-
-    # a step with every group active (all but the first and last W - 1 steps of a full unit):
-    # all chains interleaved; otherwise each group on its own, if active
-    full = b.and_(b.icmp_signed("==", ngrp, const(W)),
-                  b.and_(b.icmp_signed(">=", it, const(W - 1)), b.icmp_signed("<", it, nit)))
-    full_bb, part_bb, latch_bb = (fn.append_basic_block(nm) for nm in ("full", "part", "latch"))
-    b.cbranch(full, full_bb, part_bb)
-    b = ir.IRBuilder(full_bb)
-    full_new = emit(b, [(w, b.sub(it, const(w))) for w in range(W)], phis)
-    full_end = b.block
-    b.branch(latch_bb)
-
-    b = ir.IRBuilder(part_bb)
     cur = list(phis)
-    for w in range(W):
-        i = b.sub(it, const(w))  # this group's step
-        active = b.and_(b.and_(b.icmp_signed(">=", i, const(0)), b.icmp_signed("<", i, nit)),
-                        b.icmp_signed("<", const(w), ngrp))
-        work, join = fn.append_basic_block(f"g{w}"), fn.append_basic_block(f"g{w}_done")
-        pred = b.block
-        b.cbranch(active, work, join)
-        b = ir.IRBuilder(work)
-        new = emit(b, [(w, i)], cur)
-        work_end = b.block
-        b.branch(join)
-        b = ir.IRBuilder(join)
+    if forward:
+        for u in range(U):
+            cols = []
+            for q in range(G):
+                rows = [b.load(row_ptr(x, q, k, u), align=isz) for k in range(L)]
+                cols.append([c if sty == aty else b.fpext(c, avec) for c in _transpose(b, rows)])
+            for j in range(L):
+                for q in range(G):
+                    cur[q] = b.call(fma, [rv, cur[q], b.fmul(gv, cols[q][j])])
+                    b.store(cur[q] if sty == aty else b.fptrunc(cur[q], svec), buf_ptr(q, u, j), align=isz)
+    else:
+        out_rows = [[None] * U for _ in range(G)]
+        for u in range(U - 1, -1, -1):
+            cols = [[None] * L for _ in range(G)]
+            for j in range(L - 1, -1, -1):
+                for q in range(G):
+                    c = b.load(buf_ptr(q, u, j), align=isz)
+                    cur[q] = b.call(fma, [rv, cur[q], b.fmul(gv, c if sty == aty else b.fpext(c, avec))])
+                    cols[q][j] = cur[q] if sty == aty else b.fptrunc(cur[q], svec)
+            for q in range(G):
+                out_rows[q][u] = _transpose(b, cols[q])
         for q in range(G):
-            ph = b.phi(avec)
-            ph.add_incoming(cur[w * G + q], pred)
-            ph.add_incoming(new[w * G + q], work_end)
-            cur[w * G + q] = ph
-    part_end = b.block
-    b.branch(latch_bb)
-    b = ir.IRBuilder(latch_bb)
-    merged = []
-    for v_full, v_part in zip(full_new, cur):
-        ph = b.phi(avec)
-        ph.add_incoming(v_full, full_end)
-        ph.add_incoming(v_part, part_end)
-        merged.append(ph)
-    cur = merged
-    latch = b.block
+            for k in range(L):
+                for u in range(U):
+                    b.store(out_rows[q][u][k], row_ptr(o, q, k, u), align=isz)
     nxt = b.add(it, const(1))
-    it.add_incoming(nxt, latch)
+    it.add_incoming(nxt, loop)
     for ph, v in zip(phis, cur):
-        ph.add_incoming(v, latch)
-    b.cbranch(b.icmp_signed("<", nxt, last), head, done)
+        ph.add_incoming(v, loop)
+    b.cbranch(b.icmp_signed("<", nxt, nit), loop, done)
 
     b = ir.IRBuilder(done)
     fins = [b.phi(avec) for _ in init]
     for ph, v0, v1 in zip(fins, init, cur):
         ph.add_incoming(v0, entry)
-        ph.add_incoming(v1, latch)
-    sink = b.alloca(avec)  # where the states of absent groups go
-    for w in range(W):
-        present = b.icmp_signed("<", const(w), ngrp)
-        for q in range(G):
-            ptr = b.select(present, b.gep(stv, [const(w * G + q)]), sink)
-            b.store(fins[w * G + q], ptr, align=asz)
+        ph.add_incoming(v1, loop)
+    for q in range(G):
+        b.store(fins[q], b.gep(stv, [const(q)]), align=asz)
     b.ret_void()
     return fn
 
@@ -453,47 +382,45 @@ def _float_ir(ty):
 
 
 @intrinsic
-def _lanes_intrinsic(typingctx, x, o, buf, lanelo, t0, ngrp, nit, r, gain, state, forward):
-    """One pass of the vector loop (:func:`_lanes_function`) over the ``ngrp`` groups of lanes
-    from lane ``t0`` (their first elements at ``lanelo[t]``, their states in ``state[t]``,
-    updated); ``forward`` a literal bool."""
+def _lanes_intrinsic(typingctx, x, o, buf, lanelo, t0, nit, r, gain, state, forward):
+    """One pass of the vector loop (:func:`_lanes_function`) over the group of lanes ``t0 ..
+    t0 + 7`` (their first elements at ``lanelo[t]``, their states in ``state[t]``, updated);
+    ``forward`` a literal bool."""
     aty = typingctx.unify_types(r, gain)
     if (not isinstance(aty, types.Float) or x.dtype not in (types.float32, types.float64)
             or not isinstance(forward, types.BooleanLiteral)):
         return None
     fwd = forward.literal_value
-    sig = types.none(x, o, buf, lanelo, t0, ngrp, nit, r, gain, state, forward)
+    sig = types.none(x, o, buf, lanelo, t0, nit, r, gain, state, forward)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        xp, op, bp, lop, sp = (context.make_array(tys[i])(context, builder, args[i]).data for i in (0, 1, 2, 3, 9))
+        xp, op, bp, lop, sp = (context.make_array(tys[i])(context, builder, args[i]).data for i in (0, 1, 2, 3, 8))
         t0v = context.cast(builder, args[4], tys[4], types.int64)
         fn = _lanes_function(builder.module, _float_ir(tys[0].dtype), _float_ir(aty), fwd)
         builder.call(fn, [xp, op, bp, builder.gep(lop, [t0v]), context.cast(builder, args[5], tys[5], types.int64),
-                          context.cast(builder, args[6], tys[6], types.int64),
-                          context.cast(builder, args[7], tys[7], aty), context.cast(builder, args[8], tys[8], aty),
+                          context.cast(builder, args[6], tys[6], aty), context.cast(builder, args[7], tys[7], aty),
                           builder.gep(sp, [t0v])])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-def _lanes_python(x, o, buf, lanelo, t0, ngrp, nit, r, gain, state, forward):
+def _lanes_python(x, o, buf, lanelo, t0, nit, r, gain, state, forward):
     """:func:`_lanes_intrinsic` in plain Python (NUMBA_DISABLE_JIT): the same recursions, lane by
     lane."""
     m = nit * _STEP
-    for t in range(_GROUP * ngrp):
-        v = state[t0 + t]
-        base = (t // _GROUP) * _GROUP * m + t % _GROUP
+    for k in range(_GROUP):
+        v = state[t0 + k]
         if forward:
             for p in range(m):
-                v = _fma(r, v, gain * x[lanelo[t0 + t] + p])
-                buf[base + p * _GROUP] = v
+                v = _fma(r, v, gain * x[lanelo[t0 + k] + p])
+                buf[p * _GROUP + k] = v
         else:
             for p in range(m - 1, -1, -1):
-                v = _fma(r, v, gain * buf[base + p * _GROUP])
-                o[lanelo[t0 + t] + p] = v
-        state[t0 + t] = v
+                v = _fma(r, v, gain * buf[p * _GROUP + k])
+                o[lanelo[t0 + k] + p] = v
+        state[t0 + k] = v
 
 
 _lanes = _lanes_python if numba_config.DISABLE_JIT else _lanes_intrinsic
@@ -501,7 +428,7 @@ _lanes = _lanes_python if numba_config.DISABLE_JIT else _lanes_intrinsic
 
 @njit(cache=True)
 def _whole_row_bstate_buf(buf, base, of, lo, n, nvec, r, gain, halo, inv_one_minus_rn):
-    """:func:`_whole_row_bstate` of a lane whose causal output is at ``buf[base + 8 p]`` for
+    """:func:`_whole_row_bstate` of lane ``base`` of a group, whose causal output is at ``buf[base + 8 p]`` for
     positions ``p < nvec`` and in ``of[lo + p]`` beyond (the same operations)."""
     m = halo if halo < n else n
     v = 0.0
@@ -516,51 +443,40 @@ def _whole_row_bstate_buf(buf, base, of, lo, n, nvec, r, gain, halo, inv_one_min
 
 
 @njit(cache=True)
-def _unit_lanes(xf):
-    """Lanes per unit of the vector path: ``_WAVE32`` or ``_WAVE64`` groups of eight."""
-    return _GROUP * (_WAVE32 if xf.itemsize == 4 else _WAVE64)
-
-
-@njit(cache=True)
-def _solve_units(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo, u0, u1,
-                 nit, nlane, states):
-    """Pass 2 of the lanes of units ``u0 .. u1 - 1`` of the vector path (lanes ``t0 = u *
-    unit`` to ``min(t0 + unit, 8 * (nlane // 8))``), unit by unit: the vector loop forward,
-    the scalar part of each lane (its last ``len - nit * _STEP`` elements both ways, and for
-    whole-row lanes the anti-causal state), the vector loop backward. ``states``: pass 1 of each
-    unit is computed here first (for an ``out`` apart from ``x``)."""
-    unit = _unit_lanes(xf)
+def _solve_groups(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo, g0, g1,
+                  nit, states):
+    """Pass 2 of the groups of eight lanes ``g0 .. g1 - 1`` on the vector path, group by group:
+    the vector loop forward, the scalar part of each lane (its last ``len - nit * _STEP``
+    elements both ways, and for whole-row lanes the anti-causal state), the vector loop
+    backward. ``states``: pass 1 of each group is computed here first (for an ``out`` apart
+    from ``x``)."""
     nvec = nit * _STEP
-    buf = np.empty(unit * nvec, dtype=xf.dtype)
-    vlanes = _GROUP * (nlane // _GROUP)
-    for u in range(u0, u1):
-        t0 = u * unit
-        t1 = min(t0 + unit, vlanes)
+    buf = np.empty(_GROUP * nvec, dtype=xf.dtype)
+    for gi in range(g0, g1):
+        t0 = _GROUP * gi
         if states:
-            for t in range(t0, t1, 4):
-                _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
-        ngrp = (t1 - t0) // _GROUP
-        _lanes(xf, of, buf, lanelo, t0, ngrp, nit, r, gain, fstate, True)
-        for t in range(t0, t1):
+            _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t0)
+            _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t0 + 4)
+        _lanes(xf, of, buf, lanelo, t0, nit, r, gain, fstate, True)
+        for k in range(_GROUP):
+            t = t0 + k
             lo, hi = _lane_bounds(t, n, nchunks)
             wend[t] = _causal_run(xf, of, fstate[t], lo + nvec, hi, r, gain)
             if nchunks == 1:
-                base = ((t - t0) // _GROUP) * _GROUP * nvec + (t - t0) % _GROUP
-                bstate[t] = _whole_row_bstate_buf(buf, base, of, lo, n, nvec, r, gain, halo, inv_one_minus_rn)
+                bstate[t] = _whole_row_bstate_buf(buf, k, of, lo, n, nvec, r, gain, halo, inv_one_minus_rn)
             bstate[t] = _anticausal_run(of, bstate[t], lo + nvec, hi, r, gain)
-        _lanes(xf, of, buf, lanelo, t0, ngrp, nit, r, gain, bstate, False)
+        _lanes(xf, of, buf, lanelo, t0, nit, r, gain, bstate, False)
 
 
 @njit(cache=True)
-def _vector_plan(xf, n, nchunks, nlane):
-    """``(units, nit)``: the units of the vector path and its steps per lane; none when the
-    lanes are shorter than a step or longer than ``_VECTOR_MAX_LANE`` (scalar path)."""
+def _vector_plan(n, nchunks, nlane):
+    """``(groups, nit)``: the groups of eight lanes of the vector path and its steps per lane;
+    none when the lanes are shorter than a step or longer than ``_VECTOR_MAX_LANE``."""
     m = n // nchunks  # the shortest lane
     nit = m // _STEP
-    if nit == 0 or m > _VECTOR_MAX_LANE or nlane < _GROUP:
+    if nit == 0 or m > _VECTOR_MAX_LANE:
         return 0, 0
-    unit = _unit_lanes(xf)
-    return (_GROUP * (nlane // _GROUP) + unit - 1) // unit, nit
+    return nlane // _GROUP, nit
 
 
 @njit(cache=True)
@@ -572,10 +488,13 @@ def _lane_starts(nlane, n, nchunks):
 
 
 @njit(cache=True)
-def _runs(nunits, parallel):
-    """Contiguous runs of units, one per prange iteration: one serially; in the parallel twin
-    one per unit (a count of the work, not of the threads: the bits do not depend on it)."""
-    return nunits if parallel else min(nunits, 1)
+def _runs(ngroups, parallel):
+    """prange iterations over the groups of the vector path: one serially (one scratch buffer);
+    in the parallel twin one per eight groups (a count of the work, not of the threads: the bits
+    do not depend on it)."""
+    if not parallel:
+        return min(ngroups, 1)
+    return min(ngroups, max(2, ngroups // 8))
 
 
 @njit(cache=True)
@@ -737,11 +656,11 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parall
     chunk the anti-causal state is computed from the row's own causal output). ``out`` may be
     ``x``.
 
-    A *lane* is one (row, chunk) pair. Lanes are solved in SIMD registers, eight per group, in
-    units of a few groups (:func:`_solve_units`); the lanes left over (fewer than eight), and
+    A *lane* is one (row, chunk) pair. Lanes are solved in SIMD registers, eight at a time
+    (:func:`_solve_groups`); the lanes left over (fewer than eight), and
     all lanes when they are too short or too long for the vector path, four at a time in scalar
     lockstep (:func:`_solve_group`). Every lane performs the same operations in the same order
-    whatever its path, unit and thread, so the result depends only on ``x``, the scalars and
+    whatever its path, group and thread, so the result depends only on ``x``, the scalars and
     ``nchunks``, on one thread or on several.
     """
     rows, n = x.shape
@@ -751,14 +670,14 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parall
     fstate, bstate, wend = _lane_buffers(nlane, r)
     for q in prange((nlane + 3) // 4):  # pass 1 reads x only, before anything is written to out
         _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, 4 * q)
-    nunits, nit = _vector_plan(xf, n, nchunks, nlane)
-    lanelo = _lane_starts(nlane if nunits > 0 else 0, n, nchunks)
-    runs = _runs(nunits, parallel)
-    g4 = (_GROUP * (nlane // _GROUP) if nunits > 0 else 0) // 4  # the first group of four left
+    ngroups, nit = _vector_plan(n, nchunks, nlane)
+    lanelo = _lane_starts(nlane if ngroups > 0 else 0, n, nchunks)
+    runs = _runs(ngroups, parallel)
+    g4 = 2 * ngroups  # the first group of four left
     for k in prange(runs + (nlane - 4 * g4 + 3) // 4):  # pass 2: each iteration owns its lanes
         if k < runs:
-            _solve_units(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo,
-                         (k * nunits) // runs, ((k + 1) * nunits) // runs, nit, nlane, False)
+            _solve_groups(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo,
+                          (k * ngroups) // runs, ((k + 1) * ngroups) // runs, nit, False)
         else:
             _solve_group(xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, nlane, fstate, bstate, wend,
                          g4 + k - runs)
@@ -768,25 +687,25 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parall
 @twin
 def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parallel=False):
     """:func:`periodic_solve_rows` for an ``out`` that does not overlap ``x``: both passes of
-    each unit of lanes in one iteration, so the threads wake once instead of twice (with a
+    each group of lanes in one iteration, so the threads wake once instead of twice (with a
     passive wait policy a wake-up costs tens of microseconds). Same operations, same bits.
 
-    (With ``out`` overlapping ``x`` a unit's pass 2 could overwrite input that another
-    unit's pass 1 still reads, hence the two regions of :func:`periodic_solve_rows`.)
+    (With ``out`` overlapping ``x`` a group's pass 2 could overwrite input that another
+    group's pass 1 still reads, hence the two regions of :func:`periodic_solve_rows`.)
     """
     rows, n = x.shape
     xf = x.reshape(rows * n)
     of = out.reshape(rows * n)
     nlane = rows * nchunks
     fstate, bstate, wend = _lane_buffers(nlane, r)
-    nunits, nit = _vector_plan(xf, n, nchunks, nlane)
-    lanelo = _lane_starts(nlane if nunits > 0 else 0, n, nchunks)
-    runs = _runs(nunits, parallel)
-    g4 = (_GROUP * (nlane // _GROUP) if nunits > 0 else 0) // 4
+    ngroups, nit = _vector_plan(n, nchunks, nlane)
+    lanelo = _lane_starts(nlane if ngroups > 0 else 0, n, nchunks)
+    runs = _runs(ngroups, parallel)
+    g4 = 2 * ngroups
     for k in prange(runs + (nlane - 4 * g4 + 3) // 4):
         if k < runs:
-            _solve_units(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo,
-                         (k * nunits) // runs, ((k + 1) * nunits) // runs, nit, nlane, True)
+            _solve_groups(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, wend, lanelo,
+                          (k * ngroups) // runs, ((k + 1) * ngroups) // runs, nit, True)
         else:
             gi = g4 + k - runs
             _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, 4 * gi)
