@@ -15,6 +15,17 @@ the whole line the sum is the exact periodic one, divided by ``1 - r^N``. A firs
 computes the boundary states (reading ``x`` only), a second runs the recursions chunk by chunk in
 place, so ``out`` may be ``x`` itself and the result is independent of threads and scheduling.
 
+The second pass runs eight chunks (lanes) at a time in SIMD registers: an LLVM vector loop built
+with llvmlite (Numba has no vector types), which loads eight consecutive elements of each of
+eight lanes, transposes them into lane order (one register per position, eight float32 or four
+float64 lanes a register), runs the recursion one FMA per position for all lanes at once and
+stores the forward result lane-interleaved in a scratch buffer; the backward loop reads it back
+and transposes once more into ``out``. Every lane does the scalar recursion's operations in the
+same order, so the vector path gives the scalar path's bits (``_periodic_solve_rows_scalar``,
+kept for the tests); lanes it does not take (too short, too long, fewer than eight left) run
+four at a time in scalar lockstep. The solve is bound by the latency of each lane's chain of
+FMAs: one 4-cycle FMA per position and pass for eight (float32) or four (float64) lanes.
+
 Kernels take C-contiguous float arrays and scalars, write into caller-allocated ``out`` and do no
 validation. The boundary sums are float64. The recursions run in the type of ``r`` and
 ``gain``: float64, or float32 when the caller passes float32 scalars with float32 arrays (it does
@@ -297,7 +308,8 @@ def _lanes_function(module, sty, aty, forward):
     svec, avec = ir.VectorType(sty, L), ir.VectorType(aty, L)
     isz = 4 if single else 8
     asz = 4 if isinstance(aty, ir.FloatType) else 8
-    fnty = ir.FunctionType(ir.VoidType(), [sty.as_pointer()] * 3 + [_I64.as_pointer(), _I64, aty, aty, aty.as_pointer()])
+    fnty = ir.FunctionType(ir.VoidType(),
+                           [sty.as_pointer()] * 3 + [_I64.as_pointer(), _I64, aty, aty, aty.as_pointer()])
     fn = ir.Function(module, fnty, name)
     fn.linkage = "internal"
     x, o, buf, lo, nit, r, g, st = fn.args
