@@ -139,6 +139,19 @@ def test_bits_do_not_depend_on_the_thread_count():
         assert np.array_equal(a, b)
 
 
+def test_float64_data_with_float32_scalars_take_the_scalar_path():
+    """A combination numsmooth never passes (it rounds the scalars only for float32 data): the
+    kernels still solve it, on the scalar path, with the scalar path's bits."""
+    x = np.random.default_rng(12).standard_normal((2, 1 << 14))
+    r, gain, halo, inv, nchunks = lap_mod._recursive_constants(1 << 14, 1.0)
+    args = (np.float32(r), np.float32(gain), halo, inv, nchunks)
+    ref, y = np.empty_like(x), np.empty_like(x)
+    lk._periodic_solve_rows_scalar(x, *args, ref)
+    lk.periodic_solve_rows.serial(x, *args, y)
+    assert np.array_equal(y, ref)
+    assert rel_err(y, fft_solve_ld(x, 1.0)) <= 1e-6
+
+
 def test_nonfinite_rows_on_the_vector_path():
     """An inf in a lane of the vector path sends its whole row to inf; a nan to nan; other rows
     keep their values."""

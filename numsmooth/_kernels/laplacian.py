@@ -408,6 +408,8 @@ def _lanes_intrinsic(typingctx, x, o, buf, lanelo, t0, nit, r, gain, state, forw
     def codegen(context, builder, signature, args):
         tys = signature.args
         xp, op, bp, lop, sp = (context.make_array(tys[i])(context, builder, args[i]).data for i in (0, 1, 2, 3, 8))
+        if tys[0].dtype.bitwidth > aty.bitwidth:  # never called (see _vector_plan): no code
+            return context.get_dummy_value()
         t0v = context.cast(builder, args[4], tys[4], types.int64)
         fn = _lanes_function(builder.module, _float_ir(tys[0].dtype), _float_ir(aty), fwd)
         builder.call(fn, [xp, op, bp, builder.gep(lop, [t0v]), context.cast(builder, args[5], tys[5], types.int64),
@@ -481,12 +483,14 @@ def _solve_groups(x, xf, of, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate
 
 
 @njit(cache=True)
-def _vector_plan(n, nchunks, nlane):
+def _vector_plan(n, nchunks, nlane, wide_enough=True):
     """``(groups, nit)``: the groups of eight lanes of the vector path and its steps per lane;
-    none when the lanes are shorter than a step or longer than ``_VECTOR_MAX_LANE``."""
+    none when the lanes are shorter than a step or longer than ``_VECTOR_MAX_LANE``, or when
+    the arithmetic type is narrower than the storage (float64 data with float32 scalars, which
+    numsmooth never passes: ``wide_enough`` False)."""
     m = n // nchunks  # the shortest lane
     nit = m // _STEP
-    if nit == 0 or m > _VECTOR_MAX_LANE:
+    if nit == 0 or m > _VECTOR_MAX_LANE or not wide_enough:
         return 0, 0
     return nlane // _GROUP, nit
 
@@ -682,7 +686,7 @@ def periodic_solve_rows(x, r, gain, halo, inv_one_minus_rn, nchunks, out, parall
     fstate, bstate, wend = _lane_buffers(nlane, r)
     for q in prange((nlane + 3) // 4):  # pass 1 reads x only, before anything is written to out
         _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, 4 * q)
-    ngroups, nit = _vector_plan(n, nchunks, nlane)
+    ngroups, nit = _vector_plan(n, nchunks, nlane, xf.itemsize <= fstate.itemsize)
     lanelo = _lane_starts(nlane if ngroups > 0 else 0, n, nchunks)
     runs = _runs(ngroups, parallel)
     g4 = 2 * ngroups  # the first group of four left
@@ -710,7 +714,7 @@ def periodic_solve_rows_apart(x, r, gain, halo, inv_one_minus_rn, nchunks, out, 
     of = out.reshape(rows * n)
     nlane = rows * nchunks
     fstate, bstate, wend = _lane_buffers(nlane, r)
-    ngroups, nit = _vector_plan(n, nchunks, nlane)
+    ngroups, nit = _vector_plan(n, nchunks, nlane, xf.itemsize <= fstate.itemsize)
     lanelo = _lane_starts(nlane if ngroups > 0 else 0, n, nchunks)
     runs = _runs(ngroups, parallel)
     g4 = 2 * ngroups
