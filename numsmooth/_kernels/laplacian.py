@@ -540,24 +540,22 @@ def _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate
     each sum is a chain of dependent FMAs, so four (eight) of them side by side run about as
     fast as one. Every lane gets the operations of :func:`_lane_states`, in the same order (the
     circular ranges walked as one, wrapping the index), so the same bits."""
-    nlane = fstate.shape[0]
-    if t0 + 4 > nlane:
-        for t in range(t0, nlane):
-            _lane_states(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate, t)
-        return
+    # lanes past the last one repeat it: the same operations, the same values written twice
+    last = fstate.shape[0] - 1
+    t1, t2, t3 = min(t0 + 1, last), min(t0 + 2, last), min(t0 + 3, last)
     m = halo if halo < n else n
-    i0, i1, i2, i3 = t0 // nchunks, (t0 + 1) // nchunks, (t0 + 2) // nchunks, (t0 + 3) // nchunks
+    i0, i1, i2, i3 = t0 // nchunks, t1 // nchunks, t2 // nchunks, t3 // nchunks
     x0, x1, x2, x3 = x[i0], x[i1], x[i2], x[i3]
     # causal states at the lanes' starts a (and, for the anti-causal ones, at their ends b):
     # sums over x[a - m .. a - 1] (mod n)
     a0 = _lane_bounds(t0, n, nchunks)[0] - i0 * n
-    a1 = _lane_bounds(t0 + 1, n, nchunks)[0] - i1 * n
-    a2 = _lane_bounds(t0 + 2, n, nchunks)[0] - i2 * n
-    a3 = _lane_bounds(t0 + 3, n, nchunks)[0] - i3 * n
+    a1 = _lane_bounds(t1, n, nchunks)[0] - i1 * n
+    a2 = _lane_bounds(t2, n, nchunks)[0] - i2 * n
+    a3 = _lane_bounds(t3, n, nchunks)[0] - i3 * n
     b0 = _lane_bounds(t0, n, nchunks)[1] - i0 * n
-    b1 = _lane_bounds(t0 + 1, n, nchunks)[1] - i1 * n
-    b2 = _lane_bounds(t0 + 2, n, nchunks)[1] - i2 * n
-    b3 = _lane_bounds(t0 + 3, n, nchunks)[1] - i3 * n
+    b1 = _lane_bounds(t1, n, nchunks)[1] - i1 * n
+    b2 = _lane_bounds(t2, n, nchunks)[1] - i2 * n
+    b3 = _lane_bounds(t3, n, nchunks)[1] - i3 * n
     if b0 >= n:
         b0 -= n
     if b1 >= n:
@@ -605,9 +603,9 @@ def _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate
         c2 *= inv_one_minus_rn
         c3 *= inv_one_minus_rn
     fstate[t0] = gain * s0
-    fstate[t0 + 1] = gain * s1
-    fstate[t0 + 2] = gain * s2
-    fstate[t0 + 3] = gain * s3
+    fstate[t1] = gain * s1
+    fstate[t2] = gain * s2
+    fstate[t3] = gain * s3
     if nchunks == 1:
         return
     # anti-causal states: the causal filter continued from b over m samples, summed with r^j
@@ -634,9 +632,9 @@ def _lane_states4(x, n, r, gain, halo, inv_one_minus_rn, nchunks, fstate, bstate
         s2 *= inv_one_minus_rn
         s3 *= inv_one_minus_rn
     bstate[t0] = gain * s0
-    bstate[t0 + 1] = gain * s1
-    bstate[t0 + 2] = gain * s2
-    bstate[t0 + 3] = gain * s3
+    bstate[t1] = gain * s1
+    bstate[t2] = gain * s2
+    bstate[t3] = gain * s3
 
 
 @njit(cache=True)
