@@ -75,7 +75,8 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}  # offline builds: n
 # -- HTML --------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"numsmooth {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["numsmooth.css"]  # code and API titles that fit a 1280 px window
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
@@ -83,5 +84,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "getting_started": [], "torchzero": [], "theory": [], "performance": []}
+# Pages without the navigation sidebar: the top-level pages (their code may be wider, see
+# _static/numsmooth.css and tests/test_docs.py).
+html_sidebars = {"index": [], "getting_started": [], "torchzero": [], "theory": [], "performance": [],
+                 "methods": [], "contributing": []}
 html_show_sourcelink = False

@@ -153,14 +153,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, list[float]]]:
         res[name] = r
     print(f"digits, MLP 64-64-10, minibatch {BATCH}, {len(seeds)} seeds; test accuracy after "
           f"{acc_epochs} epochs at lr = {acc_lr}")
-    print(f"{'method':22} {'largest stable lr':>18} {'noise ratio':>12} {'white-noise formula':>20} "
-          f"{'test accuracy':>16}")
+    print(f"{'method':16}  {'largest stable lr':>17}  {'noise ratio':>11}  {'white-noise formula':>19}  "
+          f"{'test accuracy':>13}")
     for sigma, (name, r) in zip(methods, res.items()):
         lrs = sorted(r["lr"])
         lr_text = f"{lrs[len(lrs) // 2]:g} ({lrs[0]:g}-{lrs[-1]:g})"
         formula = "1" if sigma is None else f"{white_noise(sigma):.3f}"
-        print(f"{name:22} {lr_text:>18} {np.mean(r['noise']):12.3f} {formula:>20} "
-              f"{100 * np.mean(r['acc']):9.2f} +- {100 * np.std(r['acc']):4.2f}")
+        print(f"{name:16}  {lr_text:>17}  {np.mean(r['noise']):11.3f}  {formula:>19}  "
+              f"{100 * np.mean(r['acc']):6.2f} +- {100 * np.std(r['acc']):4.2f}")
     return res
 
 

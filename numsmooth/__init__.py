@@ -8,6 +8,7 @@ Numba-compiled kernels and oracles that are plain Python, batched, jitted or dis
 from . import config, methods, problems, recipes, schedules
 from ._layout import flat_params
 from ._saving import load_state, save_state
+from ._warmup import warmup
 from .gradient_sampling import GradientSampling
 from .bundle import LimitedMemoryBundle
 from .laplacian import LaplacianSmoothing, laplacian_smooth
@@ -46,7 +47,7 @@ __all__ = [
     "batched", "Objective", "OracleError", "OracleProtocol",
     # modules and optimizer
     "Module", "LR", "Momentum", "Adam", "Backtracking", "WeightDecay", "ClipNorm", "PerParameter", "Switch", "Optimizer", "minimize", "OptimizeResult",
-    "save_state", "load_state", "flat_params",
+    "save_state", "load_state", "flat_params", "warmup",
     # quasi-Newton and line searches
     "BFGS", "LBFGS", "WeakWolfe", "LimitedMemoryBundle",
     # termination criteria

@@ -44,6 +44,20 @@ def sumsq(u: np.ndarray) -> float:
     return float(pick(_km.sumsq, u.size, _KNOB)(u))
 
 
+def sumsq_check(u: np.ndarray) -> float:
+    """Sum of squares of a flat vector for the step's check (finite?) and reported norm only:
+    :func:`sumsq` for float64, the vectorised order of ``sumsq_f32_`` for float32."""
+    if u.dtype == np.float32:
+        return float(_km.sumsq_f32_(u))
+    return sumsq(u)
+
+
+def axpy(x: np.ndarray, a: float, u: np.ndarray) -> None:
+    """``x += a * u`` rounded once (``a`` rounded to ``x``'s dtype first: torch's ``x.add_(u,
+    alpha=a)``), for flat vectors of one dtype."""
+    pick(_km.axpy_, x.size, _KNOB)(x, x.dtype.type(a), u)
+
+
 def scale_sumsq(u: np.ndarray, a: float) -> float:
     """``u *= a`` and the sum of squares of the result (as :func:`sumsq`), in one pass.
 

@@ -118,7 +118,8 @@ def min_norm_hull(G: np.ndarray, tol: float | None = None, maxiter: int | None =
     >>> w, x, gap = min_norm_hull(np.array([[1.0, 1.0], [1.0, -1.0]]))
     >>> np.allclose(x, [1.0, 0.0], atol=1e-15), np.allclose(w, [0.5, 0.5]), gap <= 1e-12
     (True, True, True)
-    >>> w2, x2, gap2 = min_norm_hull(np.array([[2.0**700, 2.0**700], [2.0**700, -(2.0**700)]]))
+    >>> big = 2.0**700
+    >>> w2, x2, gap2 = min_norm_hull(np.array([[big, big], [big, -big]]))
     >>> bool(np.array_equal(w2, w) and np.array_equal(x2, x * 2.0**700))  # scale-invariant
     True
     """

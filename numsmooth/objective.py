@@ -45,6 +45,13 @@ class Objective:
         The sum of squares of ``update``, set by a module that computed it in the pass that last
         wrote the update (as :class:`~numsmooth.LR` does), so the optimizer need not read the
         update once more to check it is finite. The chain clears it before every module.
+    update_scale : float or None
+        A factor the update has yet to be multiplied by: the optimizer then moves ``x`` by
+        ``-update_scale * update`` rounded once (``torch.optim.SGD``'s ``x.add_(d, alpha=-lr)``),
+        saving the pass that scales the update. Only the module named by ``fuse_scale`` sets it.
+    fuse_scale : Module or None
+        Set by the optimizer on the objective of a step: the module allowed to leave its scaling
+        to the optimizer (the chain's last module, when it is an :class:`~numsmooth.LR`).
     """
 
     def __init__(self, x: np.ndarray, oracle: OracleProtocol, layout: ParamLayout, counter: Any = None,
@@ -66,6 +73,8 @@ class Objective:
         self.reported_loss: float | None = None
         self.stop_message: str | None = None
         self.update_sumsq: float | None = None
+        self.update_scale: float | None = None
+        self.fuse_scale: Any = None
 
     def request_stop(self, message: str) -> None:
         """Ask the optimizer to end the run before moving ``x`` (see ``stop_message``)."""

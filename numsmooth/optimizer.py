@@ -17,7 +17,7 @@ from ._progress import CompileNotice
 from ._layout import ParamLayout
 from ._saving import describe_file, load_state, save_state
 from ._validation import check_bool, check_choice
-from .modules import Module, as_module_list, check_float32, run_chain
+from .modules import LR, Module, as_module_list, check_float32, run_chain
 from .objective import Objective
 from .oracles import ForwardingOracle, GradientParts, Oracle, OracleError, make_oracle
 
@@ -242,6 +242,8 @@ class Optimizer:
                 try:
                     try:
                         guard.open()
+                        if self.modules and type(self.modules[-1]) is LR:
+                            root.fuse_scale = self.modules[-1]  # x -= lr * u in one pass and rounding
                         last = run_chain(self.modules, root)
                         update = None if last.stop_message is not None else last.get_update()
                         if update is not None and update.shape != self._x.shape:
@@ -269,14 +271,21 @@ class Optimizer:
         if f is None:
             f = last.reported_loss if last.reported_loss is not None else last.cached_loss
         # finite unless an entry is nan/inf (or it overflowed); LR computes it as it scales
-        sumsq = last.update_sumsq if last.update_sumsq is not None else _passes.sumsq(update)
-        if not math.isfinite(sumsq) and not np.all(np.isfinite(update)):
+        scale = last.update_scale
+        if scale is None:
+            sumsq = last.update_sumsq if last.update_sumsq is not None else _passes.sumsq(update)
+        else:  # the last LR left its step size to the move
+            sumsq = _passes.sumsq_check(update) * scale * scale
+        if not math.isfinite(sumsq) and not np.all(np.isfinite(update if scale is None else update * scale)):
             self._restore(saved)
             self.last_step_finite = False
             self.last_update_norm = math.nan
             self._refused()
             return math.inf if f is None else float(f)
-        _passes.subtract(self._x, update)
+        if scale is None:
+            _passes.subtract(self._x, update)
+        else:
+            _passes.axpy(self._x, -scale, update)
         self._sync_user()
         self.num_steps += 1
         self.last_step_finite = True

@@ -16,8 +16,8 @@ Examples
 --------
 >>> import numpy as np, numsmooth as ns
 >>> maxquad = ns.problems.get("maxquad")
->>> res = ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0),
-...                   maxiter=2000)
+>>> res = ns.minimize(maxquad.fun, maxquad.x0(),
+...                   *ns.recipes.gradient_sampling(10, seed=0), maxiter=2000)
 >>> res.status, bool(res.fun - maxquad.f_star < 1e-6)
 (4, True)
 """
@@ -203,8 +203,8 @@ def gaussian_homotopy(*, sigma: float = 1.0, n: int = 256, decay: float = 0.5, s
     --------
     >>> import numpy as np, numsmooth as ns
     >>> rastrigin = ns.problems.get("rastrigin")
-    >>> res = ns.minimize(rastrigin.fun, np.full(10, 3.3), *ns.recipes.gaussian_homotopy(seed=0),
-    ...                   maxiter=150)
+    >>> res = ns.minimize(rastrigin.fun, np.full(10, 3.3),
+    ...                   *ns.recipes.gaussian_homotopy(seed=0), maxiter=150)
     >>> bool(res.fun < 1e-6)
     True
     """

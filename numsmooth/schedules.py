@@ -18,7 +18,8 @@ Examples
 >>> s = ns.schedules.warmup_cosine(0.1, warmup_steps=2, total_steps=6)
 >>> [round(s(k), 4) for k in range(8)]
 [0.0, 0.05, 0.1, 0.0854, 0.05, 0.0146, 0.0, 0.0]
->>> opt = ns.Optimizer(np.zeros(3), ns.LaplacianSmoothing(sigma=ns.schedules.constant(1.0)),
+>>> opt = ns.Optimizer(np.zeros(3),
+...                    ns.LaplacianSmoothing(sigma=ns.schedules.constant(1.0)),
 ...                    ns.LR(ns.schedules.cosine(0.1, total_steps=100)))
 """
 

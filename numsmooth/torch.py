@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from .modules import Module, as_module_list, check_float32
+from .modules import Adam, Module, as_module_list, check_float32
 from .optimizer import Optimizer as _NsOptimizer
 
 __all__ = ["Optimizer"]
@@ -230,11 +230,13 @@ class _Group:
         arrays = self.arrays
         self.ptrs = [p.data_ptr() for p in params]
         self.opt = _NsOptimizer(arrays, *chain, on_refused=on_refused, inplace=True)
+        _use_torch_sqrt(chain)
         self.keys = _hyper_modules(chain)
         # the state of the step under way, read by the oracle
         self._closure: Callable[[], Any] | None = None
         self._loss = math.nan
         self._saved: torch.Tensor | None = None  # the point, while the closure runs elsewhere
+        self._grads: list[np.ndarray] | None = None  # the gradients at the point, read by step()
         self.fun = self._evaluate
 
     def _check_storage(self) -> None:
@@ -246,22 +248,23 @@ class _Group:
 
     def grads(self) -> list[np.ndarray] | None:
         """The gradients as NumPy views, None when no parameter has one."""
-        grads = [p.grad for p in self.params]
-        missing = [i for i, g in enumerate(grads) if g is None]
-        if len(missing) == len(grads):
-            return None
-        if missing:
-            raise ValueError(f"parameter {missing[0]} of param group {self.index} has no gradient (grad is None) "
-                             "while others have one: call loss.backward() on a loss that uses it, or leave it out "
-                             "of the optimizer")
         out = []
-        for g in grads:
-            assert g is not None
-            if g.device.type != "cpu" or g.is_sparse:
+        for p in self.params:
+            g = p.grad
+            if g is None:
+                break
+            if not g.is_cpu or g.is_sparse:
                 raise ValueError(f"param group {self.index}: gradients must be dense CPU tensors; got {g.device}"
                                  + (" (sparse)" if g.is_sparse else ""))
             out.append(g.numpy())
-        return out
+        else:
+            return out
+        missing = [i for i, p in enumerate(self.params) if p.grad is None]
+        if len(missing) == len(self.params):
+            return None
+        raise ValueError(f"parameter {missing[0]} of param group {self.index} has no gradient (grad is None) "
+                         "while others have one: call loss.backward() on a loss that uses it, or leave it out "
+                         "of the optimizer")
 
     def step(self, group: dict[str, Any], closure: Callable[[], Any] | None, loss: float,
              evaluated: bool) -> None:
@@ -270,17 +273,20 @@ class _Group:
         self._check_storage()
         for key, module in self.keys.items():
             if key in group:
-                setattr(module, _GROUP_KEYS[key], group[key])
-        if not evaluated and self.grads() is None:  # (raises when only some are missing)
+                name, value = _GROUP_KEYS[key], group[key]
+                if getattr(module, name) != value:  # (checked when set: only when it changed)
+                    setattr(module, name, value)
+        grads = self.grads()  # (raises when only some are missing)
+        if grads is None and not evaluated:
             return  # no gradient at all: the group is not updated (as torch.optim does)
         if not self.direct:
             for a, p in zip(self.arrays, self.params):
                 torch.from_numpy(a).copy_(p.data)  # upcast: read the parameters as they are now
-        self._closure, self._loss, self._saved = closure, loss, None
+        self._closure, self._loss, self._saved, self._grads = closure, loss, None, grads
         try:
             self.opt.step(self.fun)
         finally:
-            self._closure = self._saved = None
+            self._closure = self._saved = self._grads = None
             if not self.direct:
                 for a, p in zip(self.arrays, self.params):
                     p.data.copy_(torch.from_numpy(a))
@@ -289,7 +295,7 @@ class _Group:
         """The oracle of the group's steps (one object for all steps, so numsmooth keeps its
         wrapper): at the current point the gradients backward() left, elsewhere the closure's."""
         if point is self.opt._live:
-            grads = self.grads()
+            grads, self._grads = self._grads or self.grads(), None  # read by step() just before
             if grads is None:
                 raise ValueError(f"param group {self.index}: no parameter has a gradient; call "
                                  "loss.backward() (in the closure) before step()")
@@ -356,6 +362,21 @@ def _flatten_into_one_buffer(params: list[torch.Tensor], dtype: torch.dtype) -> 
         p.data = view
         lo += p.numel()
     return flat
+
+
+def _torch_sqrt(v: np.ndarray, out: np.ndarray) -> None:
+    torch.sqrt(torch.from_numpy(v), out=torch.from_numpy(out))
+
+
+def _use_torch_sqrt(chain: list[Module]) -> None:
+    """Give every :class:`~numsmooth.Adam` of the chain (sub-modules too) torch's square root,
+    so that it computes what ``torch.optim.Adam`` does bit for bit (see ``Adam``'s Notes)."""
+    stack: list[Any] = list(chain)
+    while stack:
+        m = stack.pop()
+        if isinstance(m, Adam):
+            m._sqrt = _torch_sqrt
+        stack.extend(m.children())
 
 
 def _hyper_modules(chain: list[Module]) -> dict[str, Module]:

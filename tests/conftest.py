@@ -1,5 +1,7 @@
 """Test-session settings shared by every test module."""
 
+import signal
+
 import numba
 import pytest
 from hypothesis import settings
@@ -10,6 +12,21 @@ from hypothesis import settings
 settings.register_profile("numsmooth", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile("numsmooth")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_as_from_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt here and in the processes the tests start, as in a terminal.
+
+    A shell that starts pytest in the background (``pytest &`` in a script, ``nohup``) sets SIGINT
+    to "ignored", which child processes inherit and Python then leaves alone; the interrupt tests
+    would send signals nobody hears.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def pytest_collection_modifyitems(config, items):

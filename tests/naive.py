@@ -5,8 +5,25 @@ shared helpers), so agreement is evidence, not tautology.
 """
 
 import math
+from fractions import Fraction
 
+import numba
 import numpy as np
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused multiply-add (numsmooth/_kernels/fma.py)
+def naive_fma(a, b, c):
+    """``a * b + c`` rounded once to float64, element-wise, in exact rational arithmetic (finite
+    inputs). Under ``NUMBA_DISABLE_JIT`` the kernels' float64 fma rounds twice (they check logic
+    there, not bits), and so does this twin."""
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c)))
+    if numba.config.DISABLE_JIT:
+        return a * b + c
+    out = np.empty(a.shape)
+    for i, (x, y, z) in enumerate(zip(a.flat, b.flat, c.flat)):
+        out.flat[i] = float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+    return out
 
 # ---------------------------------------------------------------------------------------------
 # Counter-based RNG (twin of numsmooth/_kernels/rng.py, same bits)

@@ -61,10 +61,9 @@ def test_run_interrupted_keeps_summary_json_and_plot(tmp_path, sig, code):
     assert line.startswith("mxhilb gd d=1500: ") and f"nit {rec['nit']}," in line and "status 5" in line
     assert (tmp_path / "r.png").read_bytes()[:4] == PNG
     assert rec["nit"] >= 2  # x is the point after nit steps of gd: replay them
-    if True:
-        p = ns.problems.get("mxhilb")
-        ref = ns.minimize(p.fun, p.x0(1500), ns.LR(1e-3), maxiter=rec["nit"])
-        assert rec["x"] == ref.x.tolist()
+    p = ns.problems.get("mxhilb")
+    ref = ns.minimize(p.fun, p.x0(1500), ns.LR(1e-3), maxiter=rec["nit"])
+    assert rec["x"] == ref.x.tolist()
 
 
 @pytest.mark.slow  # a fresh process that finishes whole runs before the signal

@@ -148,3 +148,138 @@ def test_contributing_layout_lists_no_stale_file():
     listed = layout_entries((DOCS / "contributing.rst").read_text())
     stale = sorted(p for p in listed if not (PACKAGE / p).exists())
     assert not stale, f"docs/contributing.rst, section Layout, lists files that numsmooth/ does not have: {stale}"
+
+
+# -- what fits a 1280 px window (docs/_static/numsmooth.css) -------------------------------------
+#: Columns of a code line that show unclipped at 1280 px on a page with the navigation sidebar
+#: (the user guide, the API pages), and on one without it (html_sidebars = [] in docs/conf.py).
+CODE_COLUMNS = 88
+CODE_COLUMNS_WIDE = 110
+
+_CODE_DIRECTIVE = re.compile(r"^(\s*)\.\. (code-block|code|sourcecode|doctest|testcode|testoutput)::")
+_INCLUDE = re.compile(r"^\s*\.\. literalinclude:: (\S+)")
+
+
+def _indent(line):
+    return len(line) - len(line.lstrip())
+
+
+def code_lines(text, here=None):
+    """``(line number, columns shown, line)`` of every line an rst text shows in a code box:
+    literal blocks (after ``::`` or a code/doctest directive), doctest blocks (``>>>``
+    paragraphs) and literalinclude'd files (relative to the directory ``here``)."""
+    lines = text.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        m = _INCLUDE.match(line)
+        if m and here is not None:
+            for k, inc in enumerate((here / m.group(1)).read_text(encoding="utf-8").splitlines()):
+                out.append((f"{m.group(1)}:{k + 1}", len(inc.rstrip()), inc))
+            i += 1
+            continue
+        if stripped.startswith(">>>"):  # a doctest block: to the next blank line
+            base = _indent(line)
+            while i < len(lines) and lines[i].strip():
+                out.append((i + 1, len(lines[i].rstrip()) - base, lines[i]))
+                i += 1
+            continue
+        if _CODE_DIRECTIVE.match(line) or (stripped.endswith("::") and not stripped.startswith("..")):
+            base = _indent(line)
+            i += 1
+            while i < len(lines) and lines[i].strip().startswith(":") and _indent(lines[i]) > base:
+                i += 1  # directive options
+            content = None
+            while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > base):
+                if lines[i].strip():
+                    content = _indent(lines[i]) if content is None else content
+                    out.append((i + 1, len(lines[i].rstrip()) - content, lines[i]))
+                i += 1
+            continue
+        i += 1
+    return out
+
+
+def test_code_lines_parser():
+    text = ("Text::\n\n   a = 1\n     b\n\nmore\n\n.. code-block:: python\n   :caption: x\n\n"
+            "   long line\n\n.. math::\n\n   not code\n\n   >>> f(1)\n   2\n")
+    assert [(n, w) for n, w, _ in code_lines(text)] == [(3, 5), (4, 3), (11, 9), (17, 8), (18, 1)]
+
+
+def _sidebar_free_pages():
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    m = re.search(r"^html_sidebars = (\{.*?\})$", conf, re.S | re.M)
+    return {name for name, items in eval(m.group(1)).items() if items == []}
+
+
+def _too_wide(lines, limit):
+    return [f"{n}: {w} columns: {line.strip()[:60]}" for n, w, line in lines if w > limit]
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.rst")
+                                        if "_templates" not in p.parts))
+def test_code_lines_fit_a_1280px_window(page):
+    """Code boxes scroll sideways, so a line wider than the page shows is clipped at 1280 px (the
+    homotopy and training pages were): at most CODE_COLUMNS columns, CODE_COLUMNS_WIDE on pages
+    without the navigation sidebar."""
+    path = DOCS / page
+    wide = page[:-len(".rst")] in _sidebar_free_pages()
+    limit = CODE_COLUMNS_WIDE if wide else CODE_COLUMNS
+    assert not _too_wide(code_lines(path.read_text(encoding="utf-8"), path.parent), limit)
+
+
+def _public_docstrings():
+    """(qualified name, docstring) of every public module, class, function and method of numsmooth
+    (what the API pages show)."""
+    import ast
+
+    root = Path(numsmooth.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if any(part.startswith("_") and part != "__init__.py" for part in rel.parts):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        nodes = [(str(rel), tree)] + [(f"{rel}:{n.name}", n) for n in ast.walk(tree)
+                                       if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and not n.name.startswith("_")]
+        for name, node in nodes:
+            doc = ast.get_docstring(node)
+            if doc:
+                yield name, doc
+
+
+def test_docstring_examples_fit_a_1280px_window():
+    wide = [f"{name} {msg}" for name, doc in _public_docstrings()
+            for msg in _too_wide(code_lines(doc), CODE_COLUMNS)]
+    assert not wide
+
+
+def test_css_that_sizes_the_code_is_installed():
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    assert re.search(r'^html_css_files = \["numsmooth.css"\]', conf, re.M)
+    css = (DOCS / "_static" / "numsmooth.css").read_text(encoding="utf-8")
+    assert "--pst-sidebar-primary-width: 18%" in css and "section.numsmooth-api > h1" in css
+    for template in (DOCS / "_templates" / "autosummary").glob("*.rst"):  # API titles: smaller, wrapped
+        assert template.read_text(encoding="utf-8").startswith(".. rst-class:: numsmooth-api\n")
+
+
+def test_signature_defaults_render_as_written():
+    """Signatures show a default as its source text (``decay=2 / 3``), not its repr
+    (``0.6666666666666666``): conf.py preserves defaults, and no public default is written as
+    a long float literal."""
+    import ast
+
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    assert re.search(r"^autodoc_preserve_defaults = True", conf, re.M)
+    root = Path(numsmooth.__file__).parent
+    long_floats = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    if isinstance(d, ast.Constant) and isinstance(d.value, float) and len(repr(d.value)) > 10:
+                        long_floats.append(f"{path.name}:{node.name}={d.value!r}")
+    assert not long_floats
+    # the case that prompted it: GradientSampling's decay is 2/3, written so in its signature
+    assert numsmooth.GradientSampling().decay == 2 / 3
+    assert "decay: float = 2 / 3" in inspect.getsource(numsmooth.GradientSampling.__init__)

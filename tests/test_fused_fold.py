@@ -41,7 +41,8 @@ def noisy_point(x):
     return float(noisy(x, g)), g
 
 
-def _smoothed(fun, agg, budget, d=3000, n=33, include_x0=True):
+def _smoothed(fun, agg, budget, d=2100, n=17, include_x0=True):
+    # d > aggregate.BLOCK (2048): the fold's elementwise work spans two coordinate blocks
     with ns.config.override(block_budget_bytes=budget, stream_chunk_elements=4 * d):
         obj = ns.smoothed(fun, sigma=0.6, n=n, aggregate=agg, seed=3, include_x0=include_x0)
         return obj(np.linspace(-1, 1, d))
@@ -128,7 +129,7 @@ def test_x0_term_evaluated_in_the_kernel_equals_it_evaluated_apart(agg, lo, thre
     """f(x), g(x) evaluated by the fold kernel itself (``x0_out``) give the bits of the x0 term
     evaluated apart and handed over (``x0_term``): kept or streamed block, serial or parallel
     fold, 1 or 2 threads; the kernel counts the extra evaluation."""
-    d, n = 3000, 33
+    d, n = 2100, 17  # two coordinate blocks of the fold, five chunks of points when streamed
     layout, _ = ParamLayout.from_params(np.zeros(d))
     x = np.linspace(lo, 1.4, d)
     g_ref = np.empty(d)

@@ -187,6 +187,84 @@ def test_adam_first_step_is_lr_times_sign():
     assert_allclose(X0 - opt.x, 0.1 * np.sign(g_np(X0)), rtol=1e-14)
 
 
+# -- float32: torch.optim's operations, in float32 -------------------------------------------------
+F32 = np.float32
+
+
+def fma32(a, b, c):
+    """``a * b + c`` rounded once to float32 (the float64 product of two float32 is exact; the
+    float64 sum is rounded to float32 right after, which is the fused result but in double
+    roundings rarer than 1 in 2**29)."""
+    return (np.float64(a) * np.float64(b) + np.float64(c)).astype(F32)
+
+
+def torch_lerp32(start, end, weight):
+    """torch's float32 lerp on CPU (ATen's lerp_vec): fma from the nearer end."""
+    w = F32(weight)
+    if abs(w) < 0.5:
+        return fma32(w, end - start, start)
+    return fma32(w - F32(1), end - start, end)
+
+
+def twin_adam32(lr, b1, b2, eps, x0, n=NSTEPS):
+    """torch.optim.Adam's _single_tensor_adam in float32, with a correctly rounded sqrt."""
+    x = x0.astype(F32)
+    m, v, xs = np.zeros_like(x), np.zeros_like(x), [x.copy()]
+    for t in range(1, n + 1):
+        g = g_np(x.astype(np.float64)).astype(F32)
+        m = torch_lerp32(m, g, 1 - b1)
+        v = fma32(F32(1 - b2) * g, g, v * F32(b2))
+        step_size = lr / (1 - b1 ** float(t))
+        denom = np.sqrt(v) / F32((1 - b2 ** float(t)) ** 0.5) + F32(eps)
+        x = x + (F32(-step_size) * m) / denom
+        assert x.dtype == F32
+        xs.append(x.copy())
+    return np.array(xs)
+
+
+def twin_sgd32(lr, momentum, weight_decay, nesterov, x0, n=NSTEPS):
+    """torch.optim.SGD's _single_tensor_sgd in float32: the points, and the directions."""
+    x, buf, xs = x0.astype(F32), None, []
+    for _ in range(n):
+        g = g_np(x.astype(np.float64)).astype(F32)
+        g = fma32(x, F32(weight_decay), g)
+        buf = g.copy() if buf is None else buf * F32(momentum) + g
+        d = fma32(buf, F32(momentum), g) if nesterov else buf
+        xs.append((x, d))
+        x = fma32(d, F32(-lr), x)  # x.add_(d, alpha=-lr)
+    return xs
+
+
+def fun32(x):
+    return float(f_np(x.astype(np.float64))), g_np(x.astype(np.float64)).astype(F32)
+
+
+@pytest.mark.parametrize("lr, betas, eps", [(1e-2, (0.9, 0.999), 1e-8), (0.1, (0.3, 0.9), 1e-3)])
+def test_adam_float32_is_torch_adam_in_float32(lr, betas, eps):
+    """float32 parameters: Adam's update is torch's float32 arithmetic bit for bit (its own sqrt
+    correctly rounded), including the lerp from the far end when 1 - beta1 >= 0.5."""
+    x0 = X0.astype(F32)
+    opt = ns.Optimizer(x0.copy(), ns.Adam(lr, betas=betas, eps=eps), inplace=True)
+    xs = [opt.x.copy()]
+    for _ in range(NSTEPS):
+        opt.step(fun32)
+        xs.append(opt.x.copy())
+    assert opt.x.dtype == F32 and opt.modules[0].state["v"].dtype == F32
+    assert_array_equal(np.array(xs), twin_adam32(lr, betas[0], betas[1], eps, x0))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_weight_decay_float32_are_torch_sgd_in_float32(nesterov):
+    x0 = X0.astype(F32)
+    opt = ns.Optimizer(x0.copy(), ns.WeightDecay(1e-2), ns.Momentum(0.9, nesterov=nesterov), ns.LR(0.02),
+                       inplace=True)
+    for x, _ in twin_sgd32(0.02, 0.9, 1e-2, nesterov, x0):
+        assert_array_equal(opt.x, x)
+        opt.step(fun32)
+        assert opt.x.dtype == F32 and opt.modules[1].state["buf"].dtype == F32
+    assert np.max(np.abs(opt.x - x0)) > 0.1
+
+
 # ---------------------------------------------------------------------------------------------
 # Backtracking
 # ---------------------------------------------------------------------------------------------

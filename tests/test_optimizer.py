@@ -15,6 +15,8 @@ import pytest
 from numba import njit
 from numpy.testing import assert_allclose, assert_array_equal
 
+from naive import naive_fma
+
 import numsmooth as ns
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ def gd_twin(lr, n, x0=X0):
     x, xs, fs = x0.copy(), [x0.copy()], []
     for _ in range(n):
         fs.append(f_np(x))
-        x = x - lr * g_np(x)
+        x = naive_fma(g_np(x), -lr, x)  # the last LR's step: x.add_(g, alpha=-lr), rounded once
         xs.append(x)
     return xs, fs
 

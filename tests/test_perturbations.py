@@ -170,6 +170,7 @@ def test_same_bits_without_jit():
 # -- distributions ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # millions of draws: a minute with the kernels as Python
 def test_normal_moments():
     x = np.empty((1000, 2000))
     rng.fill_normal(U(2024), U(0), U(0), x)
@@ -182,6 +183,7 @@ def test_normal_moments():
     assert abs(stats.kurtosis(x)) < 5 * np.sqrt(24 / n)
 
 
+@pytest.mark.slow  # millions of draws: a minute with the kernels as Python
 def test_normal_ks_whole_and_tail():
     x = np.empty((200, 20000))
     rng.fill_normal(U(1), U(9), U(0), x)

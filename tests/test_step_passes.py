@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from naive import naive_fma
+
 import numsmooth as ns
 from numsmooth import _passes
 from numsmooth._kernels.modules import BLOCK
@@ -68,7 +70,10 @@ def test_copy_subtract_momentum_match_numpy(n, path):
         _passes.momentum(buf, w, 0.9, nesterov, new)
         b = 0.9 * buf + u
         assert_array_equal(new, b)
-        assert_array_equal(w, u + 0.9 * b if nesterov else b)
+        assert_array_equal(w, naive_fma(b, 0.9, u) if nesterov else b)  # torch's u.add(b, alpha=0.9)
+    y = x.copy()
+    _passes.axpy(y, -0.3, u)
+    assert_array_equal(y, naive_fma(u, -0.3, x))
 
 
 def test_nonfinite_entries_give_a_nonfinite_sum(path):

@@ -43,36 +43,11 @@ from numba import config as numba_config
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .fma import fma as _fma
 from .twins import twin
 
-
-@intrinsic
-def _fma_intrinsic(typingctx, a, b, c):
-    """``a * b + c`` rounded once (LLVM's ``llvm.fma``), in the common float type of the three."""
-    ty = typingctx.unify_types(a, b, c)
-    if not isinstance(ty, types.Float):
-        return None
-
-    def codegen(context, builder, signature, args):
-        vals = [context.cast(builder, v, t, ty) for v, t in zip(args, signature.args)]
-        t = vals[0].type
-        fn = builder.module.declare_intrinsic("llvm.fma", [t], ir.FunctionType(t, [t, t, t]))
-        return builder.call(fn, vals)
-
-    return ty(a, b, c), codegen
-
-
-def _fma_python(a, b, c):
-    return a * b + c  # NUMBA_DISABLE_JIT: rounded twice (these runs check logic, not bits)
-
-
 #: The recursions are chains of ``a * b + c``; one FMA per step halves their latency (pass 1) and
-#: their instruction count (pass 2). It is written out rather than left to fastmath's
-#: "contract", which lets LLVM choose which product of ``gain * x + r * w`` to fuse, a choice
-#: that changed with the compilation context: the parallel kernel compiled in one process gave
-#: other bits than the serial one loaded from the cache of another. An explicit FMA is the same
-#: operation in every kernel, thread and process.
-_fma = _fma_python if numba_config.DISABLE_JIT else _fma_intrinsic
+#: their instruction count (pass 2) (see `numsmooth._kernels.fma` for why it is written out).
 
 
 @njit(cache=True)

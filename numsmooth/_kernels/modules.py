@@ -11,11 +11,10 @@ caller-allocated arrays and may be given the same array for an input and an outp
 docstring says so.
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from .fma import fma
 from .twins import twin
 
 #: Elements per block of the blocked kernels (and per partial sum of squares).
@@ -27,17 +26,18 @@ def _momentum_block(buf, u, beta, nesterov, new_buf, lo, hi):
     # unsigned bounds: Numba drops its negative-index check, which stops LLVM vectorising a loop
     # whose start is not a constant
     for i in range(np.uint64(lo), np.uint64(hi)):
-        b = beta * buf[i] + u[i]
+        b = buf[i] * beta + u[i]
         new_buf[i] = b
         if nesterov:
-            u[i] = u[i] + beta * b
+            u[i] = fma(b, beta, u[i])
         else:
             u[i] = b
 
 
 @twin
 def momentum_(buf, u, beta, nesterov, new_buf):
-    """``new_buf = beta * buf + u``; ``u`` becomes ``new_buf`` or ``u + beta * new_buf`` (Nesterov).
+    """``new_buf = buf * beta + u``; ``u`` becomes ``new_buf`` or ``u + beta * new_buf`` (Nesterov,
+    rounded once): torch.optim.SGD's operations, in the arrays' dtype when ``beta`` is of it.
 
     ``new_buf`` may be ``buf``; ``u`` must be neither. Over blocks, in parallel in the parallel twin.
     """
@@ -47,28 +47,62 @@ def momentum_(buf, u, beta, nesterov, new_buf):
 
 
 @njit(cache=True)
-def adam_(m, v, u, b1, b2, bc1, bc2, lr, eps, new_m, new_v):
-    """One Adam update: moments into ``new_m``/``new_v``, the step into ``u``.
-
-    ``bc1 = 1 - b1**t`` and ``bc2 = 1 - b2**t`` are the bias corrections; ``new_m`` may be ``m``
-    and ``new_v`` may be ``v``.
-    """
-    c1 = 1.0 - b1
-    c2 = 1.0 - b2
-    for i in range(u.size):
-        g = u[i]
-        mi = b1 * m[i] + c1 * g
-        vi = b2 * v[i] + c2 * (g * g)
-        new_m[i] = mi
-        new_v[i] = vi
-        u[i] = lr * (mi / bc1) / (math.sqrt(vi / bc2) + eps)
+def _lerp(start, end, coeff, small):
+    # torch's lerp on CPU (ATen's lerp_vec): one fused multiply-add from the nearer end
+    return fma(coeff, end - start, start if small else end)
 
 
 @njit(cache=True)
+def adam_(m, v, u, coeff, small, b2, c2, bc2_sqrt, step_size, eps, new_m, new_v):
+    """One Adam update: moments into ``new_m``/``new_v``, the step into ``u`` (the gradient on
+    entry), with the operations of torch.optim.Adam (``_single_tensor_adam`` on CPU), in the
+    arrays' dtype when the scalars are of it.
+
+    ``m <- lerp(m, g, 1 - b1)`` (``coeff`` and ``small`` give the weight: ``coeff = 1 - b1`` and
+    ``small`` when it is < 0.5, else ``coeff = -b1`` and the lerp starts from ``g``);
+    ``v <- fma(c2 * g, g, v * b2)`` with ``c2 = 1 - b2``; ``u = (step_size * m) / (sqrt(v) /
+    bc2_sqrt + eps)`` with ``step_size = lr / (1 - b1**t)`` and ``bc2_sqrt = (1 - b2**t) ** 0.5``.
+    ``new_m`` may be ``m`` and ``new_v`` may be ``v``.
+    """
+    for i in range(u.size):
+        g = u[i]
+        mi = _lerp(m[i], g, coeff, small)
+        vi = fma(c2 * g, g, v[i] * b2)
+        new_m[i] = mi
+        new_v[i] = vi
+        u[i] = (step_size * mi) / (np.sqrt(vi) / bc2_sqrt + eps)
+
+
+@njit(cache=True)
+def adam_moments_(m, v, u, coeff, small, b2, c2, new_m, new_v):
+    """The moments of :func:`adam_` only (``u``, the gradient, is read and left alone)."""
+    for i in range(u.size):
+        g = u[i]
+        new_m[i] = _lerp(m[i], g, coeff, small)
+        new_v[i] = fma(c2 * g, g, v[i] * b2)
+
+
+@njit(cache=True)
+def adam_direction_(m, root, u, bc2_sqrt, step_size, eps):
+    """The step of :func:`adam_` from the first moment ``m`` and ``root = sqrt(v)`` computed
+    elsewhere; ``root`` may be ``u``."""
+    for i in range(u.size):
+        u[i] = (step_size * m[i]) / (root[i] / bc2_sqrt + eps)
+
+
+@njit(cache=True)
+def _axpy_block(y, a, x, lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        y[i] = fma(x[i], a, y[i])
+
+
+@twin
 def axpy_(y, a, x):
-    """``y += a * x`` in place."""
-    for i in range(y.size):
-        y[i] = y[i] + a * x[i]
+    """``y += a * x`` in place, rounded once (torch's ``y.add_(x, alpha=a)``). Over blocks, in
+    parallel in the parallel twin."""
+    n = y.size
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        _axpy_block(y, a, x, b * BLOCK, min(n, (b + 1) * BLOCK))
 
 
 @njit(cache=True)
@@ -153,6 +187,17 @@ def scale_sumsq_f32_(u, a):
     for i in range(u.size):
         v = u[i] * a
         u[i] = v
+        s += v * v
+    return s
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def sumsq_f32_(u):
+    """The sum of :func:`scale_sumsq_f32_` without the scaling (the same use: a check of the
+    update and its reported norm)."""
+    s = 0.0
+    for i in range(u.size):
+        v = np.float64(u[i])
         s += v * v
     return s
 

@@ -113,10 +113,10 @@ def command(args: Any) -> int:
     if args.plot:
         require_matplotlib()
         check_output("--plot", args.plot)
-    cases = _cases(args)
-    for name in methods:
+    for name in methods:  # before the problems' starting points are made (d floats each)
         if _methods.get(name).dense:
             check_memory("--dim", args.dim, 8.0 * args.dim ** 2, f"the {args.dim} x {args.dim} matrix of {name}")
+    cases = _cases(args)
 
     rows: list[dict[str, Any]] = []
 

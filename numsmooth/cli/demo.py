@@ -17,7 +17,8 @@ Three experiments, each a few seconds on two cores:
 The gradient-sampling rows are the documented recipes, so each is reproducible in two lines::
 
     maxquad = ns.problems.get("maxquad")
-    ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0), maxiter=1000)
+    ns.minimize(maxquad.fun, maxquad.x0(), *ns.recipes.gradient_sampling(10, seed=0),
+                maxiter=1000)
 
 (status 4: the radius fell below ``sigma_min``), and
 ``ns.minimize(rastrigin.fun, np.full(10, 3.3), *ns.recipes.gaussian_homotopy(seed=0), maxiter=150)``.
@@ -34,6 +35,7 @@ import numpy as np
 from .. import problems as _problems
 from .. import recipes
 from .._progress import CompileNotice
+from .._warmup import warmup
 from ..laplacian import LaplacianSmoothing
 from ..minimize import OptimizeResult, minimize
 from ..modules import LR, Module
@@ -82,12 +84,14 @@ class Row:
 
 
 def warm_up() -> float:
-    """Compile the kernels the demo uses (a few steps of each chain); return the seconds taken."""
+    """Compile the kernels the demo uses: :func:`numsmooth.warmup`'s (float64) and those
+    specialised to the demo's jitted problems (a few steps of each of their chains); return the
+    seconds taken."""
     t0 = time.perf_counter()
+    warmup(what=("sgd", "lsgd", "sampling"))
     x = np.full(10, 3.3)
     minimize(_problems.get("rastrigin").fun, x, LR(1e-3), maxiter=2)
     minimize(_problems.get("rastrigin").fun, x, *recipes.gaussian_homotopy(n=16, seed=0), maxiter=2)
-    minimize(noisy_quadratic(100), np.zeros(100), LaplacianSmoothing(sigma=10.0), LR(0.1), maxiter=2)
     minimize(_problems.get("maxquad").fun, x, *recipes.gradient_sampling(10, seed=0), maxiter=2)
     return time.perf_counter() - t0
 
