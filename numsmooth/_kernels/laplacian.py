@@ -375,7 +375,8 @@ def _lanes_intrinsic(typingctx, x, o, buf, lanelo, t0, nit, r, gain, state, forw
     ``forward`` a literal bool."""
     aty = typingctx.unify_types(r, gain)
     if (not isinstance(aty, types.Float) or x.dtype not in (types.float32, types.float64)
-            or not isinstance(forward, types.BooleanLiteral)):
+            or not isinstance(forward, types.BooleanLiteral)
+            or any(a.layout != "C" for a in (x, o, buf, lanelo, state))):  # raw pointers: contiguous only
         return None
     fwd = forward.literal_value
     sig = types.none(x, o, buf, lanelo, t0, nit, r, gain, state, forward)
