@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numba
@@ -34,6 +35,9 @@ import numpy as np
 import pyfftw
 
 from numsmooth.laplacian import laplacian_smooth
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks"))
+from _timing import copy_pair  # noqa: E402
 
 
 def median_times(fns: dict, repeats: int) -> dict:
@@ -118,12 +122,7 @@ def load() -> str:
 def copy_buffers(shape: tuple, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """``g`` (standard normal) and an ``out`` not 1-31 bytes above it modulo 4096 (see the docs)."""
     g = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-    keep = []
-    out = np.empty_like(g)
-    while 0 < (out.ctypes.data - g.ctypes.data) % 4096 < 32:
-        keep.append(out)
-        out = np.empty_like(g)
-    return g, out
+    return g, copy_pair(g)
 
 
 def copy_ratio(repeats: int, mode: str) -> None:
