@@ -84,7 +84,6 @@ _T = TypeVar("_T")
 _plan_cache: "OrderedDict[tuple[Any, ...], _FFTPlan]" = OrderedDict()
 _denom_cache: "OrderedDict[tuple[Any, ...], np.ndarray]" = OrderedDict()
 _rec_cache: "OrderedDict[tuple[Any, ...], tuple[float, float, int, float, int]]" = OrderedDict()
-_rec32_cache: "OrderedDict[tuple[Any, ...], tuple[np.float32, np.float32]]" = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -236,23 +235,13 @@ def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int
             out[i] = np.nan
 
 
-def _float32_scalars(n: int, sigma: float) -> tuple[np.float32, np.float32]:
-    """``(r, 1 - r)`` of :func:`_recursive_constants` rounded to float32 (cached: two NumPy
-    scalar conversions cost about a microsecond, a tenth of the solve of 2^14 elements)."""
-    hit = _rec32_cache.get((n, sigma))
-    if hit is not None:
-        return hit
-    r, gain = _recursive_constants(n, sigma)[:2]
-    return _cache_get(_rec32_cache, (n, sigma), lambda: (np.float32(r), np.float32(gain)), _DENOM_CACHE_SIZE)
-
-
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
     # the kernels do their recursions in the type of r and gain
     rt: float | np.float32 = r
     gt: float | np.float32 = gain
     if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
-        rt, gt = _float32_scalars(x.shape[1], sigma)
+        rt, gt = np.float32(r), np.float32(gain)
     # the knob is the largest size solved serially, hence size - 1
     parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
     # out apart from x: the parallel kernel that wakes the threads once instead of twice
