@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, TypeVar
 
+import numba
 import numpy as np
 import pyfftw
 
@@ -84,7 +85,15 @@ _T = TypeVar("_T")
 _plan_cache: "OrderedDict[tuple[Any, ...], _FFTPlan]" = OrderedDict()
 _denom_cache: "OrderedDict[tuple[Any, ...], np.ndarray]" = OrderedDict()
 _rec_cache: "OrderedDict[tuple[Any, ...], tuple[float, float, int, float, int]]" = OrderedDict()
+_rec32_cache: "OrderedDict[tuple[Any, ...], tuple[np.float32, np.float32]]" = OrderedDict()
 _cache_lock = threading.Lock()
+_scratch_cache: "OrderedDict[tuple[Any, ...], int]" = OrderedDict()
+# the recursive solve's scratch (its vector path's forward output): one buffer per thread and
+# dtype, kept and grown, so a solve allocates nothing that grows with N
+_scratch_local = threading.local()
+# runs of the parallel vector path (their scratch is split between Numba's threads): a few per
+# thread, for balance; their number does not change the bits
+_RUNS_PER_THREAD = 2
 
 
 def _cache_get(cache: "OrderedDict[tuple[Any, ...], _T]", key: tuple[Any, ...], make: Callable[[], _T],
@@ -235,19 +244,49 @@ def _nonfinite_lines(out: np.ndarray, hi: np.ndarray, lo: np.ndarray, order: int
             out[i] = np.nan
 
 
+def _float32_scalars(n: int, sigma: float) -> tuple[np.float32, np.float32]:
+    """``(r, 1 - r)`` of :func:`_recursive_constants` rounded to float32 (cached: two NumPy
+    scalar conversions cost about a microsecond, a tenth of the solve of 2^14 elements)."""
+    hit = _rec32_cache.get((n, sigma))
+    if hit is not None:
+        return hit
+    r, gain = _recursive_constants(n, sigma)[:2]
+    return _cache_get(_rec32_cache, (n, sigma), lambda: (np.float32(r), np.float32(gain)), _DENOM_CACHE_SIZE)
+
+
+def _scratch(rows: int, n: int, nchunks: int, dtype: np.dtype, parallel: bool) -> np.ndarray:
+    """The calling thread's scratch for a recursive solve of ``rows`` lines of ``n`` elements,
+    as large as the kernel's vector path wants (``numsmooth._kernels.laplacian.vector_plan``)."""
+    key = (rows, n, nchunks, parallel)
+    size = _scratch_cache.get(key)
+    if size is None:
+        max_runs = _RUNS_PER_THREAD * numba.config.NUMBA_NUM_THREADS if parallel else 1
+        size = _cache_get(_scratch_cache, key, lambda: _kl.scratch_elements(rows, n, nchunks, parallel, max_runs),
+                          _DENOM_CACHE_SIZE)
+    return _thread_scratch(size, dtype)
+
+
+def _thread_scratch(size: int, dtype: np.dtype) -> np.ndarray:
+    buf: np.ndarray | None = getattr(_scratch_local, dtype.char, None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        setattr(_scratch_local, dtype.char, buf)
+    return buf
+
+
 def _solve_recursive(x: np.ndarray, out: np.ndarray, sigma: float) -> None:
     r, gain, halo, inv_one_minus_rn, nchunks = _recursive_constants(x.shape[1], sigma)
     # the kernels do their recursions in the type of r and gain
     rt: float | np.float32 = r
     gt: float | np.float32 = gain
     if x.dtype == np.float32 and gain >= _FLOAT32_MIN_GAIN:
-        rt, gt = np.float32(r), np.float32(gain)
+        rt, gt = _float32_scalars(x.shape[1], sigma)
     # the knob is the largest size solved serially, hence size - 1
     parallel = use_parallel(x.size - 1, "laplacian_serial_max_elements")
     # out apart from x: the parallel kernel that wakes the threads once instead of twice
     apart = parallel and not np.may_share_memory(x, out)
     kernel = pick(_kl.periodic_solve_rows_apart if apart else _kl.periodic_solve_rows, x.size, parallel=parallel)
-    kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out)
+    kernel(x, rt, gt, halo, inv_one_minus_rn, nchunks, out, _scratch(x.shape[0], x.shape[1], nchunks, x.dtype, parallel))
 
 
 def _solve_lines(x: np.ndarray, out: np.ndarray, sigma: float, order: int, power: float, method: str) -> None:
@@ -632,7 +671,9 @@ def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel
                 for (lo, hi), p in zip(zip(offsets[:-1].tolist(), offsets[1:].tolist()), src):
                     v[lo:hi] = p.reshape(-1)
                 src = None
-            _kl.periodic_solve_segments_serial(v if src is None else src, v, *plan)
+            arrays, scratch_size = plan
+            _kl.periodic_solve_segments_serial(v if src is None else src, v, *arrays,
+                                               _thread_scratch(scratch_size, v.dtype))
             return v
     parts = src if isinstance(src, list) else None
     flat = src if isinstance(src, np.ndarray) else v
@@ -660,14 +701,15 @@ def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel
     return v
 
 
-_SegmentPlan = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# the kernel's arrays, and the scratch elements its largest segment wants
+_SegmentPlan = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], int]
 _segment_plans: "OrderedDict[tuple[Any, ...], tuple[np.ndarray, Any, _SegmentPlan | None]]" = OrderedDict()
 
 
 def _segment_plan(offsets: np.ndarray, shapes: list[tuple[int, ...]] | None, min_numel: int, sigma: float,
                   axis: int | None) -> _SegmentPlan | None:
     """The arguments of ``periodic_solve_segments_serial`` after ``x`` and ``out`` for these
-    segments, or None when a segment's lines are not contiguous (a non-last ``axis``). Cached by
+    segments, and the size of its scratch, or None when a segment's lines are not contiguous (a non-last ``axis``). Cached by
     the identity of ``offsets`` and ``shapes`` (an optimizer passes the same ones every step)."""
     key = (id(offsets), id(shapes), min_numel, sigma, axis)
     hit = _segment_plans.get(key)
@@ -679,6 +721,7 @@ def _segment_plan(offsets: np.ndarray, shapes: list[tuple[int, ...]] | None, min
         seg = np.zeros((m, 3), dtype=np.int64)
         r, gain, inv = np.zeros(m), np.zeros(m), np.zeros(m)
         halo, nchunks = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+        scratch_size = 0
         for k, (lo, hi) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
             ax = None if shapes is None else _line_axis(shapes[k], axis)
             n = hi - lo if ax is None else shapes[k][-1]  # type: ignore[index]
@@ -687,7 +730,8 @@ def _segment_plan(offsets: np.ndarray, shapes: list[tuple[int, ...]] | None, min
             seg[k] = (lo, (hi - lo) // max(n, 1), n)
             if hi - lo >= min_numel and n > 1:
                 r[k], gain[k], halo[k], inv[k], nchunks[k] = _recursive_constants(n, sigma)
-        return seg, r, gain, halo, inv, nchunks
+                scratch_size = max(scratch_size, _kl.scratch_elements(int(seg[k, 1]), n, int(nchunks[k]), False, 1))
+        return (seg, r, gain, halo, inv, nchunks), scratch_size
 
     plan = make()
     with _cache_lock:

@@ -283,17 +283,24 @@ def test_chunk_layouts_not_multiple_of_four():
         assert rel_err(y, ref) <= 1e-12
 
 
+def scratch(x: np.ndarray, nchunks: int, parallel: bool, max_runs: int = 3) -> np.ndarray:
+    """A scratch for a direct kernel call on ``x``: the vector path's size, three runs in
+    parallel (so that uneven splits of the groups are exercised)."""
+    return np.empty(lap_kernels.scratch_elements(*x.shape, nchunks, parallel, max_runs), dtype=x.dtype)
+
+
 def test_serial_and_parallel_kernels_identical():
     rng = np.random.default_rng(11)
     for shape, sigma in [((1, 50_001), 1.0), ((37, 513), 4.0), ((2, 9000), 200.0)]:
         x = rng.standard_normal(shape)
         args = lap_mod._recursive_constants(shape[1], sigma)
         a, b, c = np.empty_like(x), np.empty_like(x), np.empty_like(x)
-        lap_kernels.periodic_solve_rows.parallel(x, *args, a)
-        lap_kernels.periodic_solve_rows.serial(x, *args, b)
-        lap_kernels.periodic_solve_rows_apart.parallel(x, *args, c)  # one parallel region (out apart from x)
+        sp, ss = scratch(x, args[4], True), scratch(x, args[4], False)
+        lap_kernels.periodic_solve_rows.parallel(x, *args, a, sp)
+        lap_kernels.periodic_solve_rows.serial(x, *args, b, ss)
+        lap_kernels.periodic_solve_rows_apart.parallel(x, *args, c, sp)  # one parallel region (out apart from x)
         inplace = x.copy()
-        lap_kernels.periodic_solve_rows.parallel(inplace, *args, inplace)
+        lap_kernels.periodic_solve_rows.parallel(inplace, *args, inplace, sp)
         assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, inplace)
 
 
@@ -646,8 +653,8 @@ def test_float32_recursion_types_and_thread_independence():
         r, gain, *rest = lap_mod._recursive_constants(shape[1], 1.0)
         args = (np.float32(r), np.float32(gain), *rest)
         a, b = np.empty_like(x), np.empty_like(x)
-        lap_kernels.periodic_solve_rows.parallel(x, *args, a)
-        lap_kernels.periodic_solve_rows.serial(x, *args, b)
+        lap_kernels.periodic_solve_rows.parallel(x, *args, a, scratch(x, args[4], True))
+        lap_kernels.periodic_solve_rows.serial(x, *args, b, scratch(x, args[4], False))
         assert np.array_equal(a, b)
     cases = [rng.standard_normal(2**19 + 3).astype(np.float32), rng.standard_normal((64, 9000)).astype(np.float32)]
     assert all(g.size > ns.config.get("laplacian_serial_max_elements") for g in cases)

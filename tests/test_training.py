@@ -4,6 +4,7 @@ per-parameter chains, WeightDecay, ClipNorm, refused steps, in-place parameters,
 import math
 import re
 import os
+import time
 import tracemalloc
 import warnings
 
@@ -555,6 +556,24 @@ def _fresh_jitted_oracle():
     return fun
 
 
+def _slowly_compiling_oracle():
+    """An oracle during whose first call Numba reports a compilation of 0.7 s (longer than the
+    notice's delay of 0.5 s, whatever the machine: a real compile may take less on a fast one)."""
+    from numba.core import event
+
+    calls = []
+
+    def fun(x):
+        if not calls:
+            event.start_event("numba:compile")
+            time.sleep(0.7)
+            event.end_event("numba:compile")
+        calls.append(1)
+        return float(np.sum(x * x)), 2.0 * x
+
+    return fun
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="nothing compiles without the JIT")
 def test_first_step_says_it_compiles_once(monkeypatch, capsys):
     from numsmooth import _progress
@@ -566,7 +585,7 @@ def test_first_step_says_it_compiles_once(monkeypatch, capsys):
         ns.Optimizer(np.ones(3), ns.LR(0.1)).step(_fresh_jitted_oracle())
     assert capsys.readouterr().err == ""
     opt = ns.Optimizer(np.ones(3), ns.LR(0.1))
-    opt.step(_fresh_jitted_oracle())
+    opt.step(_slowly_compiling_oracle())
     assert capsys.readouterr().err == _progress.COMPILE_MESSAGE + "\n"
     ns.Optimizer(np.ones(3), ns.LR(0.1)).step(_fresh_jitted_oracle())  # once per process
     assert capsys.readouterr().err == ""

@@ -88,6 +88,31 @@ class LaplacianFloat32:
         laplacian_smooth(self.g, 1.0, method=method, out=self.out)
 
 
+class LaplacianSerialKernel:
+    """The recursive solve's serial kernel (what a busy machine, and every size below 2^19, gets)
+    against np.copyto of the same array, both dtypes, one line and a batch of rows."""
+
+    params = ([(2**16,), (2**20,), (64, 2**14)], ["float32", "float64"])
+    param_names = ["shape", "dtype"]
+    timeout = 300
+
+    def setup(self, shape, dtype):
+        self.g = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+        self.out = np.empty_like(self.g)
+        self.knobs = ns.config.override(laplacian_serial_max_elements=1 << 62)
+        self.knobs.__enter__()
+        laplacian_smooth(self.g, 1.0, out=self.out)
+
+    def teardown(self, shape, dtype):
+        self.knobs.__exit__(None, None, None)
+
+    def time_smooth(self, shape, dtype):
+        laplacian_smooth(self.g, 1.0, out=self.out)
+
+    def time_copy_baseline(self, shape, dtype):
+        np.copyto(self.out, self.g)
+
+
 class LaplacianModuleStep:
     """One optimizer step of LaplacianSmoothing + LR on an MLP-like parameter list."""
 
