@@ -260,7 +260,7 @@ def _scratch(rows: int, n: int, nchunks: int, dtype: np.dtype, parallel: bool) -
     key = (rows, n, nchunks, parallel)
     size = _scratch_cache.get(key)
     if size is None:
-        max_runs = _RUNS_PER_THREAD * numba.config.NUMBA_NUM_THREADS if parallel else 1
+        max_runs = _RUNS_PER_THREAD * numba.get_num_threads() if parallel else 1
         size = _cache_get(_scratch_cache, key, lambda: _kl.scratch_elements(rows, n, nchunks, parallel, max_runs),
                           _DENOM_CACHE_SIZE)
     return _thread_scratch(size, dtype)
