@@ -41,6 +41,16 @@ parallel, a busy one turns serial after ``READINGS * load_check_seconds`` (0.15 
 skipped when the user chose a wait policy, spin count or Numba threading layer: an explicit
 setting is respected.
 
+Thresholds measured on the machine. Each knob that sets from how many elements a kernel runs
+in parallel holds a default set on a machine whose parallel region cost 80 us to wake. A
+parallel kernel pays off when its serial work exceeds a few wake-ups, so the element count where
+it starts scales with the wake-up cost: `threshold` multiplies the knob's default by
+`machine_scale`, the wake-up cost measured on this machine (`wake_cost`: the median of a few
+dozen empty regions, on a machine not busy) over 80 us. It is measured once per machine and
+kept in ``~/.cache/numsmooth/parallel.json`` (per CPU, core count, Numba thread count and
+threading settings). Knobs the user set, and the ``parallel_scale`` knob when positive, are used
+as given.
+
 Kernels with a serial and a parallel version are `numsmooth._kernels.twins.Twin` objects (one
 body compiled twice); `pick` returns the dispatcher to call. `decisions` counts what
 `use_parallel` answered and why, so a benchmark can say which kernels a measurement ran.
@@ -48,16 +58,20 @@ body compiled twice); `pick` returns the dispatcher to call. `decisions` counts 
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from . import config
 
 __all__ = ["use_parallel", "pick", "decisions", "machine_busy", "LoadWatch", "READINGS", "in_forked_child",
-           "threads_launched_in_parent"]
+           "threads_launched_in_parent", "threshold", "machine_scale", "wake_cost"]
 
 
 _USER_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
@@ -191,7 +205,7 @@ def use_parallel(elements: int, knob: str = "parallel_min_elements") -> bool:
     if _forked:
         _counts[_FORKED] += 1
         return False
-    if elements < config.get(knob):
+    if below_threshold(elements, knob):
         _counts[_SMALL] += 1
         return False
     if machine_busy():
@@ -219,3 +233,175 @@ def decisions() -> dict[str, int]:
     the process is a forked child (``forked``). Compare two snapshots to see what some work ran.
     """
     return dict(zip(_REASONS, _counts))
+
+
+# -- thresholds measured on the machine ----------------------------------------------------------
+#: Knobs scaled by `machine_scale` while they hold their defaults.
+SCALED_KNOBS = ("parallel_min_elements", "reduce_parallel_min_elements", "oracle_parallel_min_elements",
+                "pass_parallel_min_elements", "laplacian_serial_max_elements", "fft_threads_min_elements")
+#: The wake-up cost (seconds) of the machine the knobs' defaults were measured on.
+REFERENCE_WAKE = 80e-6
+SCALE_RANGE = (0.25, 8.0)
+_WAKE_SAMPLES = 31
+_WAKE_GAP = 2e-3
+#: After a failed measurement (a busy machine), seconds before `wake_cost` tries again.
+_RETRY_SECONDS = 10.0
+_scale: float | None = None
+_wake: float | None = None
+_next_try = -1e300
+_scale_lock = threading.Lock()
+
+
+def threshold(knob: str) -> float:
+    """The size from which `use_parallel` answers True for ``knob`` (when the machine has cores to
+    spare): the knob's default times `machine_scale` for the knobs of `SCALED_KNOBS`, else (a
+    value the user set, any other knob) the knob as set."""
+    value = config.get(knob)
+    if knob not in SCALED_KNOBS or value != config.KNOBS[knob].default:
+        return float(value)
+    return float(value) * machine_scale()
+
+
+def below_threshold(elements: int, knob: str) -> bool:
+    """``elements < threshold(knob)``, without measuring the machine for work too small to run
+    in parallel at any scale (a small problem never launches Numba's threads)."""
+    value = config.get(knob)
+    if elements < value:
+        if knob not in SCALED_KNOBS or value != config.KNOBS[knob].default or elements < value * SCALE_RANGE[0]:
+            return True
+    elif knob not in SCALED_KNOBS or value != config.KNOBS[knob].default or elements >= value * SCALE_RANGE[1]:
+        return False
+    return bool(elements < value * machine_scale())
+
+
+def machine_scale() -> float:
+    """The factor `threshold` applies: the ``parallel_scale`` knob when positive, else this
+    machine's `wake_cost` over `REFERENCE_WAKE`, clamped to `SCALE_RANGE` (1 while it cannot be
+    measured: no JIT, a forked child, the user's own threading settings, a busy machine; the
+    last is tried again after `_RETRY_SECONDS`)."""
+    given = config.get("parallel_scale")
+    if given > 0:
+        return float(given)
+    if _scale is None:
+        wake_cost()
+    return 1.0 if _scale is None else _scale
+
+
+def wake_cost() -> float | None:
+    """Seconds an empty parallel region takes on this machine with Numba's threads (the median
+    of `_WAKE_SAMPLES`), from ``~/.cache/numsmooth/parallel.json`` or measured now and saved
+    there; None when it cannot be measured now (no JIT, a forked child, a busy machine, the
+    user's own threading settings)."""
+    global _scale, _wake, _next_try
+    with _scale_lock:
+        if _wake is not None:
+            return _wake
+        if time.monotonic() < _next_try:
+            return None
+        key = _machine_key()
+        w = _load_wake(key)
+        if w is None:
+            w = _measure_wake()
+            if w is None:
+                _next_try = time.monotonic() + _RETRY_SECONDS
+                return None
+            _save_wake(key, w)
+        _wake = w
+        lo, hi = SCALE_RANGE
+        _scale = min(hi, max(lo, w / REFERENCE_WAKE))
+        return w
+
+
+def _machine_key() -> str:
+    """What the wake-up cost depends on: the CPU, the cores we may use, Numba's threads and
+    threading layer, the OpenMP wait policy."""
+    import numba
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    policy = os.environ.get("OMP_WAIT_POLICY", "")
+    return f"{model}|cores={_CORES}|threads={numba.get_num_threads()}|numba={numba.__version__}|wait={policy}"
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "numsmooth" / "parallel.json"
+
+
+def _load_wake(key: str) -> float | None:
+    try:
+        entry = json.loads(_cache_file().read_text(encoding="utf-8")).get(key)
+        w = float(entry["wake_seconds"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return w if 0.0 < w < 1.0 else None
+
+
+def _save_wake(key: str, w: float) -> None:
+    """Add this machine's entry to the cache file, atomically (a reader sees the old file or the
+    new one); a cache that cannot be written is skipped (measured again next time)."""
+    path = _cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(entries, dict):
+                entries = {}
+        except (OSError, ValueError):
+            entries = {}
+        entries[key] = {"wake_seconds": w, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".parallel-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(entries, f, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
+def _measure_wake() -> float | None:
+    """The median time of `_WAKE_SAMPLES` empty parallel regions, each after `_WAKE_GAP` seconds
+    of sleep (as between a step's kernels, the other threads have gone idle: on a virtual
+    machine an idle core may be halted, and waking it is most of the cost); None when not
+    measurable now (see `wake_cost`), including when another process is runnable at any of the
+    readings taken around the samples (a busy core is woken much faster than an idle one, which
+    would make the scale too small)."""
+    from numba.core import config as _nbconfig
+
+    if getattr(_nbconfig, "DISABLE_JIT", False) or _forked or _user_tuned or _user_threading_layer():
+        return None
+    import numba
+    import numpy as np
+
+    from ._kernels.probe import wake
+
+    def busy_now() -> bool:
+        return _runnable_tasks() + numba.get_num_threads() - 1 > _CORES
+
+    if busy_now():
+        return None
+    _launch_threads()
+    a = np.zeros(64)
+    for _ in range(3):  # load or compile, and the threads' first wake-up
+        wake(a)
+    times = []
+    for k in range(_WAKE_SAMPLES):
+        time.sleep(_WAKE_GAP)
+        t0 = time.perf_counter()
+        wake(a)
+        times.append(time.perf_counter() - t0)
+        if k % 8 == 0 and busy_now():
+            return None
+    if busy_now():
+        return None
+    return sorted(times)[len(times) // 2]

@@ -100,6 +100,14 @@ KNOBS: dict[str, _Knob] = {
         "Memory-bound passes over a whole flat vector (copying the point, scaling the update "
         "with its norm, x -= update, momentum) run in parallel from this many elements: waking "
         "the threads costs about 100 us, which a pass earns back only on large vectors."),
+    "parallel_scale": _Knob(
+        0.0,
+        "Factor applied to the parallel thresholds above and to laplacian_serial_max_elements "
+        "and fft_threads_min_elements while they hold their defaults (a value you set is used "
+        "as given). 0: measured once per machine, as the cost of waking Numba's threads over "
+        "the 80 us the defaults were set at (clamped to [0.25, 8], kept in "
+        "~/.cache/numsmooth/parallel.json); a positive value is used as given (1: the defaults "
+        "as written). It changes which kernels run in parallel, never a result."),
     "load_check_seconds": _Knob(
         0.05,
         "How often (seconds) numsmooth looks whether the machine has a core to spare for its "

@@ -19,7 +19,7 @@ import pyfftw
 
 from . import config
 from ._kernels import laplacian as _kl
-from ._parallel import pick, use_parallel
+from ._parallel import below_threshold, pick, use_parallel
 from ._validation import check_bool, check_choice, check_float_array, check_int, check_real
 from ._state import Hyperparameter
 from .modules import Module
@@ -664,7 +664,7 @@ def _smooth_flat_(v: np.ndarray, offsets: np.ndarray, layerwise: bool, min_numel
         assert isinstance(s1, np.ndarray)
         _solve_lines(s1.reshape(1, -1), v.reshape(1, -1), sigma, order, power, solver)
         return v
-    if solver == "recursive" and sigma > 0.0 and v.size <= config.get("laplacian_serial_max_elements"):
+    if solver == "recursive" and sigma > 0.0 and below_threshold(v.size - 1, "laplacian_serial_max_elements"):
         plan = _segment_plan(offsets, shapes, min_numel, sigma, axis)
         if plan is not None:  # every segment serial anyway: one kernel call for all of them
             if isinstance(src, list):  # small: gathering the user's arrays first costs little

@@ -81,7 +81,22 @@ def header() -> list[str]:
         f"- CPU: {cpu_model()}; caches: {caches()}",
         f"- cores: {os.cpu_count()} logical, {usable} usable; load average (1, 5, 15 min; runnable/tasks) "
         f"at start: {loadavg()}",
+        f"- parallel thresholds: {thresholds()}",
     ]
+
+
+def thresholds() -> str:
+    """How numsmooth scaled its parallel thresholds on this machine (`numsmooth._parallel.machine_scale`)."""
+    from numsmooth import config
+
+    given = config.get("parallel_scale")
+    if given > 0:
+        return f"scale {given:g} (set by parallel_scale)"
+    wake = _parallel.wake_cost()
+    if wake is None:
+        return "scale 1 (the defaults: the wake-up cost could not be measured now, e.g. a busy machine)"
+    return (f"scale {_parallel.machine_scale():.2f} (an idle thread wakes in {wake * 1e6:.1f} us here; the "
+            f"defaults assume {_parallel.REFERENCE_WAKE * 1e6:.0f} us)")
 
 
 def decisions() -> dict[str, int]:
