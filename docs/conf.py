@@ -33,7 +33,16 @@ extensions = [
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
     "numsmooth_api_check",
+    "numsmooth_asv",
 ]
+
+# -- the asv dashboard ---------------------------------------------------------------------------
+# `python asv_benchmarks/publish.py` writes it to asv_benchmarks/html/asv; when it is there, the
+# build copies it to asv/ beside the pages and docs/benchmarks.rst links to it.
+ASV_HTML = os.path.join(HERE, "..", "asv_benchmarks", "html")
+if os.path.exists(os.path.join(ASV_HTML, "asv", "index.html")):
+    html_extra_path = [ASV_HTML]
+    tags.add("asv_dashboard")  # type: ignore[name-defined]  # noqa: F821 - Sphinx provides it
 
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]

@@ -283,3 +283,31 @@ def test_signature_defaults_render_as_written():
     # the case that prompted it: GradientSampling's decay is 2/3, written so in its signature
     assert numsmooth.GradientSampling().decay == 2 / 3
     assert "decay: float = 2 / 3" in inspect.getsource(numsmooth.GradientSampling.__init__)
+
+
+def test_benchmark_page_lists_what_asv_discovers():
+    """The table of docs/benchmarks.rst (read from the benchmarks' source) has one row per
+    benchmark that asv would run: compared with the benchmark modules imported, their classes'
+    methods named as asv's discovery names them."""
+    import sys
+
+    spec = importlib.util.spec_from_file_location("numsmooth_asv", DOCS / "_ext" / "numsmooth_asv.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    listed = {(mod, name) for mod, name, _, _ in ext.benchmarks()}
+    folder = ext.BENCHMARKS
+    sys.path.insert(0, str(folder.parent))  # the suite is the package "benchmarks", as asv imports it
+    try:
+        found = set()
+        for path in sorted(folder.glob("bench_*.py")):
+            module = importlib.import_module(f"{folder.name}.{path.stem}")
+            for cname, cls in inspect.getmembers(module, inspect.isclass):
+                if cls.__module__ != module.__name__:
+                    continue
+                for mname, _ in inspect.getmembers(cls, inspect.isfunction):
+                    if re.match(r"(time|track|peakmem|mem|timeraw)_", mname):
+                        found.add((path.stem, f"{cname}.{mname}"))
+    finally:
+        sys.path.remove(str(folder.parent))
+    assert found and listed == found
+    assert ".. asv-benchmarks::" in (DOCS / "benchmarks.rst").read_text()
