@@ -57,6 +57,7 @@ def step_perturbations(gs, m: int, d: int, out: np.ndarray) -> None:
 
 # -- the floor ------------------------------------------------------------------------------------
 _FLOORS: dict = {}
+_SERIAL_FLOORS: dict = {}
 
 
 def floor_kernel(fun):
@@ -73,6 +74,20 @@ def floor_kernel(fun):
                 F[i] = fun(X[i], G[i])
 
         k = _FLOORS[fun] = floor
+    return k
+
+
+def serial_floor_kernel(fun):
+    """`floor_kernel` on one thread: the floor of a step that runs serially (a busy machine,
+    where numsmooth's switch turns its kernels serial)."""
+    k = _SERIAL_FLOORS.get(fun)
+    if k is None:
+        @njit
+        def floor(X, F, G):
+            for i in range(X.shape[0]):
+                F[i] = fun(X[i], G[i])
+
+        k = _SERIAL_FLOORS[fun] = floor
     return k
 
 
@@ -107,7 +122,9 @@ class FloorCase:
         self.F = np.empty(n)
         self.G = np.empty((n, d))
         self.floor_fn = floor_kernel(fun)
+        self.serial_floor_fn = serial_floor_kernel(fun)
         self.floor()
+        self.serial_floor()
         # the normals are drawn into G's rows 1..n-1 (the floor overwrites them anyway), so
         # fixed=False at d = 1e6 does not hold a third 800 MB block
         self.gen_out = self.G[1:]
@@ -127,6 +144,9 @@ class FloorCase:
     def floor(self) -> None:
         self.floor_fn(self.X, self.F, self.G)
 
+    def serial_floor(self) -> None:
+        self.serial_floor_fn(self.X, self.F, self.G)
+
     def gen(self) -> None:
         draw_perturbations("gaussian", _GEN_KEY, 1, self.n - 1, self.d, out=self.gen_out)
 
@@ -137,11 +157,15 @@ class FloorCase:
             P = self.x0 + self.gs.sigma * self.gs.perturbations
             assert np.array_equal(P, self.X[1:]), "floor points differ from the step's"
 
-    def times(self, rounds: int = ROUNDS, round_time: float = ROUND_TIME) -> list[list[float]]:
-        """Per-round seconds of [step, floor] (and gen when fixed=False)."""
+    def times(self, rounds: int = ROUNDS, round_time: float = ROUND_TIME,
+              serial: bool = False) -> list[list[float]]:
+        """Per-round seconds of [step, floor] (and gen when fixed=False; and the serial floor last
+        with ``serial=True``)."""
         cs = [_timing.Contender(self.step, self.reset), _timing.Contender(self.floor)]
         if not self.fixed:
             cs.append(_timing.Contender(self.gen))
+        if serial:
+            cs.append(_timing.Contender(self.serial_floor))
         t = _timing.interleave(cs, rounds, round_time)
         self.check()
         return t
