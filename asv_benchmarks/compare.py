@@ -5,7 +5,7 @@ Run from anywhere (it measures the checkout it sits in), preferably with a Pytho
 torch and torchzero 0.4.4 for the torchzero rows::
 
     python asv_benchmarks/compare.py [--only floor,pointwise,laplacian,dask] [--quick]
-                                     [--repeats 7] [--dims 1e3,1e5,1e6] [--passive-omp]
+                                     [--repeats 7] [--dims 1e3,1e5,1e6] [--passive-omp] [--busy 1]
 
 Sections (``--only`` takes a comma-separated subset; default all):
 
@@ -282,7 +282,22 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", default="1e3,1e5,1e6", help="dimensions of the floor rows")
     ap.add_argument("--passive-omp", action="store_true",
                     help="GOMP_SPINCOUNT=0 OMP_WAIT_POLICY=PASSIVE (for a loaded machine; say so next to the numbers)")
+    ap.add_argument("--busy", type=int, default=0, metavar="K",
+                    help="run K CPU-bound processes beside the measurement (the 'another process busy' "
+                         "table: numsmooth's busy-machine switch then runs its kernels serially)")
     args = ap.parse_args(argv)
+    if args.busy < 0:
+        ap.error(f"--busy must be >= 0; got {args.busy}")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        return _run(ap, args)
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+
+
+def _run(ap, args) -> int:
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
@@ -311,6 +326,8 @@ def main(argv=None) -> int:
     print("# numsmooth performance targets\n")
     print("\n".join(header))
     print(f"- load average at end: {loadavg()}")
+    if args.busy:
+        print(f"- busy: {args.busy} CPU-bound process(es) ran beside the measurement (--busy {args.busy})")
     print(f"- method: {rounds} interleaved rounds of ~{rt} s per contender (Dask: one step per round), "
           "medians; ratios are medians of per-round ratios")
     print("- numsmooth kernels: what numsmooth ran for the row's work that is large enough for its "
