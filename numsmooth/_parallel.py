@@ -263,13 +263,19 @@ def threshold(knob: str) -> float:
 
 
 def below_threshold(elements: int, knob: str) -> bool:
-    """``elements < threshold(knob)``, without measuring the machine for work too small to run
-    in parallel at any scale (a small problem never launches Numba's threads)."""
+    """``elements < threshold(knob)``, without measuring the machine for work that is below (or
+    above) the threshold at any measured scale (a small problem never launches Numba's
+    threads)."""
     value = config.get(knob)
-    if elements < value:
-        if knob not in SCALED_KNOBS or value != config.KNOBS[knob].default or elements < value * SCALE_RANGE[0]:
-            return True
-    elif knob not in SCALED_KNOBS or value != config.KNOBS[knob].default or elements >= value * SCALE_RANGE[1]:
+    if knob not in SCALED_KNOBS or value != config.KNOBS[knob].default:
+        return bool(elements < value)
+    given = config.get("parallel_scale")
+    if given > 0:
+        return bool(elements < value * given)
+    lo, hi = SCALE_RANGE
+    if elements < value * lo:
+        return True
+    if elements >= value * hi:
         return False
     return bool(elements < value * machine_scale())
 

@@ -60,18 +60,21 @@ def test_a_value_the_user_set_is_used_as_given(measured, monkeypatch):
     assert _parallel.threshold("load_check_seconds") == ns.config.get("load_check_seconds")  # not a size
 
 
-@pytest.mark.parametrize("wake", [4e-6, 80e-6, 150e-6, 1e-3])
-def test_below_threshold_agrees_with_threshold(measured, monkeypatch, wake):
+@pytest.mark.parametrize("wake,given", [(4e-6, 0.0), (80e-6, 0.0), (150e-6, 0.0), (1e-3, 0.0), (80e-6, 0.1),
+                                        (80e-6, 10.0)])
+def test_below_threshold_agrees_with_threshold(measured, monkeypatch, wake, given):
     """The shortcut that skips measuring for small work gives the comparison with the scaled
-    threshold, at every size around each end of the range."""
+    threshold, at every size around each end of the range, for a measured scale and for one
+    set with ``parallel_scale`` (outside the measured range too)."""
     _fake_wake(monkeypatch, wake)
-    for knob in ("oracle_parallel_min_elements", "laplacian_serial_max_elements"):
-        t = _parallel.threshold(knob)
-        base = ns.config.KNOBS[knob].default
-        sizes = {0, 1, int(t) - 1, int(t), int(t) + 1, base // 4 - 1, base // 4, base - 1, base, 8 * base - 1,
-                 8 * base, 1 << 40}
-        for e in sorted(s for s in sizes if s >= 0):
-            assert _parallel.below_threshold(e, knob) == (e < t), (knob, e, t)
+    with ns.config.override(parallel_scale=given):
+        for knob in ("oracle_parallel_min_elements", "laplacian_serial_max_elements"):
+            t = _parallel.threshold(knob)
+            base = ns.config.KNOBS[knob].default
+            sizes = {0, 1, int(t) - 1, int(t), int(t) + 1, base // 10, base // 4 - 1, base // 4, base - 1, base,
+                     8 * base - 1, 8 * base, 10 * base, 1 << 40}
+            for e in sorted(s for s in sizes if s >= 0):
+                assert _parallel.below_threshold(e, knob) == (e < t), (knob, e, t)
 
 
 def test_small_work_never_measures(measured, monkeypatch):
