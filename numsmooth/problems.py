@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from scipy.special import erf
 
 from ._kernels import problems as _k
 
-__all__ = ["Problem", "PROBLEMS", "HAARALA", "get", "names", "per_point"]
+__all__ = ["Problem", "PROBLEMS", "HAARALA", "get", "names", "per_point", "mifflin2_stationary_point"]
 
 _HAARALA_REF = (
     "M. Haarala, K. Miettinen and M. M. Mäkelä (2004), New limited memory bundle method for "
@@ -340,10 +341,89 @@ _MIFFLIN2_F_STAR_50 = -34.795181409547645
 _MIFFLIN2_F_STAR: dict[int, tuple[float, str]] = {
     50: (_MIFFLIN2_F_STAR_50, "numerical: the lowest of 41 local solves (SLSQP on the epigraph form, "
          "Newton on the KKT system, BFGS); -34.795178 as published"),
-    1000: (-706.55, "published for n = 1000 to 5 significant digits in the large-scale test-set "
-           "literature (Haarala, Miettinen & Makela; Karmitsa 2007); solved at d = 1000 is judged "
-           "to +-0.005"),
 }
+_MIFFLIN2_REDUCED_SOURCE = (
+    "numerical, at every d >= 50: the minimizer's structure at d = 50 (x_1^2 + x_2^2 = 1, then "
+    "x_3, x_4, ... alternating a, b with a^2 + b^2 = 1, x_d = 0) minimized over its two angles; "
+    "a Clarke-stationary point (kink multipliers in [0.25, 3.75]); it gives -34.79518140954765 at "
+    "d = 50 and -706.546 at d = 1000 (published: -706.55)")
+_MIFFLIN2_MIN_REDUCED = 50
+
+
+def mifflin2_stationary_point(d: int) -> np.ndarray:
+    """The Clarke-stationary point of Chained Mifflin 2 that numsmooth takes as its minimizer
+    for ``d >= 50`` (`chained_mifflin2`'s optimal value there is ``f`` at this point).
+
+    The minimizer found at ``d = 50`` from 41 starts has one structure: ``x_1^2 + x_2^2 = 1``,
+    then ``x_3, x_4, ...`` alternate between ``a = cos(theta)`` and ``b = sin(theta)`` (every
+    ``x_i^2 + x_{i+1}^2 = 1`` is a kink from ``i = 3`` to ``d - 2``) and ``x_d = 0``. On that
+    set ``f`` depends on two angles only, in closed form; they are minimized here (Nelder-Mead,
+    polished by Powell). ``tests/test_problems.py`` checks that the point is Clarke stationary
+    in dimension ``d`` (a kink multiplier in ``[0.25, 3.75]`` for each ``i``, the rest of the
+    subgradient's equations solved to a small residual) and reproduces the published optima.
+
+    Parameters
+    ----------
+    d : int
+        The dimension, at least 50 (the structure was established there).
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        The point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import numsmooth.problems as nsp
+    >>> x = nsp.mifflin2_stationary_point(1000)
+    >>> p = nsp.get("chained_mifflin2")
+    >>> round(p(x)[0], 2)  # published for d = 1000: -706.55
+    -706.55
+    >>> bool(p(x)[0] == p.optimal_value(1000))
+    True
+    """
+    from scipy.optimize import minimize
+
+    if d < _MIFFLIN2_MIN_REDUCED:
+        raise ValueError(f"the reduced Chained Mifflin 2 optimum needs d >= {_MIFFLIN2_MIN_REDUCED}; got d = {d}")
+    m = d - 3  # x_3 .. x_{d-1}: ceil(m / 2) of them a, the rest b; x_{d-1} is a when d is even
+
+    def h(y: float) -> float:  # the chained term's kink: 2 y + 1.75 |y|
+        return 2.0 * y + 1.75 * abs(y)
+
+    def f(z: np.ndarray) -> float:
+        phi, theta = float(z[0]), float(z[1])
+        a, b = math.cos(theta), math.sin(theta)
+        last = a if d % 2 == 0 else b
+        return (-math.cos(phi) - math.sin(phi) + h(math.sin(phi) ** 2 + a * a - 1.0)
+                - ((m + 1) // 2) * a - (m // 2) * b + h(last * last - 1.0))
+
+    best = min((minimize(f, z0, method="Nelder-Mead", options={"xatol": 1e-14, "fatol": 1e-15, "maxiter": 20000})
+                for z0 in ([0.6, 0.78], [0.95, 0.7], [0.3, 0.9])), key=lambda r: r.fun)
+    polished = minimize(f, best.x, method="Powell", options={"xtol": 1e-14, "ftol": 1e-16, "maxiter": 100000})
+    phi, theta = (polished if polished.fun <= best.fun else best).x
+    x = np.empty(d)
+    x[0], x[1] = math.cos(phi), math.sin(phi)
+    x[2:d - 1] = np.where(np.arange(2, d - 1) % 2 == 0, math.cos(theta), math.sin(theta))
+    x[d - 1] = 0.0
+    return x
+
+
+@functools.lru_cache(maxsize=16)
+def _mifflin2_f_star(d: int) -> float | None:
+    if d in _MIFFLIN2_F_STAR:
+        return _MIFFLIN2_F_STAR[d][0]
+    if d < _MIFFLIN2_MIN_REDUCED:
+        return None
+    g = np.empty(d)
+    return float(_k.chained_mifflin2(mifflin2_stationary_point(d), g))
+
+
+def _mifflin2_f_star_source(d: int) -> str | None:
+    if d in _MIFFLIN2_F_STAR:
+        return _MIFFLIN2_F_STAR[d][1]
+    return _MIFFLIN2_REDUCED_SOURCE if d >= _MIFFLIN2_MIN_REDUCED else None
 
 
 def _zeros(d: int) -> np.ndarray:
@@ -521,11 +601,11 @@ def _build() -> dict[str, Problem]:
         "1.75 |x_i^2 + x_{i+1}^2 - 1|; start -1 per coordinate. The optimum is known only "
         "numerically, at d = 50: published as -34.795178; numsmooth uses -34.795181409547645, "
         "the lowest value reached from 41 starts by SLSQP on the epigraph reformulation polished "
-        "by Newton's method on the KKT system, and by BFGS with weak Wolfe line searches; at "
-        "d = 1000: -706.55 as published (5 digits); no minimizer is given.",
+        "by Newton's method on the KKT system, and by BFGS with weak Wolfe line searches; for "
+        "d > 50 the same structure's best point (mifflin2_stationary_point): -706.546 at "
+        "d = 1000 (published: -706.55), -7070.507 at 10^4, -70710.117 at 10^5.",
         _x0=_full(-1.0), _x_star=None,
-        _f_star=lambda d: _MIFFLIN2_F_STAR[d][0] if d in _MIFFLIN2_F_STAR else None,
-        _f_star_source=lambda d: _MIFFLIN2_F_STAR[d][1] if d in _MIFFLIN2_F_STAR else None, **hmm,
+        _f_star=_mifflin2_f_star, _f_star_source=_mifflin2_f_star_source, **hmm,
     )
     add(
         name="chained_crescent_1", fun=_k.chained_crescent_1, dim_rule="d >= 2", min_dim=2,

@@ -280,7 +280,7 @@ def test_published_optima_at_d50():
         assert p.default_dim == 50
         assert_allclose(p.f_star, fstar, rtol=1e-7, atol=1e-12)
         assert p.optimal_value(50) == p.f_star
-    assert nsp.get("chained_mifflin2").optimal_value(20) is None
+    assert nsp.get("chained_mifflin2").optimal_value(20) is None  # below the reduced structure's 50
     assert nsp.get("chained_lq").optimal_value(3) == pytest.approx(-2 * math.sqrt(2))
 
 
@@ -486,3 +486,67 @@ def test_callable_from_parallel_jitted_code():
         for k in range(16):
             f, g = fg(p, X[k])
             assert F[k] == f and np.array_equal(G[k], g)
+
+
+def _mifflin2_kkt_residual(x):
+    """Clarke stationarity of Chained Mifflin 2 at ``x``, checked independently of how ``x`` was
+    found: each term -x_i + h(y_i), y_i = x_i^2 + x_{i+1}^2 - 1, h(y) = 2 y + 1.75 |y|, has
+    the derivative 0.25 or 3.75 in y away from its kink and any value in [0.25, 3.75] at it; the
+    kink multipliers are fitted by bounded least squares. Returns (residual norm, multipliers,
+    the smooth terms' y)."""
+    import scipy.sparse as sps
+    from scipy.optimize import lsq_linear
+
+    d = x.size
+    y = x[:-1] ** 2 + x[1:] ** 2 - 1
+    kink = np.abs(y) <= 1e-9
+    g = np.zeros(d)
+    g[:-1] -= 1.0
+    slope = np.where(y > 0, 3.75, 0.25)
+    for j in np.flatnonzero(~kink):
+        g[j] += slope[j] * 2 * x[j]
+        g[j + 1] += slope[j] * 2 * x[j + 1]
+    js = np.flatnonzero(kink)
+    cols = np.arange(js.size)
+    A = sps.csr_matrix((np.r_[2 * x[js], 2 * x[js + 1]], (np.r_[js, js + 1], np.r_[cols, cols])), shape=(d, js.size))
+    fit = lsq_linear(A, -g, bounds=(0.25, 3.75), tol=1e-15)
+    return float(np.linalg.norm(A @ fit.x + g)), fit.x, y[~kink]
+
+
+@pytest.mark.parametrize("d", [50, 51, 1000, 1001, 10_000])
+def test_chained_mifflin2_optimum_at_every_size_is_clarke_stationary(d):
+    p = nsp.get("chained_mifflin2")
+    x = nsp.mifflin2_stationary_point(d)
+    residual, multipliers, smooth_y = _mifflin2_kkt_residual(x)
+    assert residual < 1e-6
+    assert np.all((multipliers >= 0.25) & (multipliers <= 3.75))
+    assert smooth_y.size == 2 and np.all(smooth_y < -0.1)  # two terms off their kinks, clearly
+    assert abs(fg(p, x)[0] - p.optimal_value(d)) <= 1e-12 * abs(p.optimal_value(d))
+    assert p.optimal_value_source(d) is not None
+
+
+def test_chained_mifflin2_optimum_reproduces_the_known_values():
+    p = nsp.get("chained_mifflin2")
+    assert abs(fg(p, nsp.mifflin2_stationary_point(50))[0] - p.optimal_value(50)) < 1e-13
+    assert round(p.optimal_value(1000), 2) == -706.55  # as published, 5 significant digits
+    # the optimal value per term tends to -1/sqrt(2) (x_i = 1/sqrt(2)), plus a fixed boundary share
+    for d in (1000, 10_000, 100_000):
+        assert abs(p.optimal_value(d) + (d - 1) / math.sqrt(2) + 0.1463) < 1e-4
+    with pytest.raises(ValueError, match="d >= 50"):
+        nsp.mifflin2_stationary_point(49)
+    assert p.optimal_value(49) is None
+
+
+@pytest.mark.slow
+def test_chained_mifflin2_no_run_goes_below_the_optimum_at_d_200():
+    import numsmooth as ns
+
+    p = nsp.get("chained_mifflin2")
+    f_star = p.optimal_value(200)
+    rng = np.random.default_rng(5)
+    found = []
+    for x0 in (p.x0(200), rng.uniform(-2, 2, 200)):
+        res = ns.minimize(p.fun, x0, ns.BFGS(), ns.WeakWolfe(), maxiter=3000)
+        found.append(min(res.fun, min(res.history["f"])))
+    assert min(found) >= f_star - 1e-9 * abs(f_star)
+    assert min(found) - f_star < 1e-4
