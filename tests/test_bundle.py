@@ -285,42 +285,86 @@ def test_dense_methods_refuse_beyond_the_budget(knobs):
     ns.Optimizer(p.x0(d), ns.BFGS(), ns.WeakWolfe()).step(p.fun)
 
 
-def test_correction_kernels_match_numpy():
-    d = 23
-    V = RNG.standard_normal((4, d))
-    vscale = RNG.uniform(0.1, 1.0, 4)
-    q, base = RNG.standard_normal(d), RNG.standard_normal(d)
-    out = base.copy()
-    kb.lowrank_sub(V, vscale, 3, q, out)
-    assert_allclose(out, base - sum(vscale[i] * (V[i] @ q) * V[i] for i in range(3)), rtol=1e-12)
-    py, pm, gy, g, p = (RNG.standard_normal(d) for _ in range(5))
-    v = np.empty(d)
-    uv, uu, vv = kb.sr1_correction(py, pm, gy, g, p, 0.3, v)
-    assert_allclose(v, py - pm + 0.3 * p, rtol=1e-14)
-    assert_allclose((uv, uu, vv), ((gy - g) @ v, (gy - g) @ (gy - g), v @ v), rtol=1e-12)
-    kb.rank_one_update(q, v, 0.7, out)
-    assert_allclose(out, q - 0.7 * v, rtol=1e-14)
+def dense_inverse_sr1(pairs, gamma, d):
+    """The SR1 inverse Hessian from ``gamma I`` and the pairs oldest first, one update at a time."""
+    H = gamma * np.eye(d)
+    for s, u in pairs:
+        v = s - H @ u
+        H = H + np.outer(v, v) / (v @ u)
+    return H
 
 
-def test_null_step_sr1_satisfies_the_secant_equation_and_never_grows_D():
+def test_pair_products_match_numpy():
+    d, m = 17, 4
+    S, U = RNG.standard_normal((m, d)), RNG.standard_normal((m, d))
+    s, u = RNG.standard_normal(d), RNG.standard_normal(d)
+    rows = np.array([2, 0, 3], dtype=np.int64)
+    out = [np.empty(3) for _ in range(4)]
+    kb.pair_products(S, U, rows, 3, s, u, *out)
+    for got, want in zip(out, (S[rows] @ u, U[rows] @ s, U[rows] @ u, S[rows] @ s)):
+        assert_allclose(got, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("m, npairs", [(3, 1), (3, 3), (4, 6)])
+def test_lsr1_matches_dense_sr1(m, npairs):
+    # the compact L-SR1 matrix of the stored pairs plus a new one equals the dense SR1 updates
+    # of the same pairs (the oldest dropped when the memory is full), from theta I
+    d = 9
+    lm = ns.LimitedMemoryBundle(history=m)
+    lm.state.update(S=np.zeros((m, d)), U=np.zeros((m, d)), StU=np.zeros((m, m)), UtU=np.zeros((m, m)),
+                    StS=np.zeros((m, m)), rho_pairs=np.zeros(m), head=0, count=0, theta=1.0, sr1=False)
+    pairs = [random_pair(d) for _ in range(npairs)]
+    for s, u in pairs:
+        assert lm._store_pair(s, u)
+    gamma = lm.state["theta"] = 0.77  # not s^T u / u^T u of a pair: every dense update is defined
+    s, u = random_pair(d)
+    rows = lm._rows(drop_oldest=lm.state["count"] == m)
+    prods = [np.empty(rows.size) for _ in range(4)]
+    kb.pair_products(lm.state["S"], lm.state["U"], rows, rows.size, s, u, *prods)
+    Ninv = lm._sr1_middle(rows, *prods, s @ u, u @ u, s @ s)
+    kept = pairs[-(m - 1):] if npairs >= m else pairs
+    H = dense_inverse_sr1(kept + [(s, u)], gamma, d)
+    if np.linalg.eigvalsh(H).min() <= 0:
+        assert Ninv is None  # refused: not positive definite
+        return
+    assert Ninv is not None
+    q = RNG.standard_normal(d)
+    assert_allclose(lm._apply_D(q, (s, u, Ninv)), H @ q, rtol=1e-8, atol=1e-10)
+    # committed, the stored products and the matrix from memory agree
+    assert lm._store_pair(s, u, tuple(prods), rescale=False)
+    lm.state.update(sr1=True, Ninv=Ninv)
+    assert_allclose(lm._apply_D(q), H @ q, rtol=1e-8, atol=1e-10)
+    S, U = lm.state["S"], lm.state["U"]
+    r = lm._rows()
+    assert_allclose(lm.state["StU"][np.ix_(r, r)], S[r] @ U[r].T, rtol=1e-12, atol=1e-12)
+    assert_allclose(lm.state["UtU"][np.ix_(r, r)], U[r] @ U[r].T, rtol=1e-12, atol=1e-12)
+    assert_allclose(lm.state["StS"][np.ix_(r, r)], S[r] @ S[r].T, rtol=1e-12, atol=1e-12)
+
+
+def test_null_step_sr1_satisfies_the_secant_equation_and_keeps_D_positive():
     p = ns.problems.get("chained_cb3_1")
     d = 30
     lm = ns.LimitedMemoryBundle(history=4)
     opt = ns.Optimizer(p.x0(d), lm)
     checked = 0
-    probes = RNG.standard_normal((5, d))
     opt.step(p.fun)
-    for _ in range(300):
+    for _ in range(400):
         st = lm.state
-        nv_before, null_before = st["nv"], st["num_null"]
-        D_before = np.stack([lm._apply_D(v) for v in probes])
+        sr1_before, null_before = st["num_sr1"], st["num_null"]
+        agg_before, x_before, g_before = st["agg"], st["x"], st["g"]
         opt.step(p.fun)
-        if st["num_null"] == null_before + 1 and st["nv"] == nv_before + 1:
-            # D u = s for the null step's pair, and v^T D v fell for every probe
-            assert_allclose(lm._apply_D(st["nu"]), st["ns"], rtol=1e-6, atol=1e-6 * np.abs(st["ns"]).max())
-            D_after = np.stack([lm._apply_D(v) for v in probes])
-            assert np.all(np.einsum("ij,ij->i", probes, D_after) <= np.einsum("ij,ij->i", probes, D_before) + 1e-9)
+        if st["num_null"] == null_before + 1 and st["num_sr1"] == sr1_before + 1:
+            # D u = s for the null step's pair (the newest stored), D positive definite, and
+            # the new aggregate's curvature no larger than under the previous metric
+            h = (st["head"] - 1) % lm.history
+            s, u = st["S"][h], st["U"][h]
+            assert_allclose(lm._apply_D(u), s, rtol=1e-6, atol=1e-8 * np.abs(s).max())
+            D = np.stack([lm._apply_D(e) for e in np.eye(d)])
+            assert_allclose(D, D.T, atol=1e-8 * np.abs(D).max())
+            assert np.linalg.eigvalsh(0.5 * (D + D.T)).min() > 0
+            assert st["agg"] @ st["p"] > 0
             checked += 1
+        del agg_before, x_before, g_before
     assert checked >= 3
 
 
