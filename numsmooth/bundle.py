@@ -86,6 +86,10 @@ class LimitedMemoryBundle(Module):
         When ``f(x)`` fell by at most ``ftol (1 + |f|)`` in ``patience`` iterations (serious
         and null), drop the pairs and start again from ``D = I``, or, when that was done at
         this point already, end the run. ``None`` (default): never.
+    flat_steps : int
+        When ``w`` did not fall by more than ``1e-5 w`` in each of more than ``flat_steps`` null
+        steps in a row, drop the pairs and start again from ``D = I``, or, when that was done
+        at this point already, end the run (the accuracy ``w`` can reach there is attained).
 
     Notes
     -----
@@ -129,7 +133,7 @@ class LimitedMemoryBundle(Module):
     def __init__(self, history: int = 7, tol: float = 1e-10, eps_l: float = 1e-4, eps_r: float = 0.25,
                  eps_a: float = 0.1, t_min: float = 1e-12, gamma: float = 0.5, rho: float = 1e-12,
                  maxtrials: int = 40, max_step: float = 1.5, sr1: bool = True, ftol: float = 1e-10,
-                 patience: int | None = None):
+                 patience: int | None = None, flat_steps: int = 20):
         super().__init__()
         self.history = check_int("history", history, low=1)
         self.tol = check_real("tol", tol, low=0.0)
@@ -147,12 +151,13 @@ class LimitedMemoryBundle(Module):
         self.sr1 = check_bool("sr1", sr1)
         self.ftol = check_real("ftol", ftol, low=0.0)
         self.patience = None if patience is None else check_int("patience", patience, low=1)
+        self.flat_steps = check_int("flat_steps", flat_steps, low=1)
 
     def config(self) -> dict[str, Any]:
         return {"history": self.history, "tol": self.tol, "eps_l": self.eps_l, "eps_r": self.eps_r,
                 "eps_a": self.eps_a, "t_min": self.t_min, "gamma": self.gamma, "rho": self.rho,
                 "maxtrials": self.maxtrials, "max_step": self.max_step, "sr1": self.sr1,
-                "ftol": self.ftol, "patience": self.patience}
+                "ftol": self.ftol, "patience": self.patience, "flat_steps": self.flat_steps}
 
     # -- state ----------------------------------------------------------------------------------
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
@@ -301,13 +306,13 @@ class LimitedMemoryBundle(Module):
             m = self.history
             st.update(S=np.zeros((m, d)), U=np.zeros((m, d)), StU=np.zeros((m, m)), UtU=np.zeros((m, m)), StS=np.zeros((m, m)),
                       Ninv=np.zeros((m, m)), rho_pairs=np.zeros(m), head=0, count=0, sr1=False, theta=1.0,
-                      num_serious=0, num_null=0, num_sr1=0, num_restarts=0, num_trials=0, restarted_at=0,
+                      num_serious=0, num_null=0, num_sr1=0, num_restarts=0, num_trials=0, restarted_at=0, w=math.inf, flat=0,
                       stall=0, f_ref=float(f))
         self._set_point(objective.x.copy(), float(f), np.array(g, dtype=np.float64, copy=True))
 
     def _set_point(self, x: np.ndarray, f: float, g: np.ndarray) -> None:
         """``x`` is the serious point: ``D`` is the L-BFGS matrix, the aggregate is ``g``."""
-        self.state.update(sr1=False, nnk=0)
+        self.state.update(sr1=False, nnk=0, flat=0)
         p = self._apply_D(g)
         self.state.update(x=x, f=f, g=g, pm=p, agg=g, p=p, alpha=0.0, t_start=1.0)
 
@@ -338,8 +343,17 @@ class LimitedMemoryBundle(Module):
             ap, pp = ap + shift * aa, _kb.dot(p, p)
         w = ap + 2.0 * alpha
         once_more = st["restarted_at"] != st["num_serious"] + 1  # no restart at this point yet
+        # null steps in a row that did not lower w by more than 1e-5 w (w would take more than
+        # 10^5 such steps to halve)
+        flat = int(st["nnk"]) > 0 and w >= (1.0 - 1e-5) * float(st["w"])
+        st.update(w=w, flat=int(st["flat"]) + 1 if flat else 0)
         if not math.isfinite(w):
             objective.request_stop("the direction is not finite")
+        elif st["flat"] > self.flat_steps:
+            if once_more:
+                self._restart()
+            else:
+                objective.request_stop(f"w = {w:.3g} did not fall in {self.flat_steps} null steps in a row")
         elif w <= self.tol * (1.0 + abs(f)):
             if once_more:
                 self._restart()  # D may be nearly singular on agg: measure w again with D = I
@@ -393,10 +407,13 @@ class LimitedMemoryBundle(Module):
                 descent = fy <= f - self.eps_l * t * w
                 if descent and (t >= self.t_min or beta > self.eps_a * w):
                     return "serious", t, y, fy, np.array(gy, dtype=np.float64, copy=True), beta
-                if -beta + dxi >= -self.eps_r * w:
+                if descent:
+                    lo = t
+                else:
+                    hi = t
+                # once the bracket is shorter than t_min / 10 the step is null
+                if -beta + dxi >= -self.eps_r * w or hi - lo < 0.1 * self.t_min:
                     return "null", t, y, fy, np.array(gy, dtype=np.float64, copy=True), beta
-            if descent:
-                lo = t
             else:
                 hi = t
             if hi == math.inf:

@@ -252,6 +252,7 @@ def test_memory_is_linear_in_d():
     ({"eps_r": 0.6}, "eps_r"), ({"eps_l": 0.2, "eps_r": 0.1}, "eps_r"), ({"eps_a": 0.3}, "eps_a"),
     ({"t_min": 0.0}, "t_min"), ({"gamma": -1.0}, "gamma"), ({"maxtrials": 0}, "maxtrials"),
     ({"max_step": 0.0}, "max_step"), ({"ftol": -1.0}, "ftol"), ({"patience": 0}, "patience"),
+    ({"flat_steps": 0}, "flat_steps"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -375,6 +376,21 @@ def test_patience_restarts_then_stops():
     assert res.status == 4 and "5 iterations" in res.message
     # five iterations, a restart, five more; the last ends the run instead of moving x
     assert lm.state["num_restarts"] == 1 and res.nit == 9
+
+
+def test_flat_w_in_null_steps_restarts_then_stops():
+    # f = |x_1| from x_1 = 0 exactly: every trial is a null step whose subgradient cancels the
+    # aggregate's, so w stays at its value; after flat_steps such steps the pairs are dropped,
+    # after flat_steps more the run ends
+    def fun(x):
+        g = np.zeros_like(x)
+        g[0] = 1.0 if x[0] >= 0 else -1.0
+        return abs(x[0]) + 0.0 * x[1:].sum(), g
+
+    lm = ns.LimitedMemoryBundle(flat_steps=5, tol=0.0)
+    res = ns.minimize(fun, np.zeros(3), lm, maxiter=1000)
+    assert res.status == 4 and "did not fall in 5 null steps" in res.message, res.message
+    assert lm.state["num_restarts"] == 1 and lm.state["num_serious"] == 0
 
 
 def test_registry_builds_the_recipe():
