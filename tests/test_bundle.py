@@ -230,21 +230,44 @@ def test_x_moved_from_outside_is_evaluated_afresh():
 
 @pytest.mark.slow  # d = 20,000 steps: two minutes with NUMBA_DISABLE_JIT
 def test_memory_is_linear_in_d():
-    # everything an optimizer and 31 iterations allocate (x0 itself not counted; the oracle
-    # allocates nothing of its own): the 3 m d words of the blocks, at most 26 vectors more and
-    # 2 MiB that do not grow with d (measured at d = 10^5: 45.0 d words for m = 7)
+    # everything an optimizer and 61 iterations allocate (x0 itself not counted; the oracle
+    # allocates nothing of its own): the 2 m d words of the pairs, at most 20 vectors more and
+    # 2 MiB that do not grow with d (measured at d = 10^5, m = 7: 31-33 d words)
     p = ns.problems.get("chained_crescent_1")
     d, m = 20000, 5
     ns.minimize(p.fun, p.x0(50), ns.LimitedMemoryBundle(history=m), maxiter=5)  # compile first
     x0 = p.x0(d)
     tracemalloc.start()
     opt = ns.Optimizer(x0, ns.LimitedMemoryBundle(history=m))
-    for _ in range(31):
+    for _ in range(61):
         opt.step(p.fun)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert opt.modules[0].state["num_null"] > 0
-    assert peak <= (3 * m + 26) * d * 8 + 2**21, peak / (8 * d)
+    st = opt.modules[0].state
+    assert st["num_null"] > 0 and st["count"] == m
+    assert peak <= (2 * m + 20) * d * 8 + 2**21, peak / (8 * d)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["chained_crescent_1", "chained_cb3_1"])
+def test_a_step_allocates_a_bounded_number_of_vectors(name):
+    # at d = 10^5 with the memory full: what 40 serious and null steps allocate at their peak
+    # beyond the state at their start is at most 14 vectors of d (measured: 10-13); the
+    # (m + 10) d target of issue 24 is not met as a whole, since the pairs alone are 2 m d
+    p = ns.problems.get(name)
+    d, m = 100_000, 7
+    ns.minimize(p.fun, p.x0(50), ns.LimitedMemoryBundle(history=m), maxiter=5)  # compile first
+    opt = ns.Optimizer(p.x0(d), ns.LimitedMemoryBundle(history=m))
+    for _ in range(40):
+        opt.step(p.fun)
+    null0 = opt.modules[0].state["num_null"]
+    tracemalloc.start()
+    for _ in range(40):
+        opt.step(p.fun)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert opt.modules[0].state["num_null"] > null0
+    assert peak <= 14 * d * 8 + 2**20, peak / (8 * d)
 
 
 @pytest.mark.parametrize("kwargs, match", [
