@@ -474,10 +474,12 @@ class LimitedMemoryBundle(Module):
         Ninv = self._sr1_middle(rows, su, us, uu, ss, s_u, u_u, s_s)
         if Ninv is None:
             return
-        p_next = self._apply_D(new_agg, (s, u, Ninv))
-        a_next = _kb.dot(new_agg, p_next)
+        # new_agg^T D_next new_agg from the m x m algebra first: most candidates are refused here
+        a_next = _kb.lsr1_quad(st["S"], st["U"], rows, rows.size, s, u, True, float(st["theta"]), Ninv, new_agg,
+                               np.empty(self.history))
         if not (math.isfinite(a_next) and a_next <= _kb.dot(new_agg, new_p)):
             return
+        p_next = self._apply_D(new_agg, (s, u, Ninv))
         self._store_pair(s, u, products, rescale=False)
         st.update(sr1=True, Ninv=Ninv, p=p_next, num_sr1=st["num_sr1"] + 1)
         st["pm"] = self._apply_D(g)

@@ -354,6 +354,8 @@ def test_lsr1_matches_dense_sr1(m, npairs):
     assert Ninv is not None
     q = RNG.standard_normal(d)
     assert_allclose(lm._apply_D(q, (s, u, Ninv)), H @ q, rtol=1e-8, atol=1e-10)
+    quad = kb.lsr1_quad(lm.state["S"], lm.state["U"], rows, rows.size, s, u, True, gamma, Ninv, q, np.empty(m))
+    assert_allclose(quad, q @ H @ q, rtol=1e-8)
     # committed, the stored products and the matrix from memory agree
     assert lm._store_pair(s, u, tuple(prods), rescale=False)
     lm.state.update(sr1=True, Ninv=Ninv)

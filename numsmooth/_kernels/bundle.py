@@ -234,6 +234,33 @@ def lsr1_apply(S, U, rows, k, s, u, has_new, gamma, Ninv, q, out, work):
 
 
 @njit(cache=True)
+def lsr1_quad(S, U, rows, k, s, u, has_new, gamma, Ninv, q, work):
+    """``q^T H q`` for the matrix of :func:`lsr1_apply` (same arguments, no ``out``): ``gamma
+    q^T q + r^T Ninv r`` with ``r = Z^T q``, one pass over the rows. ``work``: length ``>= n``."""
+    d = q.size
+    n = k + 1 if has_new else k
+    qq = 0.0
+    for j in range(d):
+        qq += q[j] * q[j]
+    for i in range(k):
+        r = rows[i]
+        a = 0.0
+        for j in range(d):
+            a += (S[r, j] - gamma * U[r, j]) * q[j]
+        work[i] = a
+    if has_new:
+        a = 0.0
+        for j in range(d):
+            a += (s[j] - gamma * u[j]) * q[j]
+        work[k] = a
+    v = gamma * qq
+    for i in range(n):
+        for l in range(n):
+            v += work[i] * Ninv[i, l] * work[l]
+    return v
+
+
+@njit(cache=True)
 def diff(a, b, out):
     """``out = a - b``."""
     for j in range(out.size):
