@@ -10,9 +10,12 @@ best value any method reached on it (``f_star_source == "best found"``), so the 
 against each other. The one suite so far is ``hmm2004``: the ten nonsmooth problems of Haarala,
 Miettinen & Mäkelä (2004) (:data:`numsmooth.problems.HAARALA`).
 
-Every run is limited to ``maxiter`` steps and ``maxfev`` evaluations
+Every run is limited to ``maxiter`` iterations and ``maxfev`` evaluations
 (:class:`~numsmooth.TerminateAfterNEvaluations`; SciPy's ``maxfun`` for ``lbfgsb``), besides the
-criteria each method needs to stop by itself (:attr:`numsmooth.methods.Method.stop`).
+criteria each method needs to stop by itself (:attr:`numsmooth.methods.Method.stop`). An
+iteration is a step, except for a method that counts its own (:attr:`numsmooth.methods.Method.iterations`:
+``lmbm`` counts serious steps, so its null steps spend evaluations, not iterations); ``nit`` is the
+iterations and ``nsteps`` every step.
 
 Times: before its run, each (problem, method) pair runs 2 steps on a copy of the start; that
 warm-up compiles the Numba kernels the run needs and is reported as ``compile_seconds`` (it
@@ -45,7 +48,7 @@ DEFAULT_METHODS: tuple[str, ...] = ("hanso", "gradient-sampling", "lbfgs", "lbfg
 
 #: Row keys, in the order of the JSON objects.
 KEYS: tuple[str, ...] = ("problem", "method", "dim", "f", "f_star", "f_star_source", "solved", "nfev", "nit",
-                         "stationarity", "stationarity_radius", "seconds", "compile_seconds", "status",
+                         "nsteps", "stationarity", "stationarity_radius", "seconds", "compile_seconds", "status",
                          "message")
 
 #: ``f_star_source`` of a problem without a known optimum: the best value any method reached.
@@ -128,7 +131,7 @@ def _row(case: Case, method: str, res: Any, seconds: float, compile_seconds: flo
     return {"problem": case.name, "method": method, "dim": case.d, "f": float(res.fun),
             "f_star": None if case.f_star is None else float(case.f_star), "f_star_source": case.f_star_source,
             "solved": case.f_star is not None and solved(float(res.fun), case.f_star, rtol),
-            "nfev": int(res.nfev), "nit": int(res.nit),
+            "nfev": int(res.nfev), "nit": int(res.nit), "nsteps": int(res.get("nsteps", res.nit)),
             "stationarity": float(res.get("stationarity", math.nan)),
             "stationarity_radius": float(res.get("stationarity_radius", math.nan)),
             "seconds": seconds, "compile_seconds": compile_seconds, "status": int(res.status),
@@ -261,19 +264,23 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
     ``f*`` marked ``~`` is the best value any method reached (no known optimum at that
     dimension); ``stat`` is the stationarity certificate (``-`` when the result has none);
-    ``run (s)`` excludes and ``compile (s)`` is the 2-step warm-up that compiles the kernels.
+    ``run (s)`` excludes and ``compile (s)`` is the 2-step warm-up that compiles the kernels;
+    ``nit`` is the iterations and ``steps`` every step (they differ for ``lmbm``, whose
+    iterations are its serious steps).
     """
-    head = ("problem", "method", "f", "f*", "f - f*", "stat", "evals", "steps", "run (s)", "compile (s)", "solved")
+    head = ("problem", "method", "f", "f*", "f - f*", "stat", "evals", "nit", "steps", "run (s)", "compile (s)",
+            "solved")
     body = []
     for r in rows:
         f_star = r["f_star"]
         mark = "~" if r["f_star_source"] == BEST_FOUND else ""
         body.append((r["problem"], r["method"], f"{r['f']:.10g}", mark + _num(f_star, ".10g"),
                      "-" if f_star is None else f"{r['f'] - f_star:.2e}", _num(r.get("stationarity"), ".1e"),
-                     str(r["nfev"]), str(r["nit"]), f"{r['seconds']:.2f}", f"{r.get('compile_seconds', 0.0):.2f}",
+                     str(r["nfev"]), str(r["nit"]), str(r.get("nsteps", r["nit"])), f"{r['seconds']:.2f}",
+                     f"{r.get('compile_seconds', 0.0):.2f}",
                      "yes" if r["solved"] else "no"))
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    right = set(range(2, 10))
+    right = set(range(2, 11))
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()

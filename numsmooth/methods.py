@@ -56,9 +56,10 @@ from .minimize import OptimizeResult, minimize
 from .modules import LR, Module
 from .oracles import _oracle_kind
 from .quasi_newton import BFGS, LBFGS
-from .termination import TerminateAfterNEvaluations, TerminateByUpdateNorm
+from .objective import Objective
+from .termination import TerminateAfterNEvaluations, TerminateByUpdateNorm, TerminationCriterion
 
-__all__ = ["Option", "Method", "OPTIONS", "METHODS", "register", "get", "names", "method_table"]
+__all__ = ["Option", "Method", "IterationCap", "OPTIONS", "METHODS", "register", "get", "names", "method_table"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,13 @@ class Method:
         How an option whose default is ``None`` is chosen (e.g. ``{"n": "2 d"}``).
     new_options : tuple of Option
         Options not yet in :data:`OPTIONS`; :func:`register` adds them.
+    iterations : callable or None
+        ``iterations(modules) -> int``: the method's own iteration count, from the modules it
+        built (``lmbm``: serious steps), reported as ``nit`` and capped by ``maxiter``; the
+        result's ``nsteps`` is then every step. None (default): every step is an iteration.
+    steps_per_iteration : int
+        With ``iterations``: the steps (null steps too) are capped at this many times
+        ``maxiter``, so a run ends without ``maxfev`` too.
     """
 
     name: str
@@ -162,6 +170,8 @@ class Method:
     solver: Callable[..., OptimizeResult] | None = field(default=None, repr=False)
     defaults_text: dict[str, str] = field(default_factory=dict, repr=False)
     new_options: tuple[Option, ...] = field(default=(), repr=False)
+    iterations: Callable[[list[Module]], int] | None = field(default=None, repr=False)
+    steps_per_iteration: int = 50
 
     @property
     def options(self) -> dict[str, Any]:
@@ -229,7 +239,36 @@ class Method:
         stop: list[Any] = [] if self.stop is None else list(self.stop())
         if maxfev is not None:
             stop.append(TerminateAfterNEvaluations(maxfev))
-        return minimize(fun, x0, *modules, maxiter=maxiter, termination=stop or None, progress=progress)
+        if self.iterations is None:
+            return minimize(fun, x0, *modules, maxiter=maxiter, termination=stop or None, progress=progress)
+        # maxiter counts the method's iterations (lmbm: serious steps); the steps (null steps
+        # too) are capped at steps_per_iteration times as many, and maxfev caps evaluations
+        cap = IterationCap(self.iterations, modules, maxiter)
+        res = minimize(fun, x0, *modules, maxiter=self.steps_per_iteration * maxiter, termination=[cap, *stop],
+                       progress=progress)
+        res["nsteps"] = res["nit"]
+        res["nit"] = self.iterations(modules)
+        if cap.fired:
+            res["status"] = 1
+            res["message"] = f"maximum number of iterations ({maxiter}) reached"
+        return res
+
+
+class IterationCap(TerminationCriterion):
+    """Fire once ``iterations(modules)`` reaches ``maxiter``: a step cap for a method whose
+    steps are not all iterations (``lmbm``: only serious steps are)."""
+
+    def __init__(self, iterations: Callable[[list[Module]], int], modules: list[Module], maxiter: int):
+        super().__init__()
+        self.iterations, self.modules, self.maxiter = iterations, modules, maxiter
+        self.fired = False
+
+    def config(self) -> dict[str, Any]:
+        return {"n": self.n, "maxiter": self.maxiter}
+
+    def _condition(self, objective: Objective) -> bool:
+        self.fired = self.iterations(self.modules) >= self.maxiter
+        return self.fired
 
 
 #: The registered methods by name, in the order of the documentation's table.
@@ -441,7 +480,9 @@ def _lmbm(d: int, *, history: int = 7, tol: float = 1e-10) -> list[Module]:
 register(Method(
     "lmbm", _lmbm,
     "Limited-memory bundle method: serious and null steps, subgradient aggregation, an L-BFGS metric "
-    "with SR1 corrections in null steps; O(history d) memory (numsmooth.recipes.lmbm).",
+    "with limited-memory SR1 updates in null steps; O(history d) memory (numsmooth.recipes.lmbm). "
+    "maxiter counts serious steps; null steps are limited by the evaluations.",
     "N. Haarala, K. Miettinen, M. M. Mäkelä (2007), Globally convergent limited memory bundle method for "
-    "large-scale nonsmooth optimization, Math. Program. 109:181-205", maxiter=50_000,
+    "large-scale nonsmooth optimization, Math. Program. 109:181-205", maxiter=5000,
+    iterations=lambda modules: int(modules[0].state.get("num_serious", 0)),
     new_options=(Option("tol", float, "lmbm: stop when the predicted decrease w <= tol (1 + |f|)", low=0.0),)))

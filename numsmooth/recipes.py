@@ -321,15 +321,15 @@ def hanso(d: int, *, bfgs_steps: int | None = None, step_tol: float = 1e-12, pat
     return [Switch(first, second, on_failure=True, step_tol=step_tol, patience=patience, max_steps=steps)]
 
 
-def lmbm(*, history: int = 7, tol: float = 1e-12, **options: Any) -> list[Module]:
+def lmbm(*, history: int = 7, tol: float = 1e-10, **options: Any) -> list[Module]:
     """The limited-memory bundle method as a module chain (one module).
 
     :class:`~numsmooth.LimitedMemoryBundle` does its own line search (serious and null steps),
-    so nothing follows it. Memory is ``2 history d`` words for the pairs plus about ten
-    vectors, work per iteration O(history d) plus one oracle call per trial point; use it
-    where :func:`hanso`'s dense ``d x d`` matrix does not fit. The run ends by itself
-    (:func:`~numsmooth.minimize` status 4) when the predicted decrease ``w`` falls below
-    ``tol (1 + |f|)``.
+    so nothing follows it. Memory is ``2 history d`` words for the pairs plus about 20
+    vectors at a step's peak, work per iteration O(history d) plus one oracle call per trial
+    point; use it where :func:`hanso`'s dense ``d x d`` matrix does not fit. The run ends by
+    itself (:func:`~numsmooth.minimize` status 4) when the predicted decrease ``w`` falls below
+    ``tol (1 + |f|)``, or when it stops falling along a run of null steps.
 
     Parameters
     ----------

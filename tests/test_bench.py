@@ -200,11 +200,12 @@ def test_table_shows_the_certificate_and_marks_best_found():
         {"problem": "p", "method": "a", "f": 1.5, "f_star": 1.0, "f_star_source": "known", "solved": False,
          "nfev": 10, "nit": 3, "seconds": 0.5, "compile_seconds": 2.0, "stationarity": 3.2e-9},
         {"problem": "q", "method": "a", "f": -7.0, "f_star": -7.0, "f_star_source": "best found", "solved": True,
-         "nfev": 12, "nit": 4, "seconds": 0.25, "compile_seconds": 0.0, "stationarity": math.nan},
+         "nfev": 12, "nit": 4, "nsteps": 9, "seconds": 0.25, "compile_seconds": 0.0, "stationarity": math.nan},
     ]
     lines = bench.format_table(rows).splitlines()
-    assert lines[2].split() == ["p", "a", "1.5", "1", "5.00e-01", "3.2e-09", "10", "3", "0.50", "2.00", "no"]
-    assert lines[3].split() == ["q", "a", "-7", "~-7", "0.00e+00", "-", "12", "4", "0.25", "0.00", "yes"]
+    # a row without nsteps (every step an iteration) shows nit twice
+    assert lines[2].split() == ["p", "a", "1.5", "1", "5.00e-01", "3.2e-09", "10", "3", "3", "0.50", "2.00", "no"]
+    assert lines[3].split() == ["q", "a", "-7", "~-7", "0.00e+00", "-", "12", "4", "9", "0.25", "0.00", "yes"]
     assert lines[5].startswith("~ no known optimum")
 
 

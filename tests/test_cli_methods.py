@@ -49,8 +49,14 @@ def test_every_method_runs_from_the_command_line_as_the_library_does(name, capsy
     rec = json.loads(capsys.readouterr().out)
     assert rec["method"] == name and rec["outcome"] == "complete"
     stop = [ns.TerminateByUpdateNorm(1e-12, n=3)] if name in ("bfgs", "lbfgs") else None
-    ref = ns.minimize(p.fun, p.x0(6), *REFERENCE[name](6), maxiter=30, termination=stop)
+    modules = REFERENCE[name](6)
+    maxiter = 30
+    if name == "lmbm":  # maxiter counts serious steps; every step at most 50 x as many
+        stop, maxiter = [nsm.IterationCap(lambda mods: mods[0].state.get("num_serious", 0), modules, 30)], 1500
+    ref = ns.minimize(p.fun, p.x0(6), *modules, maxiter=maxiter, termination=stop)
     assert rec["fun"] == ref.fun and rec["nfev"] == ref.nfev and rec["x"] == ref.x.tolist()
+    if name == "lmbm":
+        assert rec["nit"] == modules[0].state["num_serious"] <= 30
 
 
 def test_lbfgsb_is_scipys(capsys):
@@ -62,6 +68,22 @@ def test_lbfgsb_is_scipys(capsys):
                          options={"maxiter": 1000})
     assert rec["fun"] == ref.fun and rec["nit"] == ref.nit and rec["nfev"] == ref.nfev
     assert len(rec["history"]["f"]) == rec["nit"] and rec["history"]["f"][-1] == ref.fun
+
+
+def test_lmbm_counts_serious_steps_as_iterations():
+    # nit is the serious steps, nsteps every step; maxiter caps serious steps, maxfev evaluations
+    p = ns.problems.get("chained_cb3_1")
+    m = nsm.get("lmbm")
+    res = m.minimize(p.fun, p.x0(50), maxiter=40, maxfev=100_000)
+    assert res.status == 1 and res.nit == 40 and "(40)" in res.message
+    assert res.nsteps > res.nit and res.nfev >= res.nsteps
+    assert len(res.history["f"]) == res.nsteps
+    res = m.minimize(p.fun, p.x0(50), maxiter=10_000, maxfev=300)
+    assert res.status == 0 and 300 <= res.nfev < 300 + 50 and res.nit < res.nsteps
+    res = m.minimize(p.fun, p.x0(50), maxiter=3)  # no maxfev: at most 50 steps per serious step
+    assert res.nsteps <= 150 and res.nit <= 3
+    (row,) = bench.run_suite(methods=["lmbm"], problems=["chained_cb3_1"], dim=50, maxiter=40, maxfev=100_000)
+    assert row["nit"] == 40 and row["nfev"] > 40
 
 
 @pytest.mark.parametrize("name", list(nsm.METHODS))

@@ -1,6 +1,7 @@
 """Kernels of the limited-memory bundle method (:class:`numsmooth.LimitedMemoryBundle`).
 
-Serial, float64, O(m d) per call: the limited-memory BFGS product by the two-loop recursion
+Serial, float64, O(m d) per call: the limited-memory BFGS product by the two-loop recursion,
+the limited-memory SR1 product in compact form, the products of a new pair with the stored ones,
 over a circular store of ``m`` pairs, the twelve inner products of a null step's aggregation
 in one pass, the three-term combinations, and the aggregation's quadratic program over the
 unit simplex in three variables (scalar work). The store keeps pair ``i`` in rows ``S[i]``,
@@ -169,42 +170,101 @@ def simplex_qp3(G, r):
 
 
 @njit(cache=True)
-def lowrank_sub(V, vscale, nv, q, out):
-    """``out -= sum_i vscale[i] (V[i]^T q) V[i]`` over the first ``nv`` rows (the symmetric
-    rank-one corrections of null steps); ``out`` may not be ``q``."""
+def pair_products(S, U, rows, k, s, u, su, us, uu, ss):
+    """Products of a new pair ``(s, u)`` with the stored pairs in rows ``rows[:k]``, in one
+    pass over each: ``su[i] = s_r^T u``, ``us[i] = s^T u_r``, ``uu[i] = u_r^T u``, ``ss[i] =
+    s_r^T s`` (``r = rows[i]``)."""
+    d = s.size
+    for i in range(k):
+        r = rows[i]
+        a = 0.0
+        b = 0.0
+        c = 0.0
+        e = 0.0
+        for j in range(d):
+            a += S[r, j] * u[j]
+            b += s[j] * U[r, j]
+            c += U[r, j] * u[j]
+            e += S[r, j] * s[j]
+        su[i] = a
+        us[i] = b
+        uu[i] = c
+        ss[i] = e
+
+
+@njit(cache=True)
+def lsr1_apply(S, U, rows, k, s, u, has_new, gamma, Ninv, q, out, work):
+    """``out = H q`` for the limited-memory SR1 matrix ``H = gamma I + Z Ninv Z^T``.
+
+    The columns of ``Z`` are ``z_i = s_i - gamma u_i`` for the stored pairs in rows
+    ``rows[:k]`` (oldest first), then, when ``has_new``, the pair ``(s, u)``; ``Ninv`` is the
+    inverse of the middle matrix (its leading ``n x n`` block is used, ``n`` the number of
+    columns). ``work`` is scratch of length ``>= 2 n``. ``out`` may not be ``q``. Cost:
+    ``4 n d`` multiply-adds.
+    """
     d = q.size
-    for i in range(nv):
+    n = k + 1 if has_new else k
+    for i in range(k):
+        r = rows[i]
         a = 0.0
         for j in range(d):
-            a += V[i, j] * q[j]
-        a *= vscale[i]
+            a += (S[r, j] - gamma * U[r, j]) * q[j]
+        work[i] = a
+    if has_new:
+        a = 0.0
         for j in range(d):
-            out[j] -= a * V[i, j]
+            a += (s[j] - gamma * u[j]) * q[j]
+        work[k] = a
+    for i in range(n):
+        c = 0.0
+        for l in range(n):
+            c += Ninv[i, l] * work[l]
+        work[n + i] = c
+    for j in range(d):
+        out[j] = gamma * q[j]
+    for i in range(k):
+        r = rows[i]
+        c = work[n + i]
+        for j in range(d):
+            out[j] += c * (S[r, j] - gamma * U[r, j])
+    if has_new:
+        c = work[n + k]
+        for j in range(d):
+            out[j] += c * (s[j] - gamma * u[j])
 
 
 @njit(cache=True)
-def sr1_correction(py, pm, gy, g, p, t, v):
-    """The SR1 correction of a null step: ``v = D u - s`` with ``D u = py - pm``,
-    ``u = gy - g`` and ``s = -t p``, written into ``v``; returns ``(u^T v, ||u||^2, ||v||^2)``."""
-    uv = 0.0
-    uu = 0.0
-    vv = 0.0
-    for j in range(v.size):
-        vj = py[j] - pm[j] + t * p[j]
-        uj = gy[j] - g[j]
-        v[j] = vj
-        uv += uj * vj
-        uu += uj * uj
-        vv += vj * vj
-    return uv, uu, vv
+def lsr1_quad(S, U, rows, k, s, u, has_new, gamma, Ninv, q, work):
+    """``q^T H q`` for the matrix of :func:`lsr1_apply` (same arguments, no ``out``): ``gamma
+    q^T q + r^T Ninv r`` with ``r = Z^T q``, one pass over the rows. ``work``: length ``>= n``."""
+    d = q.size
+    n = k + 1 if has_new else k
+    qq = 0.0
+    for j in range(d):
+        qq += q[j] * q[j]
+    for i in range(k):
+        r = rows[i]
+        a = 0.0
+        for j in range(d):
+            a += (S[r, j] - gamma * U[r, j]) * q[j]
+        work[i] = a
+    if has_new:
+        a = 0.0
+        for j in range(d):
+            a += (s[j] - gamma * u[j]) * q[j]
+        work[k] = a
+    v = gamma * qq
+    for i in range(n):
+        for l in range(n):
+            v += work[i] * Ninv[i, l] * work[l]
+    return v
 
 
 @njit(cache=True)
-def rank_one_update(a, v, c, out):
-    """``out = a - c v``; ``out`` may be ``a``."""
+def diff(a, b, out):
+    """``out = a - b``."""
     for j in range(out.size):
-        out[j] = a[j] - c * v[j]
-
+        out[j] = a[j] - b[j]
 
 
 @njit(cache=True)

@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> None:
         "bench", help="run methods on a benchmark suite or your own problems and print a table",
         description="Run methods on every problem of a suite (and on your own problems) and print, "
         "per problem and method, the value reached, f*, f - f*, the stationarity certificate, "
-        "evaluations, steps, run time and compile time apart, then per method the number solved "
+        "evaluations, iterations (nit), steps, run time and compile time apart, then per method the number solved "
         "(f - f* <= 1e-6 (1 + |f*|)) and the median evaluations over the solved problems. A problem "
         "without a known optimum at --dim is ranked by the best value any method reached (f* marked "
         "~). Ctrl-C or SIGTERM stops and keeps every finished row.")
@@ -50,7 +50,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--f-star", action="append", type=float, metavar="F",
                    help="the optimal value of each --problem, in their order (default: the best value "
                    "any method reached)")
-    p.add_argument("--maxiter", type=int, default=5000, metavar="K", help="most steps per run (default 5000)")
+    p.add_argument("--maxiter", type=int, default=5000, metavar="K",
+                   help="most iterations per run (default 5000): steps, or for lmbm serious steps (its "
+                   "null steps are limited by --maxfev)")
     p.add_argument("--maxfev", type=int, default=50_000, metavar="N",
                    help="most evaluations per run (default 50000)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the randomized methods (default 0)")
