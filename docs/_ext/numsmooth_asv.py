@@ -12,9 +12,6 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from docutils import nodes
-from docutils.parsers.rst import Directive
-
 BENCHMARKS = Path(__file__).resolve().parents[2] / "asv_benchmarks" / "benchmarks"
 PREFIXES = ("time_", "track_", "peakmem_", "mem_", "timeraw_")
 
@@ -45,37 +42,44 @@ def benchmarks(folder: Path = BENCHMARKS) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-class AsvBenchmarks(Directive):
-    has_content = False
+def _table(rows: list[tuple[str, str, str, str]]) -> Any:
+    """The docutils table of ``rows`` (docutils is imported here: `benchmarks` works without it)."""
+    from docutils import nodes
 
-    def run(self) -> list[nodes.Node]:
-        rows = benchmarks()
-        table = nodes.table()
-        group = nodes.tgroup(cols=4)
-        table += group
-        for width in (14, 30, 14, 42):
-            group += nodes.colspec(colwidth=width)
+    table = nodes.table()
+    group = nodes.tgroup(cols=4)
+    table += group
+    for width in (14, 30, 14, 42):
+        group += nodes.colspec(colwidth=width)
 
-        def row(cells: tuple[str, ...], literal: tuple[bool, ...]) -> nodes.row:
-            r = nodes.row()
-            for text, lit in zip(cells, literal):
-                entry = nodes.entry()
-                para = nodes.paragraph()
-                para += nodes.literal(text=text) if lit and text else nodes.Text(text)
-                entry += para
-                r += entry
-            return r
+    def row(cells: tuple[str, ...], literal: tuple[bool, ...]) -> Any:
+        r = nodes.row()
+        for text, lit in zip(cells, literal):
+            entry = nodes.entry()
+            para = nodes.paragraph()
+            para += nodes.literal(text=text) if lit and text else nodes.Text(text)
+            entry += para
+            r += entry
+        return r
 
-        head = nodes.thead()
-        head += row(("module", "benchmark", "parameters", "what it measures"), (False,) * 4)
-        group += head
-        body = nodes.tbody()
-        for cells in rows:
-            body += row(cells, (True, True, False, False))
-        group += body
-        return [table]
+    head = nodes.thead()
+    head += row(("module", "benchmark", "parameters", "what it measures"), (False,) * 4)
+    group += head
+    body = nodes.tbody()
+    for cells in rows:
+        body += row(cells, (True, True, False, False))
+    group += body
+    return table
 
 
 def setup(app: Any) -> dict[str, Any]:
+    from docutils.parsers.rst import Directive
+
+    class AsvBenchmarks(Directive):
+        has_content = False
+
+        def run(self) -> list[Any]:
+            return [_table(benchmarks())]
+
     app.add_directive("asv-benchmarks", AsvBenchmarks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
