@@ -23,6 +23,8 @@ __all__ = ["LimitedMemoryBundle"]
 _BLOCKS = ("S", "U")
 # small (m, m) matrices: s_i^T u_j, u_i^T u_j of the stored rows, and the L-SR1 middle inverse
 _SQUARES = ("StU", "UtU", "StS", "Ninv")
+# keys of the state of numsmooth 0.2's LimitedMemoryBundle, which kept its SR1 corrections apart
+_OLD_KEYS = ("V", "vscale", "nv")
 
 
 class LimitedMemoryBundle(Module):
@@ -160,6 +162,19 @@ class LimitedMemoryBundle(Module):
                 "ftol": self.ftol, "patience": self.patience, "flat_steps": self.flat_steps}
 
     # -- state ----------------------------------------------------------------------------------
+    def _upgrade(self, state: dict[str, Any]) -> dict[str, Any]:
+        # a state of numsmooth 0.2's version is refused here, before its configuration (which
+        # lacks flat_steps) would be reported as merely different
+        own = state.get("state")
+        if isinstance(own, dict) and (any(k in own for k in _OLD_KEYS)
+                                      or ("S" in own and not all(k in own for k in _SQUARES))):
+            raise ValueError(
+                f"{type(self).__name__}: this state was saved by an earlier LimitedMemoryBundle (numsmooth "
+                f"0.2, which kept its SR1 corrections apart: keys {', '.join(repr(k) for k in _OLD_KEYS)}); "
+                "this version keeps them in its limited memory and cannot resume that state. Start a new run "
+                "from the saved point x.")
+        return super()._upgrade(state)
+
     def _check_state(self, state: dict[str, Any], size: int | None, where: str) -> None:
         m = self.history
         small = ("rho_pairs",)

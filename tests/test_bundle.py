@@ -1,5 +1,6 @@
 """Tests of the limited-memory bundle method (numsmooth.bundle) and its kernels."""
 
+import copy
 import itertools
 import pickle
 import tracemalloc
@@ -193,6 +194,29 @@ def test_state_of_wrong_shape_is_refused():
     saved["modules"][0]["state"]["S"] = np.zeros((4, 10))
     with pytest.raises(ValueError, match="'S'"):
         ns.Optimizer(p.x0(10), ns.LimitedMemoryBundle(history=3)).load_state_dict(saved)
+
+
+def test_a_state_of_the_earlier_layout_is_refused_clearly():
+    """A state saved by numsmooth 0.2's LimitedMemoryBundle (SR1 corrections in a block of their
+    own: 'V', 'vscale', 'nv'; no pair products; no flat_steps in its configuration) is refused
+    with a message saying so, not as a mere configuration or shape mismatch, and the optimizer
+    loading it is left as it was."""
+    p = ns.problems.get("chained_lq")
+    opt = ns.Optimizer(p.x0(20), ns.LimitedMemoryBundle(history=3))
+    for _ in range(10):
+        opt.step(p.fun)
+    old = copy.deepcopy(opt.state_dict())
+    st = old["modules"][0]["state"]
+    for key in ("StU", "UtU", "StS", "Ninv", "nnk", "flat", "num_sr1", "sr1"):
+        st.pop(key, None)
+    st.update(V=np.zeros((3, 20)), vscale=np.zeros(3), nv=0)
+    old["modules"][0]["config"].pop("flat_steps")
+    target = ns.Optimizer(p.x0(20), ns.LimitedMemoryBundle(history=3))
+    before = target.state_dict()
+    with pytest.raises(ValueError, match="earlier LimitedMemoryBundle .* Start a new run from the saved point"):
+        target.load_state_dict(old)
+    assert_array_equal(target.x, p.x0(20))
+    assert target.state_dict()["num_steps"] == before["num_steps"] == 0
 
 
 def test_snapshot_restore_undoes_a_step():
