@@ -193,17 +193,9 @@ def pair_products(S, U, rows, k, s, u, su, us, uu, ss):
 
 
 @njit(cache=True)
-def lsr1_apply(S, U, rows, k, s, u, has_new, gamma, Ninv, q, out, work):
-    """``out = H q`` for the limited-memory SR1 matrix ``H = gamma I + Z Ninv Z^T``.
-
-    The columns of ``Z`` are ``z_i = s_i - gamma u_i`` for the stored pairs in rows
-    ``rows[:k]`` (oldest first), then, when ``has_new``, the pair ``(s, u)``; ``Ninv`` is the
-    inverse of the middle matrix (its leading ``n x n`` block is used, ``n`` the number of
-    columns). ``work`` is scratch of length ``>= 2 n``. ``out`` may not be ``q``. Cost:
-    ``4 n d`` multiply-adds.
-    """
+def _z_dot(S, U, rows, k, s, u, has_new, gamma, q, work):
+    """``work[:n] = Z^T q`` for the columns ``z_i`` of :func:`lsr1_apply` (``n = k + has_new``)."""
     d = q.size
-    n = k + 1 if has_new else k
     for i in range(k):
         r = rows[i]
         a = 0.0
@@ -215,6 +207,21 @@ def lsr1_apply(S, U, rows, k, s, u, has_new, gamma, Ninv, q, out, work):
         for j in range(d):
             a += (s[j] - gamma * u[j]) * q[j]
         work[k] = a
+
+
+@njit(cache=True)
+def lsr1_apply(S, U, rows, k, s, u, has_new, gamma, Ninv, q, out, work):
+    """``out = H q`` for the limited-memory SR1 matrix ``H = gamma I + Z Ninv Z^T``.
+
+    The columns of ``Z`` are ``z_i = s_i - gamma u_i`` for the stored pairs in rows
+    ``rows[:k]`` (oldest first), then, when ``has_new``, the pair ``(s, u)``; ``Ninv`` is the
+    inverse of the middle matrix (its leading ``n x n`` block is used, ``n`` the number of
+    columns). ``work`` is scratch of length ``>= 2 n``. ``out`` may not be ``q``. Cost:
+    ``4 n d`` multiply-adds.
+    """
+    d = q.size
+    n = k + 1 if has_new else k
+    _z_dot(S, U, rows, k, s, u, has_new, gamma, q, work)
     for i in range(n):
         c = 0.0
         for l in range(n):
@@ -242,17 +249,7 @@ def lsr1_quad(S, U, rows, k, s, u, has_new, gamma, Ninv, q, work):
     qq = 0.0
     for j in range(d):
         qq += q[j] * q[j]
-    for i in range(k):
-        r = rows[i]
-        a = 0.0
-        for j in range(d):
-            a += (S[r, j] - gamma * U[r, j]) * q[j]
-        work[i] = a
-    if has_new:
-        a = 0.0
-        for j in range(d):
-            a += (s[j] - gamma * u[j]) * q[j]
-        work[k] = a
+    _z_dot(S, U, rows, k, s, u, has_new, gamma, q, work)
     v = gamma * qq
     for i in range(n):
         for l in range(n):
