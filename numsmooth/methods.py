@@ -244,10 +244,21 @@ class Method:
         # maxiter counts the method's iterations (lmbm: serious steps); the steps (null steps
         # too) are capped at steps_per_iteration times as many, and maxfev caps evaluations
         cap = IterationCap(self.iterations, modules, maxiter)
-        res = minimize(fun, x0, *modules, maxiter=self.steps_per_iteration * maxiter, termination=[cap, *stop],
-                       progress=progress)
-        res["nsteps"] = res["nit"]
-        res["nit"] = self.iterations(modules)
+        count = self.iterations
+
+        def recount(r: OptimizeResult) -> None:  # nit: the method's iterations; nsteps: every step
+            r["nsteps"] = r["nit"]
+            r["nit"] = count(modules)
+
+        try:
+            res = minimize(fun, x0, *modules, maxiter=self.steps_per_iteration * maxiter, termination=[cap, *stop],
+                           progress=progress)
+        except BaseException as exc:  # an interrupted run's result counts the same way
+            partial = getattr(exc, "partial_result", None)
+            if partial is not None:
+                recount(partial)
+            raise
+        recount(res)
         if cap.fired:
             res["status"] = 1
             res["message"] = f"maximum number of iterations ({maxiter}) reached"

@@ -57,6 +57,9 @@ def test_every_method_runs_from_the_command_line_as_the_library_does(name, capsy
     assert rec["fun"] == ref.fun and rec["nfev"] == ref.nfev and rec["x"] == ref.x.tolist()
     if name == "lmbm":
         assert rec["nit"] == modules[0].state["num_serious"] <= 30
+        assert rec["nsteps"] == len(ref.history["f"]) >= rec["nit"]
+    else:
+        assert rec["nsteps"] == rec["nit"]
 
 
 def test_lbfgsb_is_scipys(capsys):
@@ -84,6 +87,25 @@ def test_lmbm_counts_serious_steps_as_iterations():
     assert res.nsteps <= 150 and res.nit <= 3
     (row,) = bench.run_suite(methods=["lmbm"], problems=["chained_cb3_1"], dim=50, maxiter=40, maxfev=100_000)
     assert row["nit"] == 40 and row["nfev"] > 40
+
+
+def test_an_interrupted_lmbm_run_counts_its_steps_the_same_way():
+    """The result attached to the interrupt (what ``run`` and ``bench`` keep on Ctrl-C) has
+    ``nit`` the serious steps and ``nsteps`` every step, as a run that ends by itself."""
+    p = ns.problems.get("chained_cb3_1")
+    calls = [0]
+
+    def fun(x):
+        calls[0] += 1
+        if calls[0] > 400:
+            raise KeyboardInterrupt
+        return p(x)
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        nsm.get("lmbm").minimize(fun, p.x0(50), maxiter=10_000)
+    res = info.value.partial_result
+    lm_steps = len(res.history["f"])
+    assert res.nsteps == lm_steps and 0 < res.nit < res.nsteps and res.status == 5
 
 
 @pytest.mark.parametrize("name", list(nsm.METHODS))

@@ -182,7 +182,8 @@ def command(args: Any) -> int:
                 "stationarity": res.get("stationarity", math.nan),
                 "stationarity_radius": res.get("stationarity_radius", math.nan),
                 "fun_best": res.get("fun_best"), "x_best": res.get("x_best"),
-                "x": res.x, "jac": res.get("jac"), "nit": res.nit, "nfev": res.nfev, "njev": res.get("njev", res.nfev),
+                "x": res.x, "jac": res.get("jac"), "nit": res.nit, "nsteps": res.get("nsteps", res.nit),
+                "nfev": res.nfev, "njev": res.get("njev", res.nfev),
                 "status": res.status, "message": res.message, "success": res.success, "history": res.history})
         write_json("--json", json_path, record)
     if plot_path is not None and res is not None:
